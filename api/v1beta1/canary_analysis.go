@@ -1,0 +1,405 @@
+package v1beta1
+
+// CanaryAnalysis is the schedule and the checks a new revision goes through.
+//
+// The strategy follows from the fields that are set: iterations with match
+// is A/B testing, iterations alone is blue/green (or mirroring with mirror),
+// stepWeight or stepWeights is a canary release with progressive traffic
+// shifting.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.iterations) ? 1 : 0) + (has(self.stepWeight) ? 1 : 0) + (has(self.stepWeights) ? 1 : 0) == 1",message="set exactly one of iterations (A/B testing, blue/green), stepWeight or stepWeights (canary)"
+// +kubebuilder:validation:XValidation:rule="!has(self.stepWeights) || self.stepWeights.all(i, i == 0 || self.stepWeights[i-1] < self.stepWeights[i])",message="stepWeights must be in strictly ascending order"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeight) || self.stepWeight <= self.maxWeight",message="stepWeight must not exceed maxWeight"
+type CanaryAnalysis struct {
+	// interval is the time between two analysis steps, as a duration such as
+	// 30s, 1m or 1m30s. Sluice never runs steps closer than 10s apart.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +required
+	Interval string `json:"interval"`
+
+	// threshold is the number of failed checks after which the revision is
+	// rolled back. Values below 1 count as 1.
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:MultipleOf=1
+	// +required
+	Threshold int32 `json:"threshold"`
+
+	// iterations is the number of analysis steps for A/B testing and
+	// blue/green releases.
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:MultipleOf=1
+	// +optional
+	Iterations *int32 `json:"iterations,omitempty"`
+
+	// maxWeight is the canary weight, in percent, at which the analysis
+	// ends and promotion starts. Defaults to 100, or to the last entry of
+	// stepWeights when those are set.
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:MultipleOf=1
+	// +optional
+	MaxWeight *int32 `json:"maxWeight,omitempty"`
+
+	// stepWeight is how much, in percent, the canary weight grows at each
+	// successful step.
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:MultipleOf=1
+	// +optional
+	StepWeight *int32 `json:"stepWeight,omitempty"`
+
+	// stepWeights are the canary weights, in percent and in ascending order,
+	// that successful steps go through, for example [1, 5, 20, 50].
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:Type=number
+	// +kubebuilder:validation:items:Minimum=0
+	// +kubebuilder:validation:items:Maximum=100
+	// +kubebuilder:validation:items:MultipleOf=1
+	// +optional
+	StepWeights []int32 `json:"stepWeights,omitempty"`
+
+	// stepWeightPromotion, when above zero, moves traffic back to the
+	// promoted primary gradually, by this many percent per interval, instead
+	// of all at once.
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:MultipleOf=1
+	// +optional
+	StepWeightPromotion int32 `json:"stepWeightPromotion,omitempty"`
+
+	// mirror copies the primary's traffic to the canary (traffic shadowing)
+	// during blue/green analysis, where the provider can. The canary's
+	// answers are discarded. Defaults to false.
+	// +optional
+	Mirror bool `json:"mirror,omitempty"`
+
+	// mirrorWeight is the percentage of requests that are mirrored when
+	// mirror is set. Unset means all requests.
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:MultipleOf=1
+	// +optional
+	MirrorWeight int32 `json:"mirrorWeight,omitempty"`
+
+	// primaryReadyThreshold is the percentage of primary replicas that must
+	// be available for the primary to count as ready. Defaults to 100.
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:MultipleOf=1
+	// +kubebuilder:default=100
+	// +optional
+	PrimaryReadyThreshold *int32 `json:"primaryReadyThreshold,omitempty"`
+
+	// canaryReadyThreshold is the percentage of canary replicas that must be
+	// available for the canary to count as ready. Defaults to 100.
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:MultipleOf=1
+	// +kubebuilder:default=100
+	// +optional
+	CanaryReadyThreshold *int32 `json:"canaryReadyThreshold,omitempty"`
+
+	// match are the request conditions that send a request to the canary
+	// during A/B testing; a request that meets any one entry goes to the
+	// canary.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Match []HTTPMatchConditions `json:"match,omitempty"`
+
+	// metrics are the checks run at every analysis step.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Metrics []CanaryMetric `json:"metrics,omitempty"`
+
+	// webhooks are the HTTP calls made at the stages of the analysis
+	// (gates, load tests, notifications).
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
+
+	// alerts send the canary's events to AlertProviders.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Alerts []CanaryAlert `json:"alerts,omitempty"`
+
+	// sessionAffinity keeps a user on the version they first reached during
+	// the analysis, with a cookie (Istio and Gateway API).
+	// +optional
+	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+}
+
+// HTTPMatchConditions are request conditions for A/B testing; all set
+// conditions must hold.
+type HTTPMatchConditions struct {
+	// headers match request headers by lower-case name.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Headers map[string]HeaderMatch `json:"headers,omitempty"`
+
+	// queryParams match query parameters by name.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	QueryParams map[string]StringMatch `json:"queryParams,omitempty"`
+
+	// sourceLabels restrict the match to requests from workloads with these
+	// labels (Istio).
+	// +optional
+	SourceLabels map[string]string `json:"sourceLabels,omitempty"`
+}
+
+// HeaderMatch matches a header value; exactly one field must be set.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.exact) ? 1 : 0) + (has(self.prefix) ? 1 : 0) + (has(self.suffix) ? 1 : 0) + (has(self.regex) ? 1 : 0) == 1",message="set exactly one of exact, prefix, suffix and regex"
+type HeaderMatch struct {
+	// exact matches the whole value.
+	// +optional
+	Exact *string `json:"exact,omitempty"`
+
+	// prefix matches the start of the value.
+	// +optional
+	Prefix *string `json:"prefix,omitempty"`
+
+	// suffix matches the end of the value.
+	// +optional
+	Suffix *string `json:"suffix,omitempty"`
+
+	// regex matches the value against an RE2 regular expression.
+	// +optional
+	Regex *string `json:"regex,omitempty"`
+}
+
+// CanaryMetric is one check of the analysis: a named query whose value must
+// stay inside thresholdRange.
+type CanaryMetric struct {
+	// name identifies the check. Without templateRef it must be a builtin
+	// metric of the provider: request-success-rate (percent of non-5xx
+	// answers) or request-duration (99th percentile latency in
+	// milliseconds).
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Name string `json:"name"`
+
+	// interval is the time window the query looks at, as a duration such as
+	// 1m; templates read it as {{ interval }}. Defaults to 1m.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:default="1m"
+	// +optional
+	Interval string `json:"interval,omitempty"`
+
+	// threshold is the former way to bound a builtin metric: the lowest
+	// success rate or the highest duration. Deprecated: use thresholdRange.
+	// +optional
+	Threshold float64 `json:"threshold,omitempty"`
+
+	// thresholdRange is the range the value must stay in; a value outside
+	// it is a failed check.
+	// +optional
+	ThresholdRange *CanaryThresholdRange `json:"thresholdRange,omitempty"`
+
+	// query is an inline PromQL query run against the metrics server.
+	// Deprecated: use a MetricTemplate with templateRef.
+	// +optional
+	Query string `json:"query,omitempty"`
+
+	// templateRef names the MetricTemplate that provides the query and the
+	// metrics provider.
+	// +optional
+	TemplateRef *CrossNamespaceObjectReference `json:"templateRef,omitempty"`
+
+	// templateVariables are values the template reads as {{ variables.NAME }}.
+	// +optional
+	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
+}
+
+// CanaryThresholdRange bounds a metric value; both ends are inclusive.
+// +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="thresholdRange.min must not exceed thresholdRange.max"
+type CanaryThresholdRange struct {
+	// min is the lowest accepted value. Unset means no lower bound.
+	// +optional
+	Min *float64 `json:"min,omitempty"`
+
+	// max is the highest accepted value. Unset means no upper bound.
+	// +optional
+	Max *float64 `json:"max,omitempty"`
+}
+
+// CrossNamespaceObjectReference names an object that may live in another
+// namespace.
+type CrossNamespaceObjectReference struct {
+	// name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Name string `json:"name"`
+
+	// namespace of the object. Unset means the Canary's namespace.
+	// Controllers started with -no-cross-namespace-refs refuse other
+	// namespaces.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// HookType says at which stage of the analysis a webhook is called.
+//
+// +kubebuilder:validation:Enum="";confirm-rollout;pre-rollout;rollout;confirm-promotion;post-rollout;event;rollback;confirm-traffic-increase
+type HookType string
+
+// The webhook types, with Flagger's names.
+const (
+	// RolloutHook is called at every analysis step; a failure is a failed
+	// check. It is the type of a webhook without one.
+	RolloutHook HookType = "rollout"
+	// PreRolloutHook is called once before traffic reaches the canary; a
+	// failure is a failed check.
+	PreRolloutHook HookType = "pre-rollout"
+	// PostRolloutHook is called after promotion or rollback.
+	PostRolloutHook HookType = "post-rollout"
+	// ConfirmRolloutHook gates the start of the analysis: it waits until
+	// the hook answers with success.
+	ConfirmRolloutHook HookType = "confirm-rollout"
+	// ConfirmPromotionHook gates the promotion at the end of the analysis.
+	ConfirmPromotionHook HookType = "confirm-promotion"
+	// ConfirmTrafficIncreaseHook gates each increase of the canary weight.
+	ConfirmTrafficIncreaseHook HookType = "confirm-traffic-increase"
+	// RollbackHook rolls the canary back when it answers with success.
+	RollbackHook HookType = "rollback"
+	// EventHook receives every event of the canary.
+	EventHook HookType = "event"
+)
+
+// CanaryWebhook is an HTTP call made at one stage of the analysis.
+type CanaryWebhook struct {
+	// name identifies the webhook in events and the analysis history.
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Name string `json:"name"`
+
+	// type is the stage at which the webhook is called. Defaults to rollout.
+	// +optional
+	Type HookType `json:"type,omitempty"`
+
+	// url is the absolute http or https address that receives a POST with
+	// the canary's name, namespace, phase, checksum and metadata.
+	// +kubebuilder:validation:Format=url
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="url must be an absolute http:// or https:// URL"
+	// +required
+	URL string `json:"url"`
+
+	// muteAlert stops this webhook's gate from sending alerts while it waits.
+	// Defaults to false.
+	// +optional
+	MuteAlert bool `json:"muteAlert,omitempty"`
+
+	// timeout is how long a call may take, as a duration such as 30s.
+	// Defaults to 10s.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	Timeout string `json:"timeout,omitempty"`
+
+	// retries is how many times a failed call is repeated before it counts
+	// as failed. Defaults to 0.
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:MultipleOf=1
+	// +optional
+	Retries int32 `json:"retries,omitempty"`
+
+	// disableTLS skips the verification of the server's TLS certificate.
+	// Defaults to false.
+	// +optional
+	DisableTLS bool `json:"disableTLS,omitempty"`
+
+	// metadata is sent to the webhook as-is; the load tester reads the
+	// command to run from it (type, cmd, logCmdOutput).
+	// +optional
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// AlertSeverity filters which events an alert provider receives.
+//
+// +kubebuilder:validation:Enum="";info;warn;error
+type AlertSeverity string
+
+// The alert severities, from the most to the least verbose.
+const (
+	// SeverityInfo sends every event.
+	SeverityInfo AlertSeverity = "info"
+	// SeverityWarn sends warnings and errors.
+	SeverityWarn AlertSeverity = "warn"
+	// SeverityError sends errors only.
+	SeverityError AlertSeverity = "error"
+)
+
+// CanaryAlert sends the canary's events to an AlertProvider.
+type CanaryAlert struct {
+	// name identifies the alert.
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Name string `json:"name"`
+
+	// severity is the least severe event that is sent: info, warn or error.
+	// Empty means info.
+	// +kubebuilder:default=info
+	// +optional
+	Severity AlertSeverity `json:"severity,omitempty"`
+
+	// providerRef names the AlertProvider that delivers the alert.
+	// +required
+	ProviderRef CrossNamespaceObjectReference `json:"providerRef"`
+}
+
+// SessionAffinity keeps users on the version they first reached, with cookies.
+type SessionAffinity struct {
+	// cookieName is the cookie that pins a user to the canary.
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	CookieName string `json:"cookieName"`
+
+	// primaryCookieName is the cookie that pins a user to the primary once
+	// they reached it; it must differ from cookieName. Unset means users are
+	// pinned to the canary only.
+	// +optional
+	PrimaryCookieName string `json:"primaryCookieName,omitempty"`
+
+	// maxAge is the lifetime of the cookies, in seconds. Defaults to 86400
+	// (one day).
+	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:MultipleOf=1
+	// +kubebuilder:default=86400
+	// +optional
+	MaxAge int32 `json:"maxAge,omitempty"`
+
+	// domain is the Domain attribute of the cookies.
+	// +optional
+	Domain string `json:"domain,omitempty"`
+
+	// httpOnly sets the HttpOnly attribute of the cookies. Defaults to false.
+	// +optional
+	HTTPOnly bool `json:"httpOnly,omitempty"`
+
+	// partitioned sets the Partitioned attribute of the cookies. Defaults to false.
+	// +optional
+	Partitioned bool `json:"partitioned,omitempty"`
+
+	// path is the Path attribute of the cookies.
+	// +optional
+	Path string `json:"path,omitempty"`
+
+	// sameSite is the SameSite attribute of the cookies: Strict, Lax or None.
+	// +kubebuilder:validation:Enum=Strict;Lax;None
+	// +optional
+	SameSite string `json:"sameSite,omitempty"`
+
+	// secure sets the Secure attribute of the cookies. Defaults to false.
+	// +optional
+	Secure bool `json:"secure,omitempty"`
+}

@@ -1,0 +1,141 @@
+package v1beta1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CanaryPhase is the stage a Canary is in.
+//
+// +kubebuilder:validation:Enum="";Initializing;Initialized;Waiting;Progressing;WaitingPromotion;Promoting;Finalising;Succeeded;Failed;Terminating;Terminated
+type CanaryPhase string
+
+// The phases of a Canary, with Flagger's names.
+const (
+	// CanaryPhaseInitializing: the primary workload and Services are being created.
+	CanaryPhaseInitializing CanaryPhase = "Initializing"
+	// CanaryPhaseInitialized: the primary serves all traffic and Sluice
+	// waits for a new revision of the target.
+	CanaryPhaseInitialized CanaryPhase = "Initialized"
+	// CanaryPhaseWaiting: a new revision waits for a confirm-rollout gate.
+	CanaryPhaseWaiting CanaryPhase = "Waiting"
+	// CanaryPhaseProgressing: the analysis of a new revision is running.
+	CanaryPhaseProgressing CanaryPhase = "Progressing"
+	// CanaryPhaseWaitingPromotion: the analysis passed and waits for a
+	// confirm-promotion gate.
+	CanaryPhaseWaitingPromotion CanaryPhase = "WaitingPromotion"
+	// CanaryPhasePromoting: the canary's spec is being copied to the primary.
+	CanaryPhasePromoting CanaryPhase = "Promoting"
+	// CanaryPhaseFinalising: traffic is routed back to the primary and the
+	// canary scaled down.
+	CanaryPhaseFinalising CanaryPhase = "Finalising"
+	// CanaryPhaseSucceeded: the last revision was promoted.
+	CanaryPhaseSucceeded CanaryPhase = "Succeeded"
+	// CanaryPhaseFailed: the last revision was rolled back.
+	CanaryPhaseFailed CanaryPhase = "Failed"
+	// CanaryPhaseTerminating: the Canary is being deleted and the target restored.
+	CanaryPhaseTerminating CanaryPhase = "Terminating"
+	// CanaryPhaseTerminated: the target was restored; the Canary is about to go away.
+	CanaryPhaseTerminated CanaryPhase = "Terminated"
+)
+
+// CanaryStatus is what Sluice observed and decided last. It is the
+// controller's only memory: a restarted controller resumes from it.
+type CanaryStatus struct {
+	// phase is the stage the Canary is in.
+	// +optional
+	Phase CanaryPhase `json:"phase,omitempty"`
+
+	// failedChecks counts the failed checks of the current analysis; the
+	// revision is rolled back when it reaches analysis.threshold.
+	// +kubebuilder:validation:Type=number
+	// +optional
+	FailedChecks int32 `json:"failedChecks"`
+
+	// canaryWeight is the percentage of traffic routed to the canary.
+	// +kubebuilder:validation:Type=number
+	// +optional
+	CanaryWeight int32 `json:"canaryWeight"`
+
+	// iterations counts the analysis steps completed in the current run.
+	// +kubebuilder:validation:Type=number
+	// +optional
+	Iterations int32 `json:"iterations"`
+
+	// trackedConfigs maps each ConfigMap and Secret the target uses
+	// ("configmap/<name>", "secret/<name>") to a checksum of its data.
+	// +optional
+	TrackedConfigs map[string]string `json:"trackedConfigs,omitempty"`
+
+	// lastAppliedSpec is the revision hash of the target seen last.
+	// +optional
+	LastAppliedSpec string `json:"lastAppliedSpec,omitempty"`
+
+	// lastPromotedSpec is the revision hash of what the primary runs.
+	// +optional
+	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
+
+	// lastTransitionTime is when the phase last changed.
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitzero"`
+
+	// sessionAffinityCookie is the cookie value that pins users to the
+	// canary in the current analysis.
+	// +optional
+	SessionAffinityCookie string `json:"sessionAffinityCookie,omitempty"`
+
+	// primarySessionAffinityCookie is the cookie value that pins users to the primary.
+	// +optional
+	PrimarySessionAffinityCookie string `json:"primarySessionAffinityCookie,omitempty"`
+
+	// previousSessionAffinityCookie is the canary cookie value of the
+	// previous analysis, expired on the next one.
+	// +optional
+	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
+
+	// observedGeneration is the generation of the spec Sluice acted on last.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions hold the Promoted condition, as Flagger writes it: True
+	// once initialized or promoted, False after a rollback, Unknown while
+	// an analysis runs.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []CanaryCondition `json:"conditions,omitempty"`
+}
+
+// CanaryConditionType is the type of a Canary condition.
+type CanaryConditionType string
+
+// PromotedType is the condition that says whether the last revision was
+// promoted. `kubectl wait --for=condition=promoted` waits on it.
+const PromotedType CanaryConditionType = "Promoted"
+
+// CanaryCondition is one condition of a Canary, in Flagger's shape.
+type CanaryCondition struct {
+	// type of the condition, such as Promoted.
+	// +required
+	Type CanaryConditionType `json:"type"`
+
+	// status of the condition: True, False or Unknown.
+	// +required
+	Status corev1.ConditionStatus `json:"status"`
+
+	// lastUpdateTime is when the condition was last written.
+	// +optional
+	LastUpdateTime metav1.Time `json:"lastUpdateTime,omitzero"`
+
+	// lastTransitionTime is when the status last changed.
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitzero"`
+
+	// reason is a one-word reason for the status, the phase name for Promoted.
+	// +required
+	Reason string `json:"reason"`
+
+	// message says in a sentence what happened and what to do about it.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
