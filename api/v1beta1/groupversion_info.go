@@ -20,4 +20,3 @@ var (
 func Kind(kind string) schema.GroupKind {
 	return GroupVersion.WithKind(kind).GroupKind()
 }
-
