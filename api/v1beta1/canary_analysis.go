@@ -8,7 +8,7 @@ package v1beta1
 // shifting.
 //
 // +kubebuilder:validation:XValidation:rule="(has(self.iterations) ? 1 : 0) + (has(self.stepWeight) ? 1 : 0) + (has(self.stepWeights) ? 1 : 0) == 1",message="set exactly one of iterations (A/B testing, blue/green), stepWeight or stepWeights (canary)"
-// +kubebuilder:validation:XValidation:rule="!has(self.stepWeights) || self.stepWeights.all(i, i == 0 || self.stepWeights[i-1] < self.stepWeights[i])",message="stepWeights must be in strictly ascending order"
+// +kubebuilder:validation:XValidation:rule="!has(self.stepWeights) || self.stepWeights.isSorted()",message="stepWeights must be in ascending order"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeight) || self.stepWeight <= self.maxWeight",message="stepWeight must not exceed maxWeight"
 type CanaryAnalysis struct {
 	// interval is the time between two analysis steps, as a duration such as

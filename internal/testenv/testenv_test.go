@@ -1,0 +1,54 @@
+package testenv_test
+
+import (
+	"context"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/sluicedev/sluice/internal/testenv"
+)
+
+// TestStart_InstallsSluiceAndThirdPartyCRDs checks that the environment the
+// other suites rely on serves the CRDs it promises.
+func TestStart_InstallsSluiceAndThirdPartyCRDs(t *testing.T) {
+	env, err := testenv.Start(testenv.Options{Istio: true, GatewayAPI: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := apiextensionsv1.AddToScheme(env.Scheme); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{
+		"canaries.flagger.app",
+		"metrictemplates.flagger.app",
+		"alertproviders.flagger.app",
+		"virtualservices.networking.istio.io",
+		"destinationrules.networking.istio.io",
+		"httproutes.gateway.networking.k8s.io",
+		"gateways.gateway.networking.k8s.io",
+	} {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: name}, crd); err != nil {
+			t.Errorf("CRD %s: %v", name, err)
+			continue
+		}
+		established := false
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				established = true
+			}
+		}
+		if !established {
+			t.Errorf("CRD %s is not established: %+v", name, crd.Status.Conditions)
+		}
+	}
+	var _ runtime.Object = &apiextensionsv1.CustomResourceDefinition{}
+}
