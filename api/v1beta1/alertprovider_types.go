@@ -91,7 +91,3 @@ type AlertProviderStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AlertProvider{}, &AlertProviderList{})
-}

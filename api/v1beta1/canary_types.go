@@ -269,7 +269,3 @@ type UpstreamReference struct {
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 }
-
-func init() {
-	SchemeBuilder.Register(&Canary{}, &CanaryList{})
-}

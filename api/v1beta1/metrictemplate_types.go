@@ -119,7 +119,3 @@ type MetricTemplateStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
-
-func init() {
-	SchemeBuilder.Register(&MetricTemplate{}, &MetricTemplateList{})
-}
