@@ -1,0 +1,127 @@
+// Command sluice is the Sluice manager: a progressive delivery controller
+// for the flagger.app/v1beta1 API that takes Flagger's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/internal/version"
+	"github.com/sluicedev/sluice/pkg/controller"
+)
+
+// LeaderElectionID is the name of the leader election Lease.
+const LeaderElectionID = "sluice-leader-election"
+
+func main() {
+	opts, err := ParseOptions(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(os.Stdout)
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice: %v (see sluice -h)\n", err)
+		os.Exit(2)
+	}
+	if opts.Version {
+		fmt.Println(version.String())
+		return
+	}
+	logger := newLogger(opts, os.Stderr)
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger) // client-go (leader election) logs through the same logger
+	if err := run(ctrl.SetupSignalHandler(), opts, logger); err != nil {
+		logger.Error(err, "Sluice failed")
+		os.Exit(1)
+	}
+}
+
+// run builds the manager, registers the reconciler and runs until ctx ends.
+func run(ctx context.Context, opts *Options, logger logr.Logger) error {
+	logger.Info("Starting Sluice", "version", version.String(), "meshProvider", opts.MeshProvider, "namespace", opts.Namespace)
+	logNotWired(logger, opts)
+
+	cfg, err := restConfig(opts)
+	if err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), flaggerv1beta1.AddToScheme(scheme)); err != nil {
+		return fmt.Errorf("building the scheme: %w", err)
+	}
+	var cacheOpts cache.Options
+	if opts.Namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
+	}
+	leaseDuration, renewDeadline, retryPeriod := 60*time.Second, 15*time.Second, 5*time.Second
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: ":" + opts.Port},
+		HealthProbeBindAddress:        "0", // /healthz and /readyz are served on -port, see addProbes
+		LeaderElection:                opts.EnableLeaderElection,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       opts.LeaseNamespace(),
+		LeaderElectionResourceLock:    resourcelock.LeasesResourceLock,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &leaseDuration,
+		RenewDeadline:                 &renewDeadline,
+		RetryPeriod:                   &retryPeriod,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := addProbes(ctx, mgr); err != nil {
+		return err
+	}
+	r := &controller.CanaryReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme()}
+	if err := r.SetupWithManager(mgr, opts.Threadiness); err != nil {
+		return err
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running the manager: %w", err)
+	}
+	logger.Info("Sluice stopped")
+	return nil
+}
+
+// restConfig loads the API server's address and credentials as
+// controller-runtime does (KUBECONFIG, in-cluster, ~/.kube/config), unless
+// -kubeconfig or -master say otherwise, and applies -kubeconfig-qps and
+// -kubeconfig-burst.
+func restConfig(opts *Options) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if opts.Kubeconfig == "" && opts.Master == "" {
+		cfg, err = ctrl.GetConfig()
+	} else {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		rules.ExplicitPath = opts.Kubeconfig
+		overrides := &clientcmd.ConfigOverrides{ClusterInfo: clientcmdapi.Cluster{Server: opts.Master}}
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading the Kubernetes client configuration: %w", err)
+	}
+	cfg.QPS = float32(opts.KubeconfigQPS)
+	cfg.Burst = opts.KubeconfigBurst
+	cfg.UserAgent = "sluice/" + version.Version
+	return cfg, nil
+}

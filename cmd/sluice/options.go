@@ -1,0 +1,351 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// Options are the manager's settings, read from Flagger's command-line flags
+// (single dash, same names and defaults) and a few environment variables.
+type Options struct {
+	// Kubeconfig is the path of a kubeconfig; empty means KUBECONFIG, the
+	// in-cluster config or ~/.kube/config, in that order.
+	Kubeconfig string
+	// Master is the API server's address; it overrides the kubeconfig's.
+	Master string
+	// KubeconfigQPS is the client's sustained request rate, per second.
+	KubeconfigQPS int
+	// KubeconfigBurst is the client's request burst.
+	KubeconfigBurst int
+	// KubeconfigServiceMesh is the kubeconfig of the cluster running the
+	// service mesh control plane.
+	KubeconfigServiceMesh string
+
+	// MetricsServer is the default Prometheus URL of the builtin metrics.
+	MetricsServer string
+	// MeshProvider is the default traffic provider: one of Flagger's provider
+	// names; "gatewayapi" is read as "gatewayapi:v1", as Flagger does.
+	MeshProvider string
+	// Namespace, when set, is the only namespace watched.
+	Namespace string
+	// SelectorLabels are the pod labels, comma-separated, that select a
+	// workload's pods.
+	SelectorLabels string
+	// IncludeLabelPrefix lists, comma-separated, the label prefixes copied
+	// from the target workload to the primary.
+	IncludeLabelPrefix string
+	// EnableConfigTracking turns on ConfigMap and Secret tracking.
+	EnableConfigTracking bool
+	// IngressAnnotationsPrefix is the annotation prefix of the NGINX router.
+	IngressAnnotationsPrefix string
+	// IngressClass is the ingress class of Contour HTTPProxy objects.
+	IngressClass string
+
+	// EnableLeaderElection makes only the elected replica reconcile.
+	EnableLeaderElection bool
+	// LeaderElectionNamespace holds the Lease; Namespace wins when set.
+	LeaderElectionNamespace string
+
+	// SlackURL is the Slack webhook URL (env SLACK_URL wins).
+	SlackURL string
+	// SlackToken is the Slack bot token (env SLACK_TOKEN wins).
+	SlackToken string
+	// SlackProxyURL is the proxy for Slack (env SLACK_PROXY_URL wins).
+	SlackProxyURL string
+	// SlackChannel is the Slack channel.
+	SlackChannel string
+	// SlackUser is the Slack user name.
+	SlackUser string
+	// MSTeamsURL is the MS Teams webhook URL (env MSTEAMS_URL wins).
+	MSTeamsURL string
+	// MSTeamsProxyURL is the proxy for MS Teams (env MSTEAMS_PROXY_URL wins).
+	MSTeamsProxyURL string
+	// EventWebhook receives every Canary event (env EVENT_WEBHOOK_URL wins).
+	EventWebhook string
+	// ClusterName is added to alerts.
+	ClusterName string
+	// NoCrossNamespaceRefs forbids references to other namespaces.
+	NoCrossNamespaceRefs bool
+
+	// Threadiness is the number of Canaries reconciled at the same time.
+	Threadiness int
+	// Port serves /metrics, /healthz and /readyz.
+	Port string
+	// LogLevel is debug, info, warning (or warn) or error.
+	LogLevel string
+	// ZapEncoding is json or console.
+	ZapEncoding string
+	// Version asks to print the version and exit.
+	Version bool
+
+	// fs is the flag set the options were parsed with, for the not-yet-wired
+	// warnings.
+	fs *flag.FlagSet
+}
+
+// FlagRow describes one flag of the manager, for its documentation.
+type FlagRow struct {
+	// Name is the flag's name without the dash.
+	Name string
+	// Default is the default value as the flag package prints it.
+	Default string
+	// Wired is true when Sluice acts on the flag; false when it is parsed
+	// for compatibility with Flagger but has no effect yet.
+	Wired bool
+	// Description is one line saying what the flag does.
+	Description string
+	// NotWiredReason says, for a flag that is not wired, what is missing.
+	NotWiredReason string
+}
+
+// notWired maps each flag that is parsed but not acted on yet to what is
+// missing. Remove a flag from here in the change that wires it.
+var notWired = map[string]string{
+	"kubeconfig-service-mesh":    "traffic routing is not implemented",
+	"metrics-server":             "metric analysis is not implemented",
+	"mesh-provider":              "traffic routing is not implemented",
+	"selector-labels":            "primary workloads are not created yet",
+	"include-label-prefix":       "primary workloads are not created yet",
+	"enable-config-tracking":     "ConfigMap and Secret tracking is not implemented",
+	"ingress-annotations-prefix": "traffic routing is not implemented",
+	"ingress-class":              "traffic routing is not implemented",
+	"slack-url":                  "alerts are not implemented",
+	"slack-token":                "alerts are not implemented",
+	"slack-proxy-url":            "alerts are not implemented",
+	"slack-channel":              "alerts are not implemented",
+	"slack-user":                 "alerts are not implemented",
+	"msteams-url":                "alerts are not implemented",
+	"msteams-proxy-url":          "alerts are not implemented",
+	"event-webhook":              "the event webhook is not implemented",
+	"cluster-name":               "alerts are not implemented",
+	"no-cross-namespace-refs":    "MetricTemplate and AlertProvider references are not resolved yet",
+}
+
+// meshProviders are the accepted -mesh-provider values: Flagger's provider
+// names, plus "gatewayapi", which Flagger reads as gatewayapi:v1.
+var meshProviders = []string{
+	flaggerv1beta1.ProviderAPISIX,
+	flaggerv1beta1.ProviderAppMesh,
+	flaggerv1beta1.ProviderAppMeshV1beta2,
+	flaggerv1beta1.ProviderContour,
+	"gatewayapi",
+	flaggerv1beta1.ProviderGatewayAPIV1,
+	flaggerv1beta1.ProviderGatewayAPIV1beta1,
+	flaggerv1beta1.ProviderGloo,
+	flaggerv1beta1.ProviderIstio,
+	flaggerv1beta1.ProviderKnative,
+	flaggerv1beta1.ProviderKubernetes,
+	flaggerv1beta1.ProviderKuma,
+	flaggerv1beta1.ProviderLinkerd,
+	flaggerv1beta1.ProviderNGINX,
+	flaggerv1beta1.ProviderOSM,
+	flaggerv1beta1.ProviderSkipper,
+	flaggerv1beta1.ProviderSMIV1alpha1,
+	flaggerv1beta1.ProviderSMIV1alpha2,
+	flaggerv1beta1.ProviderSMIV1alpha3,
+	flaggerv1beta1.ProviderTraefik,
+}
+
+// logLevels are the accepted -log-level values.
+var logLevels = []string{"debug", "info", "warning", "warn", "error"}
+
+// newFlagSet registers the manager's flags on a private flag set bound to o.
+// It is private so that it does not clash with the "kubeconfig" flag that
+// controller-runtime registers on flag.CommandLine.
+func newFlagSet(o *Options) *flag.FlagSet {
+	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "Path to a kubeconfig. Only required if out-of-cluster.")
+	fs.StringVar(&o.Master, "master", "", "The address of the Kubernetes API server. Overrides any value in kubeconfig. Only required if out-of-cluster.")
+	fs.IntVar(&o.KubeconfigQPS, "kubeconfig-qps", 100, "Requests per second to the Kubernetes API (client-side rate limit).")
+	fs.IntVar(&o.KubeconfigBurst, "kubeconfig-burst", 250, "Request burst to the Kubernetes API (client-side rate limit).")
+	fs.StringVar(&o.KubeconfigServiceMesh, "kubeconfig-service-mesh", "", "Path to a kubeconfig for the service mesh control plane cluster.")
+	fs.StringVar(&o.MetricsServer, "metrics-server", "http://prometheus:9090", "Prometheus URL.")
+	fs.StringVar(&o.MeshProvider, "mesh-provider", "istio", "Traffic provider of Canaries without spec.provider: "+strings.Join(meshProviders, ", ")+" (gatewayapi means gatewayapi:v1, as in Flagger).")
+	fs.StringVar(&o.Namespace, "namespace", "", "Namespace that Sluice watches for Canaries; empty means all namespaces.")
+	fs.StringVar(&o.SelectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "Comma-separated pod labels that select a workload's pods.")
+	fs.StringVar(&o.IncludeLabelPrefix, "include-label-prefix", "", "Comma-separated label prefixes copied from the target workload to the primary.")
+	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", true, "Enable tracking of the ConfigMaps and Secrets a workload uses.")
+	fs.StringVar(&o.IngressAnnotationsPrefix, "ingress-annotations-prefix", "nginx.ingress.kubernetes.io", "Annotations prefix for NGINX ingresses.")
+	fs.StringVar(&o.IngressClass, "ingress-class", "", "Ingress class used for annotating HTTPProxy objects.")
+	fs.BoolVar(&o.EnableLeaderElection, "enable-leader-election", false, "Enable leader election.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "kube-system", "Namespace of the leader election Lease; -namespace wins when set.")
+	fs.StringVar(&o.SlackURL, "slack-url", "", "Slack hook URL (env SLACK_URL wins).")
+	fs.StringVar(&o.SlackToken, "slack-token", "", "Slack bot token (env SLACK_TOKEN wins).")
+	fs.StringVar(&o.SlackProxyURL, "slack-proxy-url", "", "Slack proxy URL (env SLACK_PROXY_URL wins).")
+	fs.StringVar(&o.SlackChannel, "slack-channel", "", "Slack channel.")
+	fs.StringVar(&o.SlackUser, "slack-user", "flagger", "Slack user name.")
+	fs.StringVar(&o.MSTeamsURL, "msteams-url", "", "MS Teams incoming webhook URL (env MSTEAMS_URL wins).")
+	fs.StringVar(&o.MSTeamsProxyURL, "msteams-proxy-url", "", "MS Teams proxy URL (env MSTEAMS_PROXY_URL wins).")
+	fs.StringVar(&o.EventWebhook, "event-webhook", "", "Webhook for publishing Canary events (env EVENT_WEBHOOK_URL wins).")
+	fs.StringVar(&o.ClusterName, "cluster-name", "", "Cluster name added to alerts.")
+	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "Forbid Canaries to reference MetricTemplates and AlertProviders in other namespaces.")
+	fs.IntVar(&o.Threadiness, "threadiness", 2, "Number of Canaries reconciled at the same time.")
+	fs.StringVar(&o.Port, "port", "8080", "Port serving /metrics, /healthz and /readyz.")
+	fs.StringVar(&o.LogLevel, "log-level", "debug", "Log level: "+strings.Join(logLevels, ", ")+".")
+	fs.StringVar(&o.ZapEncoding, "zap-encoding", "json", "Log encoding: json or console.")
+	fs.BoolVar(&o.Version, "version", false, "Print the version and exit.")
+	return fs
+}
+
+// ParseOptions parses args (without the program name), applies the
+// environment overrides Flagger honours (getenv is os.Getenv outside tests)
+// and validates the result. It returns flag.ErrHelp for -h and -help. With
+// -version it skips validation, so the version prints whatever else is given.
+// Every other error is one line naming the offending flag or argument.
+func ParseOptions(args []string, getenv func(string) string) (*Options, error) {
+	o := &Options{}
+	fs := newFlagSet(o)
+	fs.SetOutput(io.Discard) // errors are returned as one line, usage is printed by the caller
+	if err := fs.Parse(args); err != nil {
+		return nil, err // flag.ErrHelp, or one line naming the flag
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: sluice takes only flags", fs.Arg(0))
+	}
+	o.fs = fs
+	for env, field := range map[string]*string{
+		"SLACK_URL":         &o.SlackURL,
+		"SLACK_TOKEN":       &o.SlackToken,
+		"SLACK_PROXY_URL":   &o.SlackProxyURL,
+		"MSTEAMS_URL":       &o.MSTeamsURL,
+		"MSTEAMS_PROXY_URL": &o.MSTeamsProxyURL,
+		"EVENT_WEBHOOK_URL": &o.EventWebhook,
+	} {
+		if v := getenv(env); v != "" {
+			*field = v
+		}
+	}
+	if o.Version {
+		return o, nil
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if o.MeshProvider == "gatewayapi" {
+		o.MeshProvider = flaggerv1beta1.ProviderGatewayAPIV1
+	}
+	return o, nil
+}
+
+// validate checks the values Sluice acts on, and the mesh provider, whose
+// typos would otherwise go unnoticed until routing is implemented.
+func (o *Options) validate() error {
+	if !slices.Contains(logLevels, o.LogLevel) {
+		return fmt.Errorf("invalid value %q for -log-level: must be one of %s", o.LogLevel, strings.Join(logLevels, ", "))
+	}
+	if o.ZapEncoding != "json" && o.ZapEncoding != "console" {
+		return fmt.Errorf("invalid value %q for -zap-encoding: must be json or console", o.ZapEncoding)
+	}
+	if !slices.Contains(meshProviders, o.MeshProvider) {
+		return fmt.Errorf("invalid value %q for -mesh-provider: must be one of %s", o.MeshProvider, strings.Join(meshProviders, ", "))
+	}
+	for _, c := range []struct {
+		name  string
+		value int
+	}{{"threadiness", o.Threadiness}, {"kubeconfig-qps", o.KubeconfigQPS}, {"kubeconfig-burst", o.KubeconfigBurst}} {
+		if c.value < 1 {
+			return fmt.Errorf("invalid value %d for -%s: must be at least 1", c.value, c.name)
+		}
+	}
+	if p, err := strconv.Atoi(o.Port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("invalid value %q for -port: must be a port number from 1 to 65535", o.Port)
+	}
+	if o.Namespace != "" {
+		if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
+			return fmt.Errorf("invalid value %q for -namespace: not a namespace name: %s", o.Namespace, strings.Join(errs, "; "))
+		}
+	}
+	if errs := validation.IsDNS1123Label(o.LeaderElectionNamespace); len(errs) > 0 {
+		return fmt.Errorf("invalid value %q for -leader-election-namespace: not a namespace name: %s", o.LeaderElectionNamespace, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// LeaseNamespace is where the leader election Lease lives: -namespace when
+// set, as in Flagger, else -leader-election-namespace.
+func (o *Options) LeaseNamespace() string {
+	if o.Namespace != "" {
+		return o.Namespace
+	}
+	return o.LeaderElectionNamespace
+}
+
+// NotWiredWarnings returns one line for each flag that Sluice does not act
+// on yet and that was set (by flag or environment) to a value other than
+// its default.
+func (o *Options) NotWiredWarnings() []string {
+	var lines []string
+	for _, row := range FlagTable() {
+		if row.Wired {
+			continue
+		}
+		if f := o.fs.Lookup(row.Name); f.Value.String() != f.DefValue {
+			lines = append(lines, fmt.Sprintf("flag -%s is set but has no effect yet: %s", row.Name, row.NotWiredReason))
+		}
+	}
+	return lines
+}
+
+// NotWiredFlags returns the names of the flags that Sluice parses for
+// compatibility with Flagger but does not act on yet, in alphabetical order.
+func NotWiredFlags() []string {
+	var names []string
+	for _, row := range FlagTable() {
+		if !row.Wired {
+			names = append(names, row.Name)
+		}
+	}
+	return names
+}
+
+// FlagTable returns every flag of the manager in alphabetical order, with
+// its default, whether Sluice acts on it yet and a one-line description. The
+// README's flag table is checked against it (see testdata/flags.md).
+func FlagTable() []FlagRow {
+	var rows []FlagRow
+	newFlagSet(&Options{}).VisitAll(func(f *flag.Flag) {
+		reason, unwired := notWired[f.Name]
+		rows = append(rows, FlagRow{
+			Name:           f.Name,
+			Default:        f.DefValue,
+			Wired:          !unwired,
+			Description:    f.Usage,
+			NotWiredReason: reason,
+		})
+	})
+	return rows
+}
+
+// FlagTableMarkdown renders FlagTable as a Markdown table.
+func FlagTableMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| Flag | Default | Effective | Description |\n|---|---|---|---|\n")
+	for _, r := range FlagTable() {
+		effective := "yes"
+		if !r.Wired {
+			effective = "not yet: " + r.NotWiredReason
+		}
+		def := "`" + r.Default + "`"
+		if r.Default == "" {
+			def = ""
+		}
+		fmt.Fprintf(&b, "| `-%s` | %s | %s | %s |\n", r.Name, def, effective, strings.ReplaceAll(r.Description, "|", `\|`))
+	}
+	return b.String()
+}
+
+// usage writes the flags and their defaults to w, for -h.
+func usage(w io.Writer) {
+	fs := newFlagSet(&Options{})
+	fs.SetOutput(w)
+	_, _ = fmt.Fprintln(w, "Usage: sluice [flags]\n\nSluice is a progressive delivery controller for the flagger.app/v1beta1 API.\n\nFlags:")
+	fs.PrintDefaults()
+}
