@@ -58,8 +58,16 @@ tools: ## Build kube-apiserver, etcd and controller-gen into bin/ (cached in ~/.
 	hack/tool.sh controller-gen
 
 .PHONY: test
-test: tools ## Run every test against a real kube-apiserver and etcd.
+test: tools check-generated ## Run every test against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS=$(BIN) go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: check-generated
+check-generated: $(CONTROLLER_GEN) ## Fail when the checked-in CRDs or RBAC differ from the Go types and markers.
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:dir=$$tmp/crd; \
+	$(CONTROLLER_GEN) rbac:roleName=sluice paths=./pkg/... paths=./cmd/... output:rbac:dir=$$tmp/rbac; \
+	diff -r $$tmp/crd kustomize/base/crd -x kustomization.yaml && diff -r $$tmp/rbac kustomize/base/rbac -x kustomization.yaml \
+	  || { echo "kustomize/base is stale: run 'make generate manifests' and commit" >&2; exit 1; }
 
 .PHONY: demo
 demo: ## Run Sluice on a local control plane (not available yet: see README).

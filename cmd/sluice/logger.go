@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -21,7 +22,11 @@ func newLogger(opts *Options, w io.Writer) logr.Logger {
 	if opts.ZapEncoding == "console" {
 		encoder = crzap.ConsoleEncoder(iso8601)
 	}
-	return crzap.New(crzap.WriteTo(w), crzap.Level(level), encoder)
+	raw := crzap.NewRaw(crzap.WriteTo(w), crzap.Level(level), encoder)
+	if opts.ZapReplaceGlobals {
+		zap.ReplaceGlobals(raw)
+	}
+	return zapr.NewLogger(raw)
 }
 
 // logNotWired logs the flags that are accepted for compatibility with

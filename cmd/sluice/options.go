@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -32,7 +33,8 @@ type Options struct {
 	// MetricsServer is the default Prometheus URL of the builtin metrics.
 	MetricsServer string
 	// MeshProvider is the default traffic provider: one of Flagger's provider
-	// names; "gatewayapi" is read as "gatewayapi:v1", as Flagger does.
+	// names; a bare "gatewayapi" is read as "gatewayapi:v1" (Flagger fell
+	// back to Istio for it).
 	MeshProvider string
 	// Namespace, when set, is the only namespace watched.
 	Namespace string
@@ -85,6 +87,11 @@ type Options struct {
 	ZapEncoding string
 	// Version asks to print the version and exit.
 	Version bool
+	// ControlLoopInterval is Flagger's scheduler tick. Sluice has no global
+	// tick: each Canary is requeued at its own analysis time.
+	ControlLoopInterval time.Duration
+	// ZapReplaceGlobals installs the logger as zap's global logger.
+	ZapReplaceGlobals bool
 
 	// fs is the flag set the options were parsed with, for the not-yet-wired
 	// warnings.
@@ -126,11 +133,12 @@ var notWired = map[string]string{
 	"msteams-proxy-url":          "alerts are not implemented",
 	"event-webhook":              "the event webhook is not implemented",
 	"cluster-name":               "alerts are not implemented",
+	"control-loop-interval":      "Sluice requeues each Canary at its own analysis interval, so there is no loop to tune",
 	"no-cross-namespace-refs":    "MetricTemplate and AlertProvider references are not resolved yet",
 }
 
 // meshProviders are the accepted -mesh-provider values: Flagger's provider
-// names, plus "gatewayapi", which Flagger reads as gatewayapi:v1.
+// names, plus "gatewayapi", which Sluice reads as gatewayapi:v1.
 var meshProviders = []string{
 	flaggerv1beta1.ProviderAPISIX,
 	flaggerv1beta1.ProviderAppMesh,
@@ -162,36 +170,38 @@ var logLevels = []string{"debug", "info", "warning", "warn", "error"}
 // controller-runtime registers on flag.CommandLine.
 func newFlagSet(o *Options) *flag.FlagSet {
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "Path to a kubeconfig. Only required if out-of-cluster.")
-	fs.StringVar(&o.Master, "master", "", "The address of the Kubernetes API server. Overrides any value in kubeconfig. Only required if out-of-cluster.")
-	fs.IntVar(&o.KubeconfigQPS, "kubeconfig-qps", 100, "Requests per second to the Kubernetes API (client-side rate limit).")
-	fs.IntVar(&o.KubeconfigBurst, "kubeconfig-burst", 250, "Request burst to the Kubernetes API (client-side rate limit).")
-	fs.StringVar(&o.KubeconfigServiceMesh, "kubeconfig-service-mesh", "", "Path to a kubeconfig for the service mesh control plane cluster.")
-	fs.StringVar(&o.MetricsServer, "metrics-server", "http://prometheus:9090", "Prometheus URL.")
-	fs.StringVar(&o.MeshProvider, "mesh-provider", "istio", "Traffic provider of Canaries without spec.provider: "+strings.Join(meshProviders, ", ")+" (gatewayapi means gatewayapi:v1, as in Flagger).")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "Kubeconfig file to reach the cluster with; empty uses KUBECONFIG, the in-cluster config or ~/.kube/config.")
+	fs.StringVar(&o.Master, "master", "", "API server address; it replaces the server named in the kubeconfig.")
+	fs.IntVar(&o.KubeconfigQPS, "kubeconfig-qps", 100, "Sustained rate of requests to the API server, per second, enforced on the client side.")
+	fs.IntVar(&o.KubeconfigBurst, "kubeconfig-burst", 250, "Requests the client may send at once above -kubeconfig-qps.")
+	fs.StringVar(&o.KubeconfigServiceMesh, "kubeconfig-service-mesh", "", "Kubeconfig of the cluster that holds the routing objects, when it is not the workloads' cluster.")
+	fs.StringVar(&o.MetricsServer, "metrics-server", "http://prometheus:9090", "Prometheus-compatible server that answers the builtin metric queries, unless a Canary sets spec.metricsServer.")
+	fs.StringVar(&o.MeshProvider, "mesh-provider", "istio", "Traffic provider of Canaries without spec.provider: "+strings.Join(meshProviders, ", ")+"; a bare gatewayapi is read as gatewayapi:v1.")
 	fs.StringVar(&o.Namespace, "namespace", "", "Namespace that Sluice watches for Canaries; empty means all namespaces.")
 	fs.StringVar(&o.SelectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "Comma-separated pod labels that select a workload's pods.")
 	fs.StringVar(&o.IncludeLabelPrefix, "include-label-prefix", "", "Comma-separated label prefixes copied from the target workload to the primary.")
-	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", true, "Enable tracking of the ConfigMaps and Secrets a workload uses.")
-	fs.StringVar(&o.IngressAnnotationsPrefix, "ingress-annotations-prefix", "nginx.ingress.kubernetes.io", "Annotations prefix for NGINX ingresses.")
-	fs.StringVar(&o.IngressClass, "ingress-class", "", "Ingress class used for annotating HTTPProxy objects.")
-	fs.BoolVar(&o.EnableLeaderElection, "enable-leader-election", false, "Enable leader election.")
+	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", true, "Treat the ConfigMaps and Secrets a target uses as part of its revision and copy them for the primary.")
+	fs.StringVar(&o.IngressAnnotationsPrefix, "ingress-annotations-prefix", "nginx.ingress.kubernetes.io", "Prefix of the canary annotations written on NGINX Ingresses.")
+	fs.StringVar(&o.IngressClass, "ingress-class", "", "Ingress class set on the Contour HTTPProxy objects Sluice creates.")
+	fs.BoolVar(&o.EnableLeaderElection, "enable-leader-election", false, "Run leader election through a Lease so that only one replica acts.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "kube-system", "Namespace of the leader election Lease; -namespace wins when set.")
-	fs.StringVar(&o.SlackURL, "slack-url", "", "Slack hook URL (env SLACK_URL wins).")
-	fs.StringVar(&o.SlackToken, "slack-token", "", "Slack bot token (env SLACK_TOKEN wins).")
-	fs.StringVar(&o.SlackProxyURL, "slack-proxy-url", "", "Slack proxy URL (env SLACK_PROXY_URL wins).")
-	fs.StringVar(&o.SlackChannel, "slack-channel", "", "Slack channel.")
-	fs.StringVar(&o.SlackUser, "slack-user", "flagger", "Slack user name.")
-	fs.StringVar(&o.MSTeamsURL, "msteams-url", "", "MS Teams incoming webhook URL (env MSTEAMS_URL wins).")
-	fs.StringVar(&o.MSTeamsProxyURL, "msteams-proxy-url", "", "MS Teams proxy URL (env MSTEAMS_PROXY_URL wins).")
-	fs.StringVar(&o.EventWebhook, "event-webhook", "", "Webhook for publishing Canary events (env EVENT_WEBHOOK_URL wins).")
-	fs.StringVar(&o.ClusterName, "cluster-name", "", "Cluster name added to alerts.")
-	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "Forbid Canaries to reference MetricTemplates and AlertProviders in other namespaces.")
+	fs.StringVar(&o.SlackURL, "slack-url", "", "Slack incoming-webhook address for alerts of every Canary (env SLACK_URL wins).")
+	fs.StringVar(&o.SlackToken, "slack-token", "", "Slack bot token, used with chat.postMessage instead of a webhook (env SLACK_TOKEN wins).")
+	fs.StringVar(&o.SlackProxyURL, "slack-proxy-url", "", "HTTP proxy for reaching Slack (env SLACK_PROXY_URL wins).")
+	fs.StringVar(&o.SlackChannel, "slack-channel", "", "Slack channel that alerts go to.")
+	fs.StringVar(&o.SlackUser, "slack-user", "flagger", "Name that Slack alerts are posted as.")
+	fs.StringVar(&o.MSTeamsURL, "msteams-url", "", "Microsoft Teams incoming-webhook address for alerts of every Canary (env MSTEAMS_URL wins).")
+	fs.StringVar(&o.MSTeamsProxyURL, "msteams-proxy-url", "", "HTTP proxy for reaching Microsoft Teams (env MSTEAMS_PROXY_URL wins).")
+	fs.StringVar(&o.EventWebhook, "event-webhook", "", "Address that receives every Canary event as JSON (env EVENT_WEBHOOK_URL wins).")
+	fs.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster, shown in alerts.")
+	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "Refuse references from a Canary to MetricTemplates and AlertProviders in other namespaces.")
 	fs.IntVar(&o.Threadiness, "threadiness", 2, "Number of Canaries reconciled at the same time.")
 	fs.StringVar(&o.Port, "port", "8080", "Port serving /metrics, /healthz and /readyz.")
 	fs.StringVar(&o.LogLevel, "log-level", "debug", "Log level: "+strings.Join(logLevels, ", ")+".")
 	fs.StringVar(&o.ZapEncoding, "zap-encoding", "json", "Log encoding: json or console.")
 	fs.BoolVar(&o.Version, "version", false, "Print the version and exit.")
+	fs.DurationVar(&o.ControlLoopInterval, "control-loop-interval", 10*time.Second, "Accepted so that Flagger's command lines work; Sluice schedules each Canary from its own analysis interval.")
+	fs.BoolVar(&o.ZapReplaceGlobals, "zap-replace-globals", false, "Also install the logger as zap's global logger, for libraries that log through it.")
 	return fs
 }
 

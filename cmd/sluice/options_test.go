@@ -10,11 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.md golden files")
+var update = flag.Bool("update", false, "rewrite the flag table in README.md")
 
 // env returns a getenv that reads from m.
 func env(m map[string]string) func(string) string {
@@ -55,6 +56,8 @@ func TestParseOptions_DefaultsMatchFlagger(t *testing.T) {
 		"log-level":                  "debug",
 		"zap-encoding":               "json",
 		"version":                    "false",
+		"control-loop-interval":      "10s",
+		"zap-replace-globals":        "false",
 	}
 	got := map[string]string{}
 	for _, row := range FlagTable() {
@@ -97,6 +100,7 @@ func TestParseOptions_SetsEveryField(t *testing.T) {
 		"-slack-proxy-url", "http://sp", "-slack-channel", "#c", "-slack-user", "u", "-msteams-url", "https://t",
 		"-msteams-proxy-url", "http://tp", "-event-webhook", "https://e", "-cluster-name", "prod",
 		"-no-cross-namespace-refs", "-threadiness", "4", "-port", "9090", "-log-level", "warn", "-zap-encoding", "console",
+		"-control-loop-interval", "30s", "-zap-replace-globals",
 	}
 	got, err := ParseOptions(args, env(nil))
 	if err != nil {
@@ -110,7 +114,7 @@ func TestParseOptions_SetsEveryField(t *testing.T) {
 		EnableLeaderElection: true, LeaderElectionNamespace: "sluice-system", SlackURL: "https://s", SlackToken: "tok",
 		SlackProxyURL: "http://sp", SlackChannel: "#c", SlackUser: "u", MSTeamsURL: "https://t", MSTeamsProxyURL: "http://tp",
 		EventWebhook: "https://e", ClusterName: "prod", NoCrossNamespaceRefs: true, Threadiness: 4, Port: "9090",
-		LogLevel: "warn", ZapEncoding: "console",
+		LogLevel: "warn", ZapEncoding: "console", ControlLoopInterval: 30 * time.Second, ZapReplaceGlobals: true,
 	}
 	if *got != want {
 		t.Errorf("ParseOptions =\n%+v\nwant\n%+v", *got, want)
@@ -267,11 +271,11 @@ func TestNotWiredWarnings_OneLinePerUnwiredFlagSetToANonDefaultValue(t *testing.
 	}
 }
 
-func TestFlagTable_ListsWhatIsWiredAndMatchesGolden(t *testing.T) {
+func TestFlagTable_ListsWhatIsWiredAndMatchesTheREADME(t *testing.T) {
 	t.Parallel()
 	wired := []string{
 		"enable-leader-election", "kubeconfig", "kubeconfig-burst", "kubeconfig-qps", "leader-election-namespace",
-		"log-level", "master", "namespace", "port", "threadiness", "version", "zap-encoding",
+		"log-level", "master", "namespace", "port", "threadiness", "version", "zap-encoding", "zap-replace-globals",
 	}
 	var gotWired []string
 	for _, row := range FlagTable() {
@@ -296,22 +300,28 @@ func TestFlagTable_ListsWhatIsWiredAndMatchesGolden(t *testing.T) {
 		t.Errorf("NotWiredFlags() has %d flags, want %d", got, want)
 	}
 
-	golden := filepath.Join("testdata", "flags.md")
+	// The README's flag table sits between two markers and must equal
+	// FlagTableMarkdown; -update rewrites it.
+	readme := filepath.Join("..", "..", "README.md")
+	data, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- flags:begin -->\n", "<!-- flags:end -->"
+	before, rest, ok1 := strings.Cut(string(data), begin)
+	table, after, ok2 := strings.Cut(rest, end)
+	if !ok1 || !ok2 {
+		t.Fatalf("README.md lacks the %q and %q markers around the flag table", begin, end)
+	}
 	got := FlagTableMarkdown()
 	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
+		if err := os.WriteFile(readme, []byte(before+begin+got+end+after), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		table = got
 	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("reading %s (run `go test ./cmd/sluice -run TestFlagTable -update`): %v", golden, err)
-	}
-	if got != string(want) {
-		t.Errorf("FlagTableMarkdown() differs from %s; run `go test ./cmd/sluice -run TestFlagTable -update`:\n%s", golden, got)
+	if table != got {
+		t.Errorf("README.md's flag table is stale; run `go test ./cmd/sluice -run TestFlagTable -update`:\n%s", got)
 	}
 }
 
