@@ -1,0 +1,162 @@
+package canary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// Workload operates one kind of target workload (Deployment, DaemonSet).
+// Every method is idempotent: calling it again after a crash or a conflict
+// is safe. Methods never change an object the Canary does not own, except
+// the replica count of the target (and, for a DaemonSet, the node selector
+// that parks it) and, on revert, the same fields back.
+type Workload interface {
+	// Observe reads the target, the primary and the tracked configs and
+	// reports them; it writes nothing. Bad input (target missing, of the
+	// wrong kind, without a selector label, a missing autoscaler or a
+	// missing non-optional ConfigMap/Secret) is returned as *InvalidError.
+	Observe(ctx context.Context, cd *flaggerv1beta1.Canary) (*State, error)
+
+	// EnsurePrimary creates <target>-primary as a copy of the target, with
+	// its tracked ConfigMaps/Secrets and autoscaler copied to
+	// <name>-primary, when they do not exist. It does not change an
+	// existing primary's pod template (Promote does).
+	EnsurePrimary(ctx context.Context, cd *flaggerv1beta1.Canary) error
+
+	// Promote copies the target's pod template and tracked configs into the
+	// primary (and the autoscaler's spec into the primary autoscaler), which
+	// starts the primary's rolling update.
+	Promote(ctx context.Context, cd *flaggerv1beta1.Canary) error
+
+	// ScaleTargetToZero parks the target: replicas 0 for a Deployment, a
+	// node selector no node matches for a DaemonSet.
+	ScaleTargetToZero(ctx context.Context, cd *flaggerv1beta1.Canary) error
+
+	// ScaleTargetUp brings the target back: to its own replica count when
+	// above zero, else the primary's, else the autoscaler's minimum, else 1.
+	ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canary) error
+
+	// ScalePrimaryAtLeast raises the primary's replica count (and its
+	// autoscaler's minimum) to at least replicas, so that it can take the
+	// canary's load at promotion. It never lowers either.
+	ScalePrimaryAtLeast(ctx context.Context, cd *flaggerv1beta1.Canary, replicas int32) error
+}
+
+// State is what Observe saw.
+type State struct {
+	// Target is the workload the Canary points at.
+	Target WorkloadState
+	// Primary is <target>-primary; Exists is false before bootstrap.
+	Primary WorkloadState
+	// Revision is a stable hash of the target's pod template and the data
+	// of its tracked ConfigMaps and Secrets. It ignores what Sluice itself
+	// changes on the target (replicas, the DaemonSet parking selector).
+	Revision string
+	// TrackedConfigs maps "configmap/<name>" and "secret/<name>" of every
+	// tracked config to a checksum of its data.
+	TrackedConfigs map[string]string
+	// SelectorLabel is the first of the -selector-labels found in the
+	// target's selector, and SelectorValue its value. The primary's pods
+	// carry SelectorValue + "-primary".
+	SelectorLabel string
+	// SelectorValue is the value of SelectorLabel on the target's pods.
+	SelectorValue string
+	// Ports are the container ports of the target's pod template, for
+	// service port discovery.
+	Ports []corev1.ContainerPort
+	// AutoscalerDesired is the replica count the target's autoscaler wants,
+	// or 0 when there is no autoscaler or it has not decided yet.
+	AutoscalerDesired int32
+}
+
+// WorkloadState is the observed state of one workload.
+type WorkloadState struct {
+	// Exists is false when the workload is not there.
+	Exists bool
+	// Replicas is the desired replica count (spec), or the desired number
+	// of scheduled pods for a DaemonSet.
+	Replicas int32
+	// AvailableReplicas counts the available pods of the current revision.
+	AvailableReplicas int32
+	// Ready is true when the rollout finished and at least the ready
+	// threshold percentage of the replicas is available.
+	Ready bool
+	// Stalled is true when the workload's own controller reports that the
+	// rollout cannot progress (Deployment ProgressDeadlineExceeded).
+	Stalled bool
+	// Message says why the workload is not ready, for status and events.
+	Message string
+}
+
+// InvalidError reports a Canary that cannot be acted on until a person
+// changes it or the objects it refers to. The reconciler reports it in a
+// condition and an event and does not retry with backoff.
+type InvalidError struct {
+	// Reason is a one-word cause, such as TargetNotFound.
+	Reason string
+	// Message says what is wrong and what to do, in a sentence.
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Message }
+
+// Invalid returns an *InvalidError.
+func Invalid(reason, format string, args ...any) error {
+	return &InvalidError{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// AsInvalid returns the *InvalidError in err's chain, if any.
+func AsInvalid(err error) (*InvalidError, bool) {
+	var ie *InvalidError
+	ok := errors.As(err, &ie)
+	return ie, ok
+}
+
+// Config holds the controller-wide settings of workload operations.
+type Config struct {
+	// SelectorLabels are the candidate selector labels, in order of
+	// preference (-selector-labels).
+	SelectorLabels []string
+	// IncludeLabelPrefix lists the label and annotation prefixes copied from
+	// the target to the primary; "*" copies all (-include-label-prefix).
+	IncludeLabelPrefix []string
+	// ConfigTracking enables ConfigMap and Secret tracking
+	// (-enable-config-tracking).
+	ConfigTracking bool
+}
+
+// Deps are what workload operations need.
+type Deps struct {
+	// Client reads workloads from the cache and writes.
+	Client client.Client
+	// Reader reads ConfigMaps, Secrets and autoscalers directly from the
+	// API server, so that they need not be cached cluster-wide.
+	Reader client.Reader
+	// Config holds the controller-wide settings.
+	Config Config
+}
+
+// kinds maps a target kind to its implementation. Adding a kind is one
+// file and one line here.
+var kinds = map[string]func(Deps) Workload{}
+
+// New returns the Workload for the Canary's target kind, or an
+// *InvalidError for a kind Sluice cannot operate.
+func New(cd *flaggerv1beta1.Canary, deps Deps) (Workload, error) {
+	ref := cd.Spec.TargetRef
+	newKind, ok := kinds[ref.Kind]
+	if !ok || ref.APIVersion != "apps/v1" {
+		return nil, Invalid("UnsupportedTarget",
+			"targetRef %s %s is not supported: Sluice manages apps/v1 Deployment and DaemonSet targets", ref.APIVersion, ref.Kind)
+	}
+	return newKind(deps), nil
+}
+
+// PrimaryName returns the name of the primary copy of a target or config.
+func PrimaryName(name string) string { return name + "-primary" }

@@ -1,0 +1,83 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// Interface is a traffic router: it owns the routing objects of one
+// provider for a Canary. Every method is idempotent.
+type Interface interface {
+	// Reconcile creates or updates the routing objects so that they exist
+	// and match the spec, keeping the current weights.
+	Reconcile(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) error
+	// SetRoutes sets the traffic split.
+	SetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, t Target, r Routes) error
+	// GetRoutes reports the traffic split the routing objects hold now.
+	GetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) (Routes, error)
+	// Finalize restores the routing to the target workload when the Canary
+	// is deleted with revertOnDeletion.
+	Finalize(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) error
+}
+
+// Routes is a traffic split between the primary and the canary.
+type Routes struct {
+	// Primary is the primary's share of the traffic, in percent.
+	Primary int
+	// Canary is the canary's share of the traffic, in percent.
+	Canary int
+	// Mirrored is true when the primary's traffic is also copied to the canary.
+	Mirrored bool
+}
+
+// Target is what routers and Services need to know about the workload.
+type Target struct {
+	// SelectorLabel is the label that selects the workload's pods.
+	SelectorLabel string
+	// SelectorValue is its value on the canary (target) pods; primary pods
+	// carry SelectorValue + "-primary".
+	SelectorValue string
+	// Ports are the container ports of the pod template, for port discovery.
+	Ports []corev1.ContainerPort
+}
+
+// Deps are what routers need.
+type Deps struct {
+	// Client reads from the cache and writes.
+	Client client.Client
+}
+
+// providers maps a provider name to its router. Adding a provider is one
+// file and one line here.
+var providers = map[string]func(Deps) Interface{}
+
+// New returns the router for a provider name, or an error naming the
+// providers Sluice supports. There is no fallback to another provider.
+func New(provider string, deps Deps) (Interface, error) {
+	newRouter, ok := providers[provider]
+	if !ok {
+		known := make([]string, 0, len(providers))
+		for name := range providers {
+			known = append(known, name)
+		}
+		slices.Sort(known)
+		return nil, fmt.Errorf("traffic provider %q is not supported; supported: %s", provider, strings.Join(known, ", "))
+	}
+	return newRouter(deps), nil
+}
+
+// ServiceNames returns the apex, primary and canary Service names of a Canary.
+func ServiceNames(cd *flaggerv1beta1.Canary) (apex, primary, canary string) {
+	apex = cd.Spec.Service.Name
+	if apex == "" {
+		apex = cd.Spec.TargetRef.Name
+	}
+	return apex, apex + "-primary", apex + "-canary"
+}
