@@ -97,6 +97,24 @@ type CanaryStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// lastAnalysisTime is when the last analysis step ran; the next one is
+	// due an analysis interval later. Sluice resumes from it after a restart.
+	// +optional
+	LastAnalysisTime *metav1.Time `json:"lastAnalysisTime,omitempty"`
+
+	// waitingSince is when the current wait began: for workloads to become
+	// ready, or for a gate to open. Deadlines are counted from it. Unset
+	// when nothing is awaited.
+	// +optional
+	WaitingSince *metav1.Time `json:"waitingSince,omitempty"`
+
+	// analysis holds the results of the most recent checks (metrics and
+	// webhooks), newest last, at most 20, so that a person can see why a
+	// canary advanced, waited or failed.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	Analysis []CanaryCheckResult `json:"analysis,omitempty"`
+
 	// conditions hold the Promoted condition, as Flagger writes it: True
 	// once initialized or promoted, False after a rollback, Unknown while
 	// an analysis runs.
@@ -106,12 +124,72 @@ type CanaryStatus struct {
 	Conditions []CanaryCondition `json:"conditions,omitempty"`
 }
 
+// CheckKind says what a check result comes from.
+//
+// +kubebuilder:validation:Enum=metric;webhook
+type CheckKind string
+
+// The kinds of checks.
+const (
+	// CheckMetric is a metric compared with its thresholdRange.
+	CheckMetric CheckKind = "metric"
+	// CheckWebhook is a webhook call.
+	CheckWebhook CheckKind = "webhook"
+)
+
+// CanaryCheckResult is the outcome of one check of an analysis step.
+type CanaryCheckResult struct {
+	// time is when the check ran.
+	// +required
+	Time metav1.Time `json:"time"`
+
+	// kind is metric or webhook.
+	// +required
+	Kind CheckKind `json:"kind"`
+
+	// name is the metric's or webhook's name in the spec.
+	// +required
+	Name string `json:"name"`
+
+	// passed is true when the check succeeded.
+	// +required
+	Passed bool `json:"passed"`
+
+	// value is the metric's value, when the query returned one.
+	// +optional
+	Value *float64 `json:"value,omitempty"`
+
+	// min is the lowest accepted value, when the metric has one.
+	// +optional
+	Min *float64 `json:"min,omitempty"`
+
+	// max is the highest accepted value, when the metric has one.
+	// +optional
+	Max *float64 `json:"max,omitempty"`
+
+	// canaryWeight is the canary's traffic share, in percent, when the check ran.
+	// +optional
+	CanaryWeight int32 `json:"canaryWeight,omitempty"`
+
+	// message explains a failure: the error, or the value and the range it missed.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
 // CanaryConditionType is the type of a Canary condition.
 type CanaryConditionType string
 
-// PromotedType is the condition that says whether the last revision was
-// promoted. `kubectl wait --for=condition=promoted` waits on it.
-const PromotedType CanaryConditionType = "Promoted"
+// The condition types of a Canary.
+const (
+	// PromotedType says whether the last revision was promoted, with the
+	// phase as reason, as Flagger writes it. `kubectl wait
+	// --for=condition=promoted` waits on it.
+	PromotedType CanaryConditionType = "Promoted"
+	// ValidType says whether Sluice can act on the Canary; when False, the
+	// reason and message say what to fix (a missing target, an unsupported
+	// kind, a reference that is not allowed).
+	ValidType CanaryConditionType = "Valid"
+)
 
 // CanaryCondition is one condition of a Canary, in Flagger's shape.
 type CanaryCondition struct {

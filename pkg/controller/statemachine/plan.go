@@ -1,0 +1,100 @@
+package statemachine
+
+import (
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// Due says which gates and checks the reconciler must run, and hand to
+// Decide in Input.Results, before it decides. Gates and checks are I/O
+// (webhook calls, metric queries), so the reconciler runs them; Plan and
+// Decide share the predicates that say when they are due.
+type Due struct {
+	// ConfirmRollout asks the confirm-rollout gate before a new revision starts.
+	ConfirmRollout bool
+	// PreRollout runs the pre-rollout webhooks as the checks of the first step.
+	PreRollout bool
+	// Analysis runs the rollout webhooks and the metrics as the checks of a step.
+	Analysis bool
+	// Rollback asks the rollback webhooks whether to roll back.
+	Rollback bool
+	// ConfirmTrafficIncrease asks the gate before the canary weight grows.
+	ConfirmTrafficIncrease bool
+	// ConfirmPromotion asks the gate before promotion (or, for blue/green,
+	// before all traffic switches to the canary).
+	ConfirmPromotion bool
+}
+
+// Any reports whether anything is due.
+func (d Due) Any() bool { return d != Due{} }
+
+// Plan returns what the reconciler must run before calling Decide.
+func Plan(in Input) Due {
+	var due Due
+	if in.Obs.Invalid != nil || in.Obs.Deleting {
+		return due
+	}
+	p := planOf(in.Spec, in.Config)
+	switch in.Status.Phase {
+	case flaggerv1beta1.CanaryPhaseInitialized, flaggerv1beta1.CanaryPhaseSucceeded,
+		flaggerv1beta1.CanaryPhaseFailed, flaggerv1beta1.CanaryPhaseWaiting:
+		due.ConfirmRollout = newRevision(in) && in.Obs.Admitted && hasHooks(in.Spec, flaggerv1beta1.ConfirmRolloutHook)
+	case flaggerv1beta1.CanaryPhaseProgressing, flaggerv1beta1.CanaryPhaseWaitingPromotion:
+		if !stepDue(in, p) {
+			return due
+		}
+		due.Rollback = hasHooks(in.Spec, flaggerv1beta1.RollbackHook)
+		if in.Status.Iterations == 0 {
+			due.PreRollout = true
+		} else {
+			due.Analysis = true
+		}
+		due.ConfirmTrafficIncrease = trafficIncreasePoint(in, p) && hasHooks(in.Spec, flaggerv1beta1.ConfirmTrafficIncreaseHook)
+		due.ConfirmPromotion = promotionPoint(in, p) && hasHooks(in.Spec, flaggerv1beta1.ConfirmPromotionHook)
+	}
+	return due
+}
+
+// newRevision reports whether the target holds a revision that has been
+// neither analysed last nor promoted.
+func newRevision(in Input) bool {
+	r := in.Obs.Revision
+	return r != "" && r != in.Status.LastAppliedSpec && r != in.Status.LastPromotedSpec
+}
+
+// stepDue reports whether an analysis step runs in this reconcile.
+func stepDue(in Input, p plan) bool {
+	if in.Spec.SkipAnalysis || in.Obs.Revision != in.Status.LastAppliedSpec || !in.Obs.Target.Ready {
+		return false
+	}
+	last := in.Status.LastAnalysisTime
+	return last == nil || !in.Now.Before(last.Add(p.interval))
+}
+
+// trafficIncreasePoint reports whether a passing step raises the canary weight.
+func trafficIncreasePoint(in Input, p plan) bool {
+	if p.strategy != CanaryRelease || in.Status.CanaryWeight >= p.maxWeight {
+		return false
+	}
+	// With mirroring, the first step only mirrors.
+	return !p.mirror || in.Status.Iterations > 0
+}
+
+// promotionPoint reports whether a passing step leads to promotion (for
+// blue/green: to the switch of all traffic to the canary).
+func promotionPoint(in Input, p plan) bool {
+	s := in.Status
+	switch p.strategy {
+	case CanaryRelease:
+		return s.Iterations > 0 && s.CanaryWeight >= p.maxWeight
+	case ABTesting:
+		return s.Iterations >= p.iterations
+	default:
+		return s.CanaryWeight == 0 && s.Iterations >= p.iterations
+	}
+}
+
+// switchedToCanary reports whether a blue/green analysis already sent all
+// traffic to the canary and runs its last step there.
+func switchedToCanary(in Input, p plan) bool {
+	return p.strategy == BlueGreen && in.Status.CanaryWeight == 100
+}

@@ -1,0 +1,195 @@
+// Package statemachine decides what happens next to a Canary. Decide is a
+// pure function from the Canary's spec and status, what the reconciler
+// observed in the cluster, and the results of the checks it ran, to the next
+// status and the actions the reconciler must take. It does no I/O, so every
+// transition is tested by table, without a cluster.
+//
+// It is not a stable Go API: Sluice's packages under pkg/ may change
+// without notice.
+package statemachine
+
+import (
+	"time"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// Input is everything Decide looks at.
+type Input struct {
+	// Spec is the Canary's spec.
+	Spec flaggerv1beta1.CanarySpec
+	// Status is the Canary's persisted status: the state machine's memory.
+	Status flaggerv1beta1.CanaryStatus
+	// Generation is the Canary's metadata.generation.
+	Generation int64
+	// Obs is what the reconciler observed in the cluster.
+	Obs Observation
+	// Results are the outcomes of the gates and checks Plan asked for; empty
+	// when none were due.
+	Results Results
+	// Config holds the controller-wide settings.
+	Config Config
+	// Now is the time of the decision.
+	Now time.Time
+}
+
+// Config holds the controller-wide settings that shape decisions.
+type Config struct {
+	// MinInterval is the shortest time between two analysis steps; shorter
+	// analysis intervals are raised to it. Sluice runs with 10s.
+	MinInterval time.Duration
+	// SplitsTraffic is false for routers that can only switch all traffic
+	// between primary and canary (provider kubernetes): every strategy then
+	// runs as blue/green.
+	SplitsTraffic bool
+}
+
+// Observation is what the reconciler saw in the cluster, read only.
+type Observation struct {
+	// Invalid, when set, says why Sluice cannot act on the Canary.
+	Invalid *Problem
+	// Deleting is true when the Canary is being deleted and Sluice holds
+	// its finalizer (revertOnDeletion).
+	Deleting bool
+	// Revision is the hash of the target's pod template and tracked configs.
+	Revision string
+	// TrackedConfigs are the checksums of the tracked ConfigMaps and Secrets.
+	TrackedConfigs map[string]string
+	// Target is the workload the Canary points at (the canary).
+	Target Workload
+	// Primary is the <target>-primary workload.
+	Primary Workload
+	// AutoscalerDesired is the replica count the target's autoscaler wants,
+	// or 0.
+	AutoscalerDesired int32
+	// Admitted is false when the controller's cap on concurrent analyses is
+	// reached and this Canary must wait for a slot before it starts one.
+	Admitted bool
+	// AdmissionMessage says why the Canary was not admitted.
+	AdmissionMessage string
+}
+
+// Problem is a reason and a message for a person.
+type Problem struct {
+	// Reason is one word, such as TargetNotFound.
+	Reason string
+	// Message says what is wrong and what to do.
+	Message string
+}
+
+// Workload is the observed state of one workload.
+type Workload struct {
+	// Exists is false when the workload is not there.
+	Exists bool
+	// Replicas is the desired replica count.
+	Replicas int32
+	// Ready is true when the rollout finished and enough replicas are available.
+	Ready bool
+	// Stalled is true when the workload's controller gave up on the rollout.
+	Stalled bool
+	// Message says why the workload is not ready.
+	Message string
+}
+
+// Results are the outcomes of the gates and checks the reconciler ran
+// because Plan said they were due.
+type Results struct {
+	// Gates holds, per gate webhook type, whether the gate is open. For the
+	// rollback type, open means a rollback was asked for.
+	Gates map[flaggerv1beta1.HookType]Gate
+	// Checks are the pre-rollout webhooks, or the rollout webhooks and the
+	// metrics, of one analysis step.
+	Checks []flaggerv1beta1.CanaryCheckResult
+}
+
+// Gate is the answer of the gate webhooks of one type.
+type Gate struct {
+	// Open is true when every webhook of the type answered with success.
+	Open bool
+	// Message names the webhook that kept the gate closed, and why.
+	Message string
+}
+
+// ActionKind is something the reconciler does to the cluster.
+type ActionKind string
+
+// The actions, in the order the reconciler applies them.
+const (
+	// EnsurePrimary creates the primary workload, its configs and
+	// autoscaler when missing.
+	EnsurePrimary ActionKind = "EnsurePrimary"
+	// EnsureServices creates or updates the apex, primary and canary Services.
+	EnsureServices ActionKind = "EnsureServices"
+	// ReconcileRoutes creates or updates the router's objects.
+	ReconcileRoutes ActionKind = "ReconcileRoutes"
+	// ScaleTargetUp scales the target (canary) workload up.
+	ScaleTargetUp ActionKind = "ScaleTargetUp"
+	// ScalePrimaryAtLeast raises the primary to Action.Replicas replicas.
+	ScalePrimaryAtLeast ActionKind = "ScalePrimaryAtLeast"
+	// Promote copies the target's pod template and configs into the primary.
+	Promote ActionKind = "Promote"
+	// SetRoutes sets the traffic split to Action.Routes.
+	SetRoutes ActionKind = "SetRoutes"
+	// ScaleTargetToZero parks the target workload.
+	ScaleTargetToZero ActionKind = "ScaleTargetToZero"
+	// FinalizeRoutes points the routing back at the target before the
+	// Canary goes away.
+	FinalizeRoutes ActionKind = "FinalizeRoutes"
+	// RemoveFinalizer lets the deletion of the Canary complete.
+	RemoveFinalizer ActionKind = "RemoveFinalizer"
+	// RunPostRollout calls the post-rollout webhooks.
+	RunPostRollout ActionKind = "RunPostRollout"
+)
+
+// Action is one step the reconciler takes.
+type Action struct {
+	// Kind is what to do.
+	Kind ActionKind
+	// Routes is the traffic split for SetRoutes.
+	Routes Routes
+	// Replicas is the replica count for ScalePrimaryAtLeast.
+	Replicas int32
+}
+
+// Routes is a traffic split.
+type Routes struct {
+	// Primary is the primary's share, in percent.
+	Primary int
+	// Canary is the canary's share, in percent.
+	Canary int
+	// Mirrored is true when the primary's traffic is copied to the canary.
+	Mirrored bool
+}
+
+// EventType is Normal or Warning, as Kubernetes events.
+type EventType string
+
+// The event types.
+const (
+	// Normal events report progress.
+	Normal EventType = "Normal"
+	// Warning events report failures and problems a person should look at.
+	Warning EventType = "Warning"
+)
+
+// Event is something to tell people: a Kubernetes event, a log line and,
+// in later features, an alert.
+type Event struct {
+	// Type is Normal or Warning.
+	Type EventType
+	// Message says what happened, in a sentence.
+	Message string
+}
+
+// Decision is what Decide returns.
+type Decision struct {
+	// Status is the next status to persist.
+	Status flaggerv1beta1.CanaryStatus
+	// Actions are applied in order; each is idempotent.
+	Actions []Action
+	// Events are emitted after the status is persisted.
+	Events []Event
+	// RequeueAfter is when the Canary needs to be looked at again without
+	// any change in the cluster; zero means only on change.
+	RequeueAfter time.Duration
+}
