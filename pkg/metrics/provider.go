@@ -1,0 +1,105 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// Provider is a metrics backend (Prometheus, Datadog, ...). A provider is
+// one file plus one line in the registry of the resolver that builds it.
+type Provider interface {
+	// RunQuery runs a query that must return a single number.
+	RunQuery(ctx context.Context, query string) (float64, error)
+	// IsOnline reports whether the backend answers.
+	IsOnline(ctx context.Context) (bool, error)
+}
+
+// ErrNoValues is returned by providers when a query returned no data.
+var ErrNoValues = errors.New("the query returned no values")
+
+// Resolver turns one metric of a Canary into the provider that answers it
+// and the rendered query. An error means the metric cannot be evaluated
+// (unknown name, missing template, missing credentials); the check fails
+// with that error rather than passing.
+type Resolver interface {
+	Resolve(ctx context.Context, cd *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric) (Provider, string, error)
+}
+
+// Analyzer runs the metric checks of an analysis step.
+type Analyzer struct {
+	// Resolver finds the provider and query of each metric.
+	Resolver Resolver
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Analyze runs every metric of the Canary and returns one result each, in
+// the spec's order. It never returns a passing result for a metric it could
+// not evaluate.
+func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []flaggerv1beta1.CanaryCheckResult {
+	if cd.Spec.Analysis == nil {
+		return nil
+	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	results := make([]flaggerv1beta1.CanaryCheckResult, 0, len(cd.Spec.Analysis.Metrics))
+	for _, m := range cd.Spec.Analysis.Metrics {
+		r := flaggerv1beta1.CanaryCheckResult{Time: metav1.NewTime(now()), Kind: flaggerv1beta1.CheckMetric, Name: m.Name}
+		if m.ThresholdRange != nil {
+			r.Min, r.Max = m.ThresholdRange.Min, m.ThresholdRange.Max
+		}
+		p, query, err := a.Resolver.Resolve(ctx, cd, m)
+		if err != nil {
+			r.Message = err.Error()
+			results = append(results, r)
+			continue
+		}
+		v, err := p.RunQuery(ctx, query)
+		if err != nil {
+			r.Message = fmt.Sprintf("query failed: %v", err)
+			results = append(results, r)
+			continue
+		}
+		r.Value = &v
+		r.Passed, r.Message = Within(v, m.ThresholdRange)
+		results = append(results, r)
+	}
+	return results
+}
+
+// Within reports whether v lies in the range (both ends inclusive) and, when
+// it does not, says by how much it missed. NaN and infinities never pass.
+func Within(v float64, rng *flaggerv1beta1.CanaryThresholdRange) (bool, string) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return false, fmt.Sprintf("the value %v is not a number", v)
+	}
+	if rng == nil {
+		return true, ""
+	}
+	if rng.Min != nil && v < *rng.Min {
+		return false, fmt.Sprintf("%g is below the minimum %g", v, *rng.Min)
+	}
+	if rng.Max != nil && v > *rng.Max {
+		return false, fmt.Sprintf("%g is above the maximum %g", v, *rng.Max)
+	}
+	return true, ""
+}
+
+// NotImplemented is the Resolver used until metric providers exist: every
+// metric fails with a message saying so, so that no canary is promoted on
+// checks nobody ran.
+type NotImplemented struct{}
+
+// Resolve always fails.
+func (NotImplemented) Resolve(_ context.Context, _ *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric) (Provider, string, error) {
+	return nil, "", fmt.Errorf("metric %q cannot be evaluated: this Sluice build has no metric providers yet", m.Name)
+}

@@ -1,0 +1,76 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"k8s.io/utils/ptr"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// scripted answers each query with a fixed value or error.
+type scripted map[string]struct {
+	v   float64
+	err error
+}
+
+func (s scripted) RunQuery(_ context.Context, q string) (float64, error) { return s[q].v, s[q].err }
+func (s scripted) IsOnline(context.Context) (bool, error)                { return true, nil }
+
+type byName struct{ p Provider }
+
+func (r byName) Resolve(_ context.Context, _ *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric) (Provider, string, error) {
+	if m.Name == "unknown" {
+		return nil, "", errors.New(`metric "unknown" is neither builtin nor backed by a templateRef`)
+	}
+	return r.p, m.Name, nil
+}
+
+func TestAnalyze_ComparesValuesWithRangesAndFailsClosed(t *testing.T) {
+	p := scripted{
+		"ok":   {v: 99.5},
+		"low":  {v: 90},
+		"high": {v: 812},
+		"nan":  {v: math.NaN()},
+		"err":  {err: ErrNoValues},
+	}
+	cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{Analysis: &flaggerv1beta1.CanaryAnalysis{Metrics: []flaggerv1beta1.CanaryMetric{
+		{Name: "ok", ThresholdRange: &flaggerv1beta1.CanaryThresholdRange{Min: ptr.To(99.0)}},
+		{Name: "low", ThresholdRange: &flaggerv1beta1.CanaryThresholdRange{Min: ptr.To(99.0)}},
+		{Name: "high", ThresholdRange: &flaggerv1beta1.CanaryThresholdRange{Max: ptr.To(500.0)}},
+		{Name: "nan", ThresholdRange: &flaggerv1beta1.CanaryThresholdRange{Max: ptr.To(500.0)}},
+		{Name: "err"},
+		{Name: "unknown"},
+	}}}}
+	got := (&Analyzer{Resolver: byName{p}}).Analyze(context.Background(), cd)
+	want := []struct {
+		passed bool
+		msg    string
+	}{
+		{true, ""}, {false, "90 is below the minimum 99"}, {false, "812 is above the maximum 500"},
+		{false, "not a number"}, {false, "no values"}, {false, "neither builtin"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d results, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].Passed != w.passed || !strings.Contains(got[i].Message, w.msg) || got[i].Kind != flaggerv1beta1.CheckMetric {
+			t.Errorf("%s: passed=%v message=%q, want passed=%v message containing %q", got[i].Name, got[i].Passed, got[i].Message, w.passed, w.msg)
+		}
+	}
+	if got[0].Value == nil || *got[0].Value != 99.5 || got[0].Min == nil || *got[0].Min != 99 {
+		t.Errorf("result does not carry the value and range: %+v", got[0])
+	}
+}
+
+func TestNotImplemented_FailsEveryMetric(t *testing.T) {
+	cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{Analysis: &flaggerv1beta1.CanaryAnalysis{Metrics: []flaggerv1beta1.CanaryMetric{{Name: "request-success-rate"}}}}}
+	got := (&Analyzer{Resolver: NotImplemented{}}).Analyze(context.Background(), cd)
+	if len(got) != 1 || got[0].Passed || !strings.Contains(got[0].Message, "no metric providers yet") {
+		t.Errorf("got %+v, want one failed check saying providers are missing", got)
+	}
+}
