@@ -45,7 +45,33 @@ type Target struct {
 	// carry SelectorValue + "-primary".
 	SelectorValue string
 	// Ports are the container ports of the pod template, for port discovery.
+	// They do not say which container they belong to, so port discovery
+	// reads them only when Containers is empty; it then cannot skip the
+	// sidecars' ports and names unnamed ports tcp-<index>.
 	Ports []corev1.ContainerPort
+	// Containers are the pod template's containers with their ports, in
+	// pod template order (PodContainers builds them). Port discovery skips
+	// the ports of the istio-proxy and envoy sidecars and names unnamed
+	// ports tcp-<container>-<index>. When set, Ports is ignored.
+	Containers []Container
+}
+
+// Container is a container of the target's pod template and its ports.
+type Container struct {
+	// Name is the container's name.
+	Name string
+	// Ports are the container's ports, in the pod template's order.
+	Ports []corev1.ContainerPort
+}
+
+// PodContainers returns the containers of a pod spec with their ports, for
+// Target.Containers. Init containers are left out.
+func PodContainers(spec *corev1.PodSpec) []Container {
+	out := make([]Container, 0, len(spec.Containers))
+	for _, c := range spec.Containers {
+		out = append(out, Container{Name: c.Name, Ports: c.Ports})
+	}
+	return out
 }
 
 // Deps are what routers need.
@@ -56,7 +82,9 @@ type Deps struct {
 
 // providers maps a provider name to its router. Adding a provider is one
 // file and one line here.
-var providers = map[string]func(Deps) Interface{}
+var providers = map[string]func(Deps) Interface{
+	flaggerv1beta1.ProviderKubernetes: newKubernetesRouter,
+}
 
 // New returns the router for a provider name, or an error naming the
 // providers Sluice supports. There is no fallback to another provider.

@@ -1,0 +1,220 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// FieldOwner is the field manager name of Sluice's writes. SetMetadata
+// reads it back from the objects' managedFields to know which labels and
+// annotations Sluice set earlier.
+const FieldOwner = "sluice"
+
+// MutateFunc sets the fields Sluice manages onto the object passed to
+// Ensure. The object holds the live state when it exists, so the function
+// must change only the fields it manages and leave the rest (server
+// defaults, fields set by other controllers) as it finds them.
+type MutateFunc func() error
+
+// EnsureOption changes how Ensure treats an existing object.
+type EnsureOption func(*ensureOptions)
+
+type ensureOptions struct {
+	adopt bool
+}
+
+// AllowAdoption lets Ensure take over an existing object that the Canary
+// does not control: the Canary becomes its controller, replacing any other
+// controller reference. Use it only where the API says that Sluice takes
+// such an object over; without it Ensure refuses to edit the object.
+func AllowAdoption() EnsureOption {
+	return func(o *ensureOptions) { o.adopt = true }
+}
+
+// NotOwnedError reports an existing object that Ensure did not edit
+// because the Canary does not control it.
+type NotOwnedError struct {
+	// Kind, Namespace and Name identify the object.
+	Kind, Namespace, Name string
+	// Controller describes the object's controller ("Deployment other"),
+	// or is empty when the object has none.
+	Controller string
+	// Canary is the namespace/name of the Canary that wanted to edit it.
+	Canary string
+}
+
+func (e *NotOwnedError) Error() string {
+	by := "has no controller"
+	if e.Controller != "" {
+		by = "is controlled by " + e.Controller
+	}
+	return fmt.Sprintf("%s %s/%s %s, not by Canary %s: Sluice does not edit objects it does not own; delete it or choose another name",
+		e.Kind, e.Namespace, e.Name, by, e.Canary)
+}
+
+// IsNotOwned reports whether err, or an error it wraps, is a NotOwnedError.
+func IsNotOwned(err error) bool {
+	var e *NotOwnedError
+	return errors.As(err, &e)
+}
+
+// Ensure creates or patches one object that a Canary owns. It is the one
+// write path of the routers and of EnsureServices.
+//
+// obj names the object (name and namespace, which must be the Canary's)
+// and receives the live state. When the object does not exist, mutate sets
+// the desired fields on the empty obj and Ensure creates it with the
+// Canary as controller. When it exists and the Canary controls it, mutate
+// sets the managed fields onto the live state and Ensure sends a merge
+// patch of the difference, guarded by the resourceVersion it read; when
+// there is no difference it writes nothing. An existing object that the
+// Canary does not control is left alone and a *NotOwnedError returned,
+// unless AllowAdoption is given.
+//
+// The returned result says whether the object was created, updated or
+// left as it was. On success obj holds the object as the server stored it.
+func Ensure(ctx context.Context, c client.Client, owner *flaggerv1beta1.Canary, obj client.Object, mutate MutateFunc, opts ...EnsureOption) (controllerutil.OperationResult, error) {
+	var o ensureOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	kind := kindOf(c, obj)
+	key := client.ObjectKeyFromObject(obj)
+	if key.Namespace != owner.Namespace {
+		return controllerutil.OperationResultNone, fmt.Errorf("%s %s: not in the namespace of Canary %s/%s, so the Canary cannot own it", kind, key, owner.Namespace, owner.Name)
+	}
+	logger := log.FromContext(ctx).WithValues("canary", klog.KObj(owner), "kind", kind, "object", klog.KObj(obj))
+
+	if err := c.Get(ctx, key, obj); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return controllerutil.OperationResultNone, fmt.Errorf("reading %s %s: %w", kind, key, err)
+		}
+		if err := runMutate(mutate, obj, key, kind); err != nil {
+			return controllerutil.OperationResultNone, err
+		}
+		setController(obj, controllerRef(owner))
+		if err := c.Create(ctx, obj, client.FieldOwner(FieldOwner)); err != nil {
+			return controllerutil.OperationResultNone, fmt.Errorf("creating %s %s: %w", kind, key, err)
+		}
+		logger.Info("Created object")
+		return controllerutil.OperationResultCreated, nil
+	}
+
+	if err := checkOwner(obj, owner, kind, o.adopt); err != nil {
+		return controllerutil.OperationResultNone, err
+	}
+	before := obj.DeepCopyObject().(client.Object)
+	if err := runMutate(mutate, obj, key, kind); err != nil {
+		return controllerutil.OperationResultNone, err
+	}
+	setController(obj, controllerRef(owner))
+
+	// Compare the JSON merge patch rather than the structs, so that a nil
+	// and an empty map or slice, which serialise alike, count as equal.
+	diff, err := client.MergeFrom(before).Data(obj)
+	if err != nil {
+		return controllerutil.OperationResultNone, fmt.Errorf("computing the patch of %s %s: %w", kind, key, err)
+	}
+	if string(diff) == "{}" {
+		return controllerutil.OperationResultNone, nil
+	}
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := c.Patch(ctx, obj, patch, client.FieldOwner(FieldOwner)); err != nil {
+		return controllerutil.OperationResultNone, fmt.Errorf("patching %s %s: %w", kind, key, err)
+	}
+	logger.Info("Patched object", "patch", string(diff))
+	return controllerutil.OperationResultUpdated, nil
+}
+
+// runMutate calls mutate and checks that it kept the object's identity.
+func runMutate(mutate MutateFunc, obj client.Object, key client.ObjectKey, kind string) error {
+	if mutate != nil {
+		if err := mutate(); err != nil {
+			return fmt.Errorf("rendering %s %s: %w", kind, key, err)
+		}
+	}
+	if got := client.ObjectKeyFromObject(obj); got != key {
+		return fmt.Errorf("rendering %s %s: the mutate function changed its name to %s", kind, key, got)
+	}
+	return nil
+}
+
+// checkOwner returns a *NotOwnedError unless owner controls obj or adopt
+// is true.
+func checkOwner(obj client.Object, owner *flaggerv1beta1.Canary, kind string, adopt bool) error {
+	ref := metav1.GetControllerOfNoCopy(obj)
+	if adopt || (ref != nil && ref.UID == owner.UID) {
+		return nil
+	}
+	e := &NotOwnedError{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), Canary: owner.Namespace + "/" + owner.Name}
+	if ref != nil {
+		e.Controller = fmt.Sprintf("%s %s (uid %s)", ref.Kind, ref.Name, ref.UID)
+	}
+	return e
+}
+
+// IsControlledBy reports whether the Canary is the controller of obj.
+func IsControlledBy(obj client.Object, owner *flaggerv1beta1.Canary) bool {
+	ref := metav1.GetControllerOfNoCopy(obj)
+	return ref != nil && ref.UID == owner.UID
+}
+
+// controllerRef is the controller owner reference to a Canary.
+func controllerRef(owner *flaggerv1beta1.Canary) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion:         flaggerv1beta1.GroupVersion.String(),
+		Kind:               "Canary",
+		Name:               owner.Name,
+		UID:                owner.UID,
+		Controller:         ptr.To(true),
+		BlockOwnerDeletion: ptr.To(true),
+	}
+}
+
+// setController makes ref the controller of obj: it replaces an existing
+// reference to the same owner in place (so that an unchanged object stays
+// unchanged), drops any other controller reference and keeps the other
+// owners.
+func setController(obj client.Object, ref metav1.OwnerReference) {
+	refs := obj.GetOwnerReferences()
+	out := make([]metav1.OwnerReference, 0, len(refs)+1)
+	found := false
+	for _, r := range refs {
+		switch {
+		case r.UID == ref.UID:
+			if !found {
+				out = append(out, ref)
+				found = true
+			}
+		case ptr.Deref(r.Controller, false):
+			// Only reached when adopting: an object has one controller.
+		default:
+			out = append(out, r)
+		}
+	}
+	if !found {
+		out = append(out, ref)
+	}
+	obj.SetOwnerReferences(out)
+}
+
+// kindOf names the kind of obj for messages.
+func kindOf(c client.Client, obj client.Object) string {
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return fmt.Sprintf("%T", obj)
+	}
+	return gvk.Kind
+}

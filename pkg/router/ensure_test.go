@@ -1,0 +1,155 @@
+package router_test
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/sluicedev/sluice/pkg/router"
+)
+
+// setData returns a ConfigMap named podinfo-config in ns and a mutate
+// function that sets the key "managed" to value.
+func setData(ns, value string) (*corev1.ConfigMap, router.MutateFunc) {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-config", Namespace: ns}}
+	return cm, func() error {
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		cm.Data["managed"] = value
+		return nil
+	}
+}
+
+func TestEnsure_CreatesThenPatchesOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	cd := newCanary(t, ns, nil)
+	c, writes := countingClient(t)
+	ctx := testContext(t)
+	for _, step := range []struct {
+		name       string
+		value      string
+		someone    string // a merge patch applied by someone else before the step
+		want       controllerutil.OperationResult
+		wantWrites int32
+	}{
+		{name: "creates", value: "1", want: controllerutil.OperationResultCreated, wantWrites: 1},
+		{name: "leaves an equal object alone", value: "1", want: controllerutil.OperationResultNone},
+		{name: "patches a change", value: "2", want: controllerutil.OperationResultUpdated, wantWrites: 1},
+		{
+			name: "keeps what others set", value: "2", want: controllerutil.OperationResultNone,
+			someone: `{"data":{"theirs":"x"},"metadata":{"annotations":{"theirs":"y"}}}`,
+		},
+		{name: "restores its own field", value: "2", someone: `{"data":{"managed":"9"}}`, want: controllerutil.OperationResultUpdated, wantWrites: 1},
+	} {
+		if step.someone != "" {
+			cm, _ := setData(ns, "")
+			patchAs(t, cm, step.someone)
+		}
+		writes.Store(0)
+		cm, mutate := setData(ns, step.value)
+		got, err := router.Ensure(ctx, c, cd, cm, mutate)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got != step.want || writes.Load() != step.wantWrites {
+			t.Errorf("%s: result %s with %d writes, want %s with %d", step.name, got, writes.Load(), step.want, step.wantWrites)
+		}
+		if cm.Data["managed"] != step.value || !router.IsControlledBy(cm, cd) {
+			t.Errorf("%s: got data %v, owners %v", step.name, cm.Data, cm.OwnerReferences)
+		}
+	}
+	cm, _ := setData(ns, "")
+	if err := env.Client.Get(t.Context(), objectKey(cm), cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data["theirs"] != "x" || cm.Annotations["theirs"] != "y" {
+		t.Errorf("fields set by someone else were lost: data %v, annotations %v", cm.Data, cm.Annotations)
+	}
+}
+
+func TestEnsure_AdoptsOnlyWhenAllowed(t *testing.T) {
+	t.Parallel()
+	other := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "other", UID: "other-uid", Controller: ptr.To(true)}
+	bystander := metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "bystander", UID: "bystander-uid"}
+	for _, tc := range []struct {
+		name    string
+		owners  []metav1.OwnerReference
+		opts    []router.EnsureOption
+		wantErr string
+	}{
+		{name: "refuses an object controlled by another", owners: []metav1.OwnerReference{other}, wantErr: "is controlled by Deployment other (uid other-uid)"},
+		{name: "refuses an object without controller", owners: []metav1.OwnerReference{bystander}, wantErr: "has no controller"},
+		{name: "adopts from another controller", owners: []metav1.OwnerReference{bystander, other}, opts: []router.EnsureOption{router.AllowAdoption()}},
+		{name: "adopts an orphan", opts: []router.EnsureOption{router.AllowAdoption()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ns := newNamespace(t)
+			cd := newCanary(t, ns, nil)
+			existing, _ := setData(ns, "")
+			existing.OwnerReferences = tc.owners
+			existing.Data = map[string]string{"managed": "theirs"}
+			if err := env.Client.Create(t.Context(), existing); err != nil {
+				t.Fatal(err)
+			}
+
+			cm, mutate := setData(ns, "sluice")
+			_, err := router.Ensure(testContext(t), env.Client, cd, cm, mutate, tc.opts...)
+			if tc.wantErr != "" {
+				if !router.IsNotOwned(err) || !strings.Contains(err.Error(), "ConfigMap "+ns+"/podinfo-config "+tc.wantErr) {
+					t.Fatalf("error = %v; want a NotOwnedError saying it %s", err, tc.wantErr)
+				}
+				got, _ := setData(ns, "")
+				if err := env.Client.Get(t.Context(), objectKey(got), got); err != nil {
+					t.Fatal(err)
+				}
+				if got.ResourceVersion != existing.ResourceVersion {
+					t.Errorf("the refused object was written: %v", got.Data)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !router.IsControlledBy(cm, cd) || cm.Data["managed"] != "sluice" {
+				t.Errorf("not adopted: owners %v, data %v", cm.OwnerReferences, cm.Data)
+			}
+			for _, ref := range cm.OwnerReferences {
+				if ref.UID == other.UID {
+					t.Errorf("the previous controller reference was kept: %v", cm.OwnerReferences)
+				}
+			}
+			if len(tc.owners) > 0 && cm.OwnerReferences[0].UID != bystander.UID {
+				t.Errorf("the other owner reference was dropped: %v", cm.OwnerReferences)
+			}
+		})
+	}
+}
+
+func TestEnsure_RefusesObjectsOutsideTheCanaryNamespace(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	cd := newCanary(t, ns, nil)
+	cm, mutate := setData(newNamespace(t), "1")
+	_, err := router.Ensure(testContext(t), env.Client, cd, cm, mutate)
+	if err == nil || !strings.Contains(err.Error(), "not in the namespace of Canary") {
+		t.Fatalf("error = %v, want one about the namespace", err)
+	}
+}
+
+func TestEnsure_RefusesMutateThatRenames(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	cd := newCanary(t, ns, nil)
+	cm, _ := setData(ns, "")
+	_, err := router.Ensure(testContext(t), env.Client, cd, cm, func() error { cm.Name = "elsewhere"; return nil })
+	if err == nil || !strings.Contains(err.Error(), "changed its name") {
+		t.Fatalf("error = %v, want one about the name", err)
+	}
+}

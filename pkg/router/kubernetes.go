@@ -1,0 +1,109 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// kubernetesRouter is the router of provider "kubernetes": blue/green
+// without a mesh or ingress. It routes all traffic to the primary or all
+// to the canary by switching the selector of the apex Service.
+type kubernetesRouter struct {
+	client client.Client
+}
+
+func newKubernetesRouter(d Deps) Interface {
+	return &kubernetesRouter{client: d.Client}
+}
+
+// Reconcile creates or updates the Canary's Services, keeping the apex
+// Service's selector when it selects the primary or the canary.
+func (r *kubernetesRouter) Reconcile(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) error {
+	return EnsureServices(ctx, r.client, cd, t)
+}
+
+// SetRoutes points the apex Service at the primary's pods ({Primary: 100})
+// or at the canary's ({Canary: 100}). Other splits and mirroring need a
+// mesh or an ingress and are refused.
+func (r *kubernetesRouter) SetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, t Target, routes Routes) error {
+	var sel map[string]string
+	switch routes {
+	case Routes{Primary: 100}:
+		sel = primarySelector(t)
+	case Routes{Canary: 100}:
+		sel = canarySelector(t)
+	default:
+		if routes.Mirrored {
+			return fmt.Errorf("canary %s/%s: the kubernetes provider cannot mirror traffic; use a mesh or ingress provider", cd.Namespace, cd.Name)
+		}
+		return fmt.Errorf("canary %s/%s: the kubernetes provider routes all traffic to the primary or all to the canary (blue/green), not %d/%d",
+			cd.Namespace, cd.Name, routes.Primary, routes.Canary)
+	}
+	if err := checkServiceInputs(cd, t); err != nil {
+		return err
+	}
+	res, err := ensureService(ctx, r.client, cd, t, apexRole(cd, fixed(sel)))
+	if err != nil {
+		return fmt.Errorf("routing Canary %s/%s to primary %d%%, canary %d%%: %w", cd.Namespace, cd.Name, routes.Primary, routes.Canary, err)
+	}
+	if res != controllerutil.OperationResultNone {
+		log.FromContext(ctx).Info("Switched the apex Service", "canary", klog.KObj(cd), "primary", routes.Primary, "canaryWeight", routes.Canary)
+	}
+	return nil
+}
+
+// GetRoutes reads the apex Service's selector: the primary's pods mean
+// {Primary: 100}, the canary's {Canary: 100}. A missing apex Service or
+// another selector is an error.
+func (r *kubernetesRouter) GetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) (Routes, error) {
+	apex, _, _ := ServiceNames(cd)
+	svc := &corev1.Service{}
+	if err := r.client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: apex}, svc); err != nil {
+		return Routes{}, fmt.Errorf("reading the apex Service %s/%s of Canary %s: %w", cd.Namespace, apex, cd.Name, err)
+	}
+	switch {
+	case maps.Equal(svc.Spec.Selector, primarySelector(t)):
+		return Routes{Primary: 100}, nil
+	case maps.Equal(svc.Spec.Selector, canarySelector(t)):
+		return Routes{Canary: 100}, nil
+	}
+	return Routes{}, fmt.Errorf("the apex Service %s/%s of Canary %s selects %v, neither the primary's pods nor the canary's",
+		cd.Namespace, apex, cd.Name, svc.Spec.Selector)
+}
+
+// Finalize points the apex Service at the target's (canary) pods, which
+// are being restored as the Canary is deleted with revertOnDeletion. A
+// missing apex Service, or one the Canary does not control, is left alone.
+func (r *kubernetesRouter) Finalize(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) error {
+	logger := log.FromContext(ctx).WithValues("canary", klog.KObj(cd))
+	apex, _, _ := ServiceNames(cd)
+	svc := &corev1.Service{}
+	if err := r.client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: apex}, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			logger.Info("No apex Service to restore", "service", apex)
+			return nil
+		}
+		return fmt.Errorf("reading the apex Service %s/%s of Canary %s: %w", cd.Namespace, apex, cd.Name, err)
+	}
+	if !IsControlledBy(svc, cd) {
+		logger.Info("Leaving alone the apex Service, which the Canary does not control", "service", apex)
+		return nil
+	}
+	if err := checkServiceInputs(cd, t); err != nil {
+		return err
+	}
+	if _, err := ensureService(ctx, r.client, cd, t, apexRole(cd, fixed(canarySelector(t)))); err != nil {
+		return fmt.Errorf("pointing the apex Service of Canary %s/%s at the target: %w", cd.Namespace, cd.Name, err)
+	}
+	return nil
+}

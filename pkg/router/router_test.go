@@ -1,0 +1,44 @@
+package router_test
+
+import (
+	"strings"
+	"testing"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/router"
+)
+
+func TestServiceNames_DefaultsToTargetName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, service, target        string
+		wantApex, wantPrim, wantCana string
+	}{
+		{name: "target name", target: "podinfo", wantApex: "podinfo", wantPrim: "podinfo-primary", wantCana: "podinfo-canary"},
+		{name: "service name", service: "frontend", target: "podinfo", wantApex: "frontend", wantPrim: "frontend-primary", wantCana: "frontend-canary"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{
+				TargetRef: flaggerv1beta1.LocalObjectReference{Name: tc.target},
+				Service:   flaggerv1beta1.CanaryService{Name: tc.service},
+			}}
+			apex, primary, canary := router.ServiceNames(cd)
+			if apex != tc.wantApex || primary != tc.wantPrim || canary != tc.wantCana {
+				t.Errorf("ServiceNames = %s, %s, %s; want %s, %s, %s", apex, primary, canary, tc.wantApex, tc.wantPrim, tc.wantCana)
+			}
+		})
+	}
+}
+
+func TestNew_ReturnsKnownProvidersAndRejectsOthers(t *testing.T) {
+	t.Parallel()
+	if r, err := router.New("kubernetes", router.Deps{Client: env.Client}); err != nil || r == nil {
+		t.Errorf(`New("kubernetes") = %v, %v; want a router`, r, err)
+	}
+	for _, name := range []string{"nosuch", "", "gatewayapi"} {
+		_, err := router.New(name, router.Deps{Client: env.Client})
+		if err == nil || !strings.Contains(err.Error(), "is not supported; supported: ") || !strings.Contains(err.Error(), "kubernetes") {
+			t.Errorf("New(%q) error = %v, want one listing the supported providers", name, err)
+		}
+	}
+}

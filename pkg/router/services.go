@@ -1,0 +1,255 @@
+package router
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// defaultPortName names the Service port when spec.service.portName is unset.
+const defaultPortName = "http"
+
+// sidecars are the containers whose ports port discovery leaves out.
+var sidecars = []string{"istio-proxy", "envoy"}
+
+// EnsureServices creates or updates the three ClusterIP Services of a
+// Canary, owned by it (names from ServiceNames):
+//
+//   - <apex>-canary selects the target's pods (<label>=<value>);
+//   - <apex>-primary selects the primary's pods (<label>=<value>-primary);
+//   - <apex> selects the primary's pods when created. Later it keeps its
+//     selector when that is the primary's or the canary's (the kubernetes
+//     router switches it) and is set back to the primary's otherwise.
+//
+// Each Service carries the label <label>=<service name> and the labels and
+// annotations of spec.service.canary, primary or apex (see SetMetadata).
+// The type and clusterIP are chosen at creation (headless primary and
+// canary with spec.service.headless) and kept afterwards, as are node
+// ports; ports, selector and trafficDistribution follow the spec.
+// A Service that exists and is not controlled by the Canary is not edited
+// (see Ensure). Writes happen only when something differs.
+func EnsureServices(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary, t Target) error {
+	if err := checkServiceInputs(cd, t); err != nil {
+		return err
+	}
+	primarySel, canarySel := primarySelector(t), canarySelector(t)
+	keepSwitched := func(live map[string]string) map[string]string {
+		if maps.Equal(live, primarySel) || maps.Equal(live, canarySel) {
+			return live
+		}
+		return primarySel
+	}
+	_, primary, canary := ServiceNames(cd)
+	roles := []serviceRole{
+		{name: canary, meta: cd.Spec.Service.Canary, headless: cd.Spec.Service.Headless, selector: fixed(canarySel)},
+		{name: primary, meta: cd.Spec.Service.Primary, headless: cd.Spec.Service.Headless, selector: fixed(primarySel)},
+		apexRole(cd, keepSwitched),
+	}
+	for _, r := range roles {
+		if _, err := ensureService(ctx, c, cd, t, r); err != nil {
+			return fmt.Errorf("ensuring the Services of Canary %s/%s: %w", cd.Namespace, cd.Name, err)
+		}
+	}
+	return nil
+}
+
+// serviceRole is what differs between the apex, primary and canary Services.
+type serviceRole struct {
+	name     string
+	meta     *flaggerv1beta1.CustomMetadata
+	headless bool
+	// selector returns the selector to set, given the live one (nil when
+	// the Service does not exist yet).
+	selector func(live map[string]string) map[string]string
+}
+
+// apexRole is the role of the apex Service with the given selector choice.
+func apexRole(cd *flaggerv1beta1.Canary, selector func(map[string]string) map[string]string) serviceRole {
+	apex, _, _ := ServiceNames(cd)
+	return serviceRole{name: apex, meta: cd.Spec.Service.Apex, selector: selector}
+}
+
+// fixed returns a selector choice that always picks sel.
+func fixed(sel map[string]string) func(map[string]string) map[string]string {
+	return func(map[string]string) map[string]string { return sel }
+}
+
+// primarySelector selects the primary's pods.
+func primarySelector(t Target) map[string]string {
+	return map[string]string{t.SelectorLabel: t.SelectorValue + "-primary"}
+}
+
+// canarySelector selects the target's (canary) pods.
+func canarySelector(t Target) map[string]string {
+	return map[string]string{t.SelectorLabel: t.SelectorValue}
+}
+
+// checkServiceInputs rejects what cannot make a valid Service.
+func checkServiceInputs(cd *flaggerv1beta1.Canary, t Target) error {
+	switch {
+	case t.SelectorLabel == "" || t.SelectorValue == "":
+		return fmt.Errorf("canary %s/%s: the target's selector label is unknown", cd.Namespace, cd.Name)
+	case cd.Spec.Service.Port == 0:
+		return fmt.Errorf("canary %s/%s: spec.service.port is not set", cd.Namespace, cd.Name)
+	}
+	return nil
+}
+
+// ensureService creates or patches one of the Canary's Services.
+func ensureService(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary, t Target, r serviceRole) (controllerutil.OperationResult, error) {
+	ports := servicePorts(cd.Spec.Service, t)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: r.name, Namespace: cd.Namespace}}
+	return Ensure(ctx, c, cd, svc, func() error {
+		renderService(svc, cd.Spec.Service, t, r, ports)
+		return nil
+	})
+}
+
+// renderService sets the fields Sluice manages onto svc, which is empty or
+// the live Service.
+func renderService(svc *corev1.Service, spec flaggerv1beta1.CanaryService, t Target, r serviceRole, ports []corev1.ServicePort) {
+	labels := make(map[string]string)
+	var annotations map[string]string
+	if r.meta != nil {
+		maps.Copy(labels, r.meta.Labels)
+		annotations = r.meta.Annotations
+	}
+	labels[t.SelectorLabel] = r.name
+	SetMetadata(svc, labels, annotations, spec.UnmanagedMetadata)
+
+	if svc.UID == "" {
+		// The type and clusterIP are set once: clusterIP is immutable, and
+		// someone may have made the Service a NodePort or LoadBalancer.
+		svc.Spec.Type = corev1.ServiceTypeClusterIP
+		if r.headless {
+			svc.Spec.ClusterIP = corev1.ClusterIPNone
+		}
+		svc.Spec.Selector = r.selector(nil)
+	} else {
+		svc.Spec.Selector = r.selector(svc.Spec.Selector)
+	}
+	svc.Spec.Ports = keepNodePorts(ports, svc.Spec.Ports)
+	svc.Spec.TrafficDistribution = nil
+	if spec.TrafficDistribution != "" {
+		svc.Spec.TrafficDistribution = ptr.To(spec.TrafficDistribution)
+	}
+}
+
+// servicePorts returns the ports of the Services: spec.service.port and,
+// with portDiscovery, the target's other container ports.
+func servicePorts(spec flaggerv1beta1.CanaryService, t Target) []corev1.ServicePort {
+	target := spec.TargetPort
+	if isZero(target) {
+		target = intstr.FromInt32(spec.Port)
+	}
+	svcPort := corev1.ServicePort{
+		Name:       cmp.Or(spec.PortName, defaultPortName),
+		Protocol:   corev1.ProtocolTCP,
+		Port:       spec.Port,
+		TargetPort: target,
+	}
+	if spec.AppProtocol != "" {
+		svcPort.AppProtocol = ptr.To(spec.AppProtocol)
+	}
+	ports := []corev1.ServicePort{svcPort}
+	if spec.PortDiscovery {
+		ports = append(ports, discoverPorts(svcPort, t)...)
+	}
+	return ports
+}
+
+// discoverPorts returns a Service port for every container port of the
+// target except the sidecars' and the main port (by number or, for a named
+// targetPort, by name). Unnamed ports are named tcp-<container>-<index>
+// (tcp-<index> when only Target.Ports is known). A port whose name or
+// number and protocol is already taken is left out.
+func discoverPorts(svcPort corev1.ServicePort, t Target) []corev1.ServicePort {
+	containers := t.Containers
+	if len(containers) == 0 && len(t.Ports) > 0 {
+		containers = []Container{{Ports: t.Ports}}
+	}
+	type portKey struct {
+		port     int32
+		protocol corev1.Protocol
+	}
+	names := map[string]bool{svcPort.Name: true}
+	taken := map[portKey]bool{{svcPort.Port, svcPort.Protocol}: true}
+	var out []corev1.ServicePort
+	for _, ctr := range containers {
+		if slices.Contains(sidecars, ctr.Name) {
+			continue
+		}
+		for i, p := range ctr.Ports {
+			if p.ContainerPort == svcPort.Port || isTarget(svcPort.TargetPort, p) {
+				continue
+			}
+			name := p.Name
+			switch {
+			case name != "":
+			case ctr.Name != "":
+				name = fmt.Sprintf("tcp-%s-%d", ctr.Name, i)
+			default:
+				name = fmt.Sprintf("tcp-%d", i)
+			}
+			key := portKey{p.ContainerPort, cmp.Or(p.Protocol, corev1.ProtocolTCP)}
+			if names[name] || taken[key] {
+				continue
+			}
+			names[name], taken[key] = true, true
+			out = append(out, corev1.ServicePort{
+				Name:       name,
+				Protocol:   key.protocol,
+				Port:       p.ContainerPort,
+				TargetPort: intstr.FromInt32(p.ContainerPort),
+			})
+		}
+	}
+	return out
+}
+
+// isTarget reports whether a container port is the Service port's target.
+func isTarget(target intstr.IntOrString, p corev1.ContainerPort) bool {
+	if target.Type == intstr.String {
+		return p.Name != "" && p.Name == target.StrVal
+	}
+	return p.ContainerPort == target.IntVal
+}
+
+// isZero reports whether an IntOrString is unset.
+func isZero(v intstr.IntOrString) bool {
+	return (v.Type == intstr.Int && v.IntVal == 0) || (v.Type == intstr.String && v.StrVal == "")
+}
+
+// keepNodePorts copies the node ports of the live ports onto the desired
+// ones, matching by name and then by number and protocol, so that a
+// Service someone turned into a NodePort or LoadBalancer keeps them.
+func keepNodePorts(desired, live []corev1.ServicePort) []corev1.ServicePort {
+	used := make(map[int32]bool)
+	match := func(d *corev1.ServicePort, same func(l corev1.ServicePort) bool) {
+		for _, l := range live {
+			if d.NodePort == 0 && l.NodePort != 0 && !used[l.NodePort] && same(l) {
+				d.NodePort, used[l.NodePort] = l.NodePort, true
+			}
+		}
+	}
+	for i := range desired {
+		d := &desired[i]
+		match(d, func(l corev1.ServicePort) bool { return l.Name == d.Name })
+	}
+	for i := range desired {
+		d := &desired[i]
+		match(d, func(l corev1.ServicePort) bool { return l.Port == d.Port && l.Protocol == d.Protocol })
+	}
+	return desired
+}
