@@ -59,7 +59,8 @@ type State struct {
 	// changes on the target (replicas, the DaemonSet parking selector).
 	Revision string
 	// TrackedConfigs maps "configmap/<name>" and "secret/<name>" of every
-	// tracked config to a checksum of its data.
+	// tracked config to a checksum of its data (the first 16 hex digits of
+	// a SHA-256). It is nil when nothing is tracked.
 	TrackedConfigs map[string]string
 	// SelectorLabel is the first of the -selector-labels found in the
 	// target's selector, and SelectorValue its value. The primary's pods
@@ -92,6 +93,11 @@ type WorkloadState struct {
 	Stalled bool
 	// Message says why the workload is not ready, for status and events.
 	Message string
+	// Revision is, for the target, State.Revision. For the primary it is
+	// the target revision last copied into it by EnsurePrimary or Promote
+	// (the RevisionAnnotation), or empty for a primary that Sluice has not
+	// written yet (one created by Flagger, or not there).
+	Revision string
 }
 
 // InvalidError reports a Canary that cannot be acted on until a person
@@ -144,7 +150,10 @@ type Deps struct {
 
 // kinds maps a target kind to its implementation. Adding a kind is one
 // file and one line here.
-var kinds = map[string]func(Deps) Workload{}
+var kinds = map[string]func(Deps) Workload{
+	"Deployment": newDeployment,
+	"DaemonSet":  newDaemonSet,
+}
 
 // New returns the Workload for the Canary's target kind, or an
 // *InvalidError for a kind Sluice cannot operate.

@@ -1,0 +1,312 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// kindOps is what differs between workload kinds. The engine does the rest
+// (reading, copying, promoting) the same way for every kind.
+type kindOps interface {
+	// kind is the Kubernetes kind, for messages.
+	kind() string
+	// newObject returns an empty object of the kind.
+	newObject() client.Object
+	// podTemplate returns a pointer to the object's pod template.
+	podTemplate(obj client.Object) *corev1.PodTemplateSpec
+	// selector returns the object's spec.selector.
+	selector(obj client.Object) *metav1.LabelSelector
+	// setSelector sets the object's spec.selector.
+	setSelector(obj client.Object, sel *metav1.LabelSelector)
+	// copySpec copies the rollout settings of target into primary, and
+	// sets the primary's replicas when replicas is not nil (kinds without
+	// replicas ignore it).
+	copySpec(primary, target client.Object, replicas *int32)
+	// replicas returns spec.replicas, 1 when unset, and 0 for kinds
+	// without replicas.
+	replicas(obj client.Object) int32
+	// state judges the object's readiness with the given threshold.
+	state(obj client.Object, threshold int32) WorkloadState
+}
+
+// engine implements the kind-independent part of Workload.
+type engine struct {
+	deps Deps
+	ops  kindOps
+}
+
+// inputs are what the engine reads about a target before it acts.
+type inputs struct {
+	target   client.Object
+	template *corev1.PodTemplateSpec
+	label    string
+	value    string
+	configs  *configSet
+	hpa      *autoscalingv2.HorizontalPodAutoscaler
+	revision string
+}
+
+// getTarget reads the target from the cache. A missing target is an
+// *InvalidError; any other error is returned wrapped, as transient.
+func (e *engine) getTarget(ctx context.Context, cd *flaggerv1beta1.Canary) (client.Object, error) {
+	obj := e.ops.newObject()
+	name := cd.Spec.TargetRef.Name
+	err := e.deps.Client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: name}, obj)
+	if apierrors.IsNotFound(err) {
+		return nil, Invalid("TargetNotFound", "%s %s not found in namespace %s: create it or fix spec.targetRef", e.ops.kind(), name, cd.Namespace)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s %s/%s: %w", e.ops.kind(), cd.Namespace, name, err)
+	}
+	return obj, nil
+}
+
+// getPrimary reads <target>-primary from the cache; found is false when it
+// does not exist.
+func (e *engine) getPrimary(ctx context.Context, cd *flaggerv1beta1.Canary) (obj client.Object, found bool, err error) {
+	obj = e.ops.newObject()
+	name := PrimaryName(cd.Spec.TargetRef.Name)
+	err = e.deps.Client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: name}, obj)
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading %s %s/%s: %w", e.ops.kind(), cd.Namespace, name, err)
+	}
+	return obj, true, nil
+}
+
+// read gathers the inputs: the target, its selector label, its autoscaler,
+// its tracked configs and its revision.
+func (e *engine) read(ctx context.Context, cd *flaggerv1beta1.Canary) (*inputs, error) {
+	target, err := e.getTarget(ctx, cd)
+	if err != nil {
+		return nil, err
+	}
+	label, value, ok := findSelectorLabel(e.ops.selector(target), e.deps.Config.SelectorLabels)
+	if !ok {
+		return nil, Invalid("SelectorLabelNotFound",
+			"%s %s has none of the selector labels %v in spec.selector.matchLabels: add one of them or change the -selector-labels flag",
+			e.ops.kind(), target.GetName(), e.deps.Config.SelectorLabels)
+	}
+	hpa, err := e.readAutoscaler(ctx, cd)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := e.ops.podTemplate(target)
+	configs, err := e.trackConfigs(ctx, cd, &tmpl.Spec)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := Revision(tmpl, configs.checksums())
+	if err != nil {
+		return nil, fmt.Errorf("computing the revision of %s %s/%s: %w", e.ops.kind(), cd.Namespace, target.GetName(), err)
+	}
+	return &inputs{target: target, template: tmpl, label: label, value: value, configs: configs, hpa: hpa, revision: rev}, nil
+}
+
+// Observe implements Workload. A missing primary is not an error: the
+// State's Primary then has Exists false and a Message saying so.
+func (e *engine) Observe(ctx context.Context, cd *flaggerv1beta1.Canary) (*State, error) {
+	ctx = withCanary(ctx, cd)
+	in, err := e.read(ctx, cd)
+	if err != nil {
+		return nil, err
+	}
+	primary, found, err := e.getPrimary(ctx, cd)
+	if err != nil {
+		return nil, err
+	}
+	st := &State{
+		Target:         e.ops.state(in.target, ReadyThreshold(cd, false)),
+		Revision:       in.revision,
+		TrackedConfigs: in.configs.checksums(),
+		SelectorLabel:  in.label,
+		SelectorValue:  in.value,
+		Ports:          containerPorts(in.template),
+	}
+	st.Target.Revision = in.revision
+	if found {
+		st.Primary = e.ops.state(primary, ReadyThreshold(cd, true))
+		st.Primary.Revision = primary.GetAnnotations()[RevisionAnnotation]
+	} else {
+		st.Primary = missingState(e.ops.kind(), PrimaryName(in.target.GetName()))
+	}
+	if in.hpa != nil {
+		st.AutoscalerDesired = in.hpa.Status.DesiredReplicas
+	}
+	return st, nil
+}
+
+// EnsurePrimary implements Workload.
+func (e *engine) EnsurePrimary(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	ctx = withCanary(ctx, cd)
+	in, err := e.read(ctx, cd)
+	if err != nil {
+		return err
+	}
+	if err := e.syncConfigCopies(ctx, cd, in.configs, false); err != nil {
+		return err
+	}
+	_, found, err := e.getPrimary(ctx, cd)
+	if err != nil {
+		return err
+	}
+	if !found {
+		if err := e.createPrimary(ctx, cd, in); err != nil {
+			return err
+		}
+	}
+	if in.hpa != nil {
+		return e.syncPrimaryHPA(ctx, cd, in.hpa, false)
+	}
+	return nil
+}
+
+// Promote implements Workload. It writes the primary only when its pod
+// template, rollout settings, replicas, labels or annotations differ from
+// the target's, or when the target's revision differs from the one recorded
+// in RevisionAnnotation; a template or revision change also sets a new
+// FlaggerIDAnnotation, which rolls the primary's pods.
+func (e *engine) Promote(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	ctx = withCanary(ctx, cd)
+	in, err := e.read(ctx, cd)
+	if err != nil {
+		return err
+	}
+	// Configs first: the primary's new pods must find the new data.
+	if err := e.syncConfigCopies(ctx, cd, in.configs, true); err != nil {
+		return err
+	}
+	primary, found, err := e.getPrimary(ctx, cd)
+	if err != nil {
+		return err
+	}
+	if found {
+		err = e.promotePrimary(ctx, in, primary)
+	} else {
+		err = e.createPrimary(ctx, cd, in)
+	}
+	if err != nil {
+		return err
+	}
+	if in.hpa != nil {
+		return e.syncPrimaryHPA(ctx, cd, in.hpa, true)
+	}
+	return nil
+}
+
+// createPrimary creates <target>-primary as a copy of the target.
+func (e *engine) createPrimary(ctx context.Context, cd *flaggerv1beta1.Canary, in *inputs) error {
+	prefixes := e.deps.Config.IncludeLabelPrefix
+	obj := e.ops.newObject()
+	obj.SetName(PrimaryName(in.target.GetName()))
+	obj.SetNamespace(cd.Namespace)
+	obj.SetLabels(primaryLabels(in.target.GetLabels(), prefixes, in.label, in.value))
+	annotations := filterMeta(in.target.GetAnnotations(), prefixes)
+	annotations[RevisionAnnotation] = in.revision
+	obj.SetAnnotations(annotations)
+	e.ops.setSelector(obj, primarySelector(e.ops.selector(in.target), in.label, in.value))
+	tmpl := primaryTemplate(in.template, in.label, in.value, in.configs)
+	tmpl.Annotations = withFlaggerID(tmpl.Annotations, newFlaggerID())
+	*e.ops.podTemplate(obj) = *tmpl
+	e.ops.copySpec(obj, in.target, ptr.To(e.createReplicas(cd, in)))
+	return createOwned(ctx, e.deps.Client, cd, obj, e.ops.kind())
+}
+
+// createReplicas is the replica count of a new primary: the target's; or,
+// when the target is already scaled to zero, the primary autoscaler's
+// minimum, else 1.
+func (e *engine) createReplicas(cd *flaggerv1beta1.Canary, in *inputs) int32 {
+	if n := e.ops.replicas(in.target); n > 0 {
+		return n
+	}
+	if in.hpa != nil {
+		return ptr.Deref(primaryHPASpec(cd, in.hpa).MinReplicas, 1)
+	}
+	return 1
+}
+
+// promotePrimary copies the target into an existing primary. The
+// selector, which the API server does not let change, is left alone.
+func (e *engine) promotePrimary(ctx context.Context, in *inputs, primary client.Object) error {
+	prefixes := e.deps.Config.IncludeLabelPrefix
+	orig := primary.DeepCopyObject().(client.Object)
+	cur := e.ops.podTemplate(primary)
+	want := primaryTemplate(in.template, in.label, in.value, in.configs)
+	id := cur.Annotations[FlaggerIDAnnotation]
+	roll := primary.GetAnnotations()[RevisionAnnotation] != in.revision || !sameTemplate(cur, want)
+	if roll || id == "" {
+		id = newFlaggerID()
+	}
+	want.Annotations = withFlaggerID(want.Annotations, id)
+	*cur = *want
+
+	primary.SetLabels(mergeMeta(primary.GetLabels(), primaryLabels(in.target.GetLabels(), prefixes, in.label, in.value)))
+	annotations := mergeMeta(primary.GetAnnotations(), filterMeta(in.target.GetAnnotations(), prefixes))
+	annotations[RevisionAnnotation] = in.revision
+	primary.SetAnnotations(annotations)
+
+	var replicas *int32
+	if n := e.ops.replicas(in.target); in.hpa == nil && n > 0 {
+		replicas = &n
+	}
+	e.ops.copySpec(primary, in.target, replicas)
+
+	patched, err := patchIfChanged(ctx, e.deps.Client, orig, primary, e.ops.kind(), client.MergeFromWithOptimisticLock{})
+	if err != nil {
+		return err
+	}
+	if patched && roll {
+		log.FromContext(ctx).Info("promoted", "kind", e.ops.kind(), "name", primary.GetName(), "revision", in.revision)
+	}
+	return nil
+}
+
+// sameTemplate compares two pod templates, ignoring FlaggerIDAnnotation.
+func sameTemplate(a, b *corev1.PodTemplateSpec) bool {
+	a, b = a.DeepCopy(), b.DeepCopy()
+	delete(a.Annotations, FlaggerIDAnnotation)
+	delete(b.Annotations, FlaggerIDAnnotation)
+	return apiequality.Semantic.DeepEqual(a, b)
+}
+
+// mergeMeta returns a copy of dst with the entries of src added or
+// replaced. Entries of dst that src lacks are kept: other controllers and
+// people may have put them there.
+func mergeMeta(dst, src map[string]string) map[string]string {
+	out := maps.Clone(dst)
+	if out == nil {
+		out = make(map[string]string, len(src))
+	}
+	maps.Copy(out, src)
+	return out
+}
+
+// containerPorts returns the ports of the template's containers, in
+// container order (init containers excluded).
+func containerPorts(t *corev1.PodTemplateSpec) []corev1.ContainerPort {
+	var out []corev1.ContainerPort
+	for _, c := range t.Spec.Containers {
+		out = append(out, c.Ports...)
+	}
+	return out
+}
+
+// withCanary adds the Canary to the context's logger.
+func withCanary(ctx context.Context, cd *flaggerv1beta1.Canary) context.Context {
+	return log.IntoContext(ctx, log.FromContext(ctx).WithValues("canary", klog.KObj(cd)))
+}
