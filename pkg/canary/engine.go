@@ -136,7 +136,7 @@ func (e *engine) Observe(ctx context.Context, cd *flaggerv1beta1.Canary) (*State
 		TrackedConfigs: in.configs.checksums(),
 		SelectorLabel:  in.label,
 		SelectorValue:  in.value,
-		Ports:          containerPorts(in.template),
+		Containers:     in.template.Spec.Containers,
 	}
 	st.Target.Revision = in.revision
 	if found {
@@ -293,16 +293,6 @@ func mergeMeta(dst, src map[string]string) map[string]string {
 		out = make(map[string]string, len(src))
 	}
 	maps.Copy(out, src)
-	return out
-}
-
-// containerPorts returns the ports of the template's containers, in
-// container order (init containers excluded).
-func containerPorts(t *corev1.PodTemplateSpec) []corev1.ContainerPort {
-	var out []corev1.ContainerPort
-	for _, c := range t.Spec.Containers {
-		out = append(out, c.Ports...)
-	}
 	return out
 }
 

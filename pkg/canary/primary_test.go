@@ -275,8 +275,12 @@ func TestObserve_ReportsMissingPrimaryAndTargetPorts(t *testing.T) {
 	if st.SelectorLabel != "app" || st.SelectorValue != "podinfo" {
 		t.Errorf("selector = %s=%s, want app=podinfo", st.SelectorLabel, st.SelectorValue)
 	}
-	if len(st.Ports) != 2 || st.Ports[0].Name != "http" || st.Ports[1].ContainerPort != 9999 {
-		t.Errorf("ports = %+v, want http 9898 and grpc 9999", st.Ports)
+	var ports []corev1.ContainerPort
+	for _, c := range st.Containers {
+		ports = append(ports, c.Ports...)
+	}
+	if len(ports) != 2 || ports[0].Name != "http" || ports[1].ContainerPort != 9999 {
+		t.Errorf("container ports = %+v, want http 9898 and grpc 9999", ports)
 	}
 }
 

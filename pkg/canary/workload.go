@@ -68,9 +68,9 @@ type State struct {
 	SelectorLabel string
 	// SelectorValue is the value of SelectorLabel on the target's pods.
 	SelectorValue string
-	// Ports are the container ports of the target's pod template, for
-	// service port discovery.
-	Ports []corev1.ContainerPort
+	// Containers are the containers of the target's pod template (not the
+	// init containers), for service port discovery.
+	Containers []corev1.Container
 	// AutoscalerDesired is the replica count the target's autoscaler wants,
 	// or 0 when there is no autoscaler or it has not decided yet.
 	AutoscalerDesired int32

@@ -44,15 +44,10 @@ type Target struct {
 	// SelectorValue is its value on the canary (target) pods; primary pods
 	// carry SelectorValue + "-primary".
 	SelectorValue string
-	// Ports are the container ports of the pod template, for port discovery.
-	// They do not say which container they belong to, so port discovery
-	// reads them only when Containers is empty; it then cannot skip the
-	// sidecars' ports and names unnamed ports tcp-<index>.
-	Ports []corev1.ContainerPort
 	// Containers are the pod template's containers with their ports, in
 	// pod template order (PodContainers builds them). Port discovery skips
 	// the ports of the istio-proxy and envoy sidecars and names unnamed
-	// ports tcp-<container>-<index>. When set, Ports is ignored.
+	// ports tcp-<container>-<index>.
 	Containers []Container
 }
 

@@ -171,14 +171,10 @@ func servicePorts(spec flaggerv1beta1.CanaryService, t Target) []corev1.ServiceP
 
 // discoverPorts returns a Service port for every container port of the
 // target except the sidecars' and the main port (by number or, for a named
-// targetPort, by name). Unnamed ports are named tcp-<container>-<index>
-// (tcp-<index> when only Target.Ports is known). A port whose name or
-// number and protocol is already taken is left out.
+// targetPort, by name). Unnamed ports are named tcp-<container>-<index>.
+// A port whose name or number and protocol is already taken is left out.
 func discoverPorts(svcPort corev1.ServicePort, t Target) []corev1.ServicePort {
 	containers := t.Containers
-	if len(containers) == 0 && len(t.Ports) > 0 {
-		containers = []Container{{Ports: t.Ports}}
-	}
 	type portKey struct {
 		port     int32
 		protocol corev1.Protocol

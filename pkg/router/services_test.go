@@ -180,11 +180,6 @@ func TestEnsureServices_DiscoversContainerPorts(t *testing.T) {
 			},
 		},
 		{
-			name:   "ports without containers",
-			target: router.Target{Ports: []corev1.ContainerPort{cport("", 9898), cport("", 7000), cport("admin", 7001)}},
-			want:   []corev1.ServicePort{httpPort, sport("tcp-1", 7000), sport("admin", 7001)},
-		},
-		{
 			name: "UDP port keeps its protocol",
 			target: router.Target{Containers: []router.Container{
 				{Name: "app", Ports: []corev1.ContainerPort{{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP}}},
