@@ -261,7 +261,9 @@ func (d *decider) gate(t flaggerv1beta1.HookType, what string) bool {
 // can carry the canary's load.
 func (d *decider) promote() {
 	replicas := max(d.in.Obs.Target.Replicas, d.in.Obs.AutoscalerDesired)
-	d.act(Action{Kind: ScalePrimaryAtLeast, Replicas: replicas}, Action{Kind: Promote})
+	// Promote first: it copies the target's spec (and replica count when
+	// there is no autoscaler), which must not undo the raise.
+	d.act(Action{Kind: Promote}, Action{Kind: ScalePrimaryAtLeast, Replicas: replicas})
 	d.next.WaitingSince = d.now()
 	d.setPhase(flaggerv1beta1.CanaryPhasePromoting, "Copying the canary into the primary.")
 	d.event(Normal, "Copying %s template spec to %s-primary", d.in.Spec.TargetRef.Name, d.in.Spec.TargetRef.Name)

@@ -204,7 +204,7 @@ func TestDecide(t *testing.T) {
 				in.Results = passed("request-success-rate")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 40, iterations: 2, actions: []ActionKind{ScalePrimaryAtLeast, Promote}, event: "Copying podinfo template spec"}},
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 40, iterations: 2, actions: []ActionKind{Promote, ScalePrimaryAtLeast}, event: "Copying podinfo template spec"}},
 		{"a failed check counts and halts advancement",
 			func() Input {
 				in := input(canarySpec(), progressing(20, 1), obs("rev2"))
@@ -244,7 +244,7 @@ func TestDecide(t *testing.T) {
 				in.Results = gates(flaggerv1beta1.ConfirmPromotionHook, true)
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 40, iterations: 2, actions: []ActionKind{ScalePrimaryAtLeast, Promote}}},
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 40, iterations: 2, actions: []ActionKind{Promote, ScalePrimaryAtLeast}}},
 		{"a closed confirm-traffic-increase gate keeps the weight",
 			func() Input {
 				in := input(canarySpec(withHook(flaggerv1beta1.ConfirmTrafficIncreaseHook)), progressing(20, 1), obs("rev2"))
@@ -316,7 +316,7 @@ func TestDecide(t *testing.T) {
 				in.Results = passed("m")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 100, iterations: 4, actions: []ActionKind{ScalePrimaryAtLeast, Promote}}},
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 100, iterations: 4, actions: []ActionKind{Promote, ScalePrimaryAtLeast}}},
 		{"a router that cannot split traffic runs canary specs as blue/green",
 			func() Input {
 				in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), obs("rev2"))
@@ -326,7 +326,7 @@ func TestDecide(t *testing.T) {
 			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: []ActionKind{EnsureServices, ReconcileRoutes, ScaleTargetUp}, applied: "rev2", event: "blue/green analysis of 10 iterations"}},
 		{"skipAnalysis promotes once the canary is ready",
 			input(canarySpec(func(s *flaggerv1beta1.CanarySpec) { s.SkipAnalysis = true }), progressing(0, 0), obs("rev2")),
-			want{phase: flaggerv1beta1.CanaryPhasePromoting, actions: []ActionKind{ScalePrimaryAtLeast, Promote}, event: "Analysis skipped"}},
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, actions: []ActionKind{Promote, ScalePrimaryAtLeast}, event: "Analysis skipped"}},
 		{"after a restart the analysis resumes at the persisted step time",
 			input(canarySpec(), progressing(20, 1, func(s *flaggerv1beta1.CanaryStatus) { s.LastAnalysisTime = ago(30 * time.Second) }), obs("rev2")),
 			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, requeue: 30 * time.Second}},
