@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -24,7 +25,11 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/internal/version"
+	"github.com/sluicedev/sluice/pkg/canary"
 	"github.com/sluicedev/sluice/pkg/controller"
+	"github.com/sluicedev/sluice/pkg/metrics"
+	"github.com/sluicedev/sluice/pkg/notifier"
+	"github.com/sluicedev/sluice/pkg/webhook"
 )
 
 // LeaderElectionID is the name of the leader election Lease.
@@ -66,7 +71,8 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), flaggerv1beta1.AddToScheme(scheme)); err != nil {
 		return fmt.Errorf("building the scheme: %w", err)
 	}
-	var cacheOpts cache.Options
+	// Managed fields are never read, and are a large part of every object.
+	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
@@ -91,7 +97,7 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 	if err := addProbes(ctx, mgr); err != nil {
 		return err
 	}
-	r := &controller.CanaryReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme()}
+	r := newReconciler(mgr, opts)
 	if err := r.SetupWithManager(mgr, opts.Threadiness); err != nil {
 		return err
 	}
@@ -124,4 +130,37 @@ func restConfig(opts *Options) (*rest.Config, error) {
 	cfg.Burst = opts.KubeconfigBurst
 	cfg.UserAgent = "sluice/" + version.Version
 	return cfg, nil
+}
+
+// newReconciler wires the Canary reconciler with the settings from the flags.
+func newReconciler(mgr ctrl.Manager, opts *Options) *controller.CanaryReconciler {
+	return &controller.CanaryReconciler{
+		Client:    mgr.GetClient(),
+		Scheme:    mgr.GetScheme(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorderFor("sluice"), //nolint:staticcheck // see CanaryReconciler.Recorder
+		Workloads: canary.Config{
+			SelectorLabels:     splitList(opts.SelectorLabels),
+			IncludeLabelPrefix: splitList(opts.IncludeLabelPrefix),
+			ConfigTracking:     opts.EnableConfigTracking,
+		},
+		MeshProvider:          opts.MeshProvider,
+		Analyzer:              &metrics.Analyzer{Resolver: metrics.NotImplemented{}},
+		Webhooks:              &webhook.HTTPCaller{},
+		Notifier:              notifier.Nop{},
+		MaxConcurrentCanaries: opts.MaxConcurrentCanaries,
+		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
+		MinInterval:           10 * time.Second,
+	}
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

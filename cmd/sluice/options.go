@@ -79,6 +79,8 @@ type Options struct {
 
 	// Threadiness is the number of Canaries reconciled at the same time.
 	Threadiness int
+	// MaxConcurrentCanaries caps the analyses running at once; 0 means no cap.
+	MaxConcurrentCanaries int
 	// Port serves /metrics, /healthz and /readyz.
 	Port string
 	// LogLevel is debug, info, warning (or warn) or error.
@@ -118,10 +120,6 @@ type FlagRow struct {
 var notWired = map[string]string{
 	"kubeconfig-service-mesh":    "traffic routing is not implemented",
 	"metrics-server":             "metric analysis is not implemented",
-	"mesh-provider":              "traffic routing is not implemented",
-	"selector-labels":            "primary workloads are not created yet",
-	"include-label-prefix":       "primary workloads are not created yet",
-	"enable-config-tracking":     "ConfigMap and Secret tracking is not implemented",
 	"ingress-annotations-prefix": "traffic routing is not implemented",
 	"ingress-class":              "traffic routing is not implemented",
 	"slack-url":                  "alerts are not implemented",
@@ -134,7 +132,6 @@ var notWired = map[string]string{
 	"event-webhook":              "the event webhook is not implemented",
 	"cluster-name":               "alerts are not implemented",
 	"control-loop-interval":      "Sluice requeues each Canary at its own analysis interval, so there is no loop to tune",
-	"no-cross-namespace-refs":    "MetricTemplate and AlertProvider references are not resolved yet",
 }
 
 // meshProviders are the accepted -mesh-provider values: Flagger's provider
@@ -176,7 +173,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.IntVar(&o.KubeconfigBurst, "kubeconfig-burst", 250, "Requests the client may send at once above -kubeconfig-qps.")
 	fs.StringVar(&o.KubeconfigServiceMesh, "kubeconfig-service-mesh", "", "Kubeconfig of the cluster that holds the routing objects, when it is not the workloads' cluster.")
 	fs.StringVar(&o.MetricsServer, "metrics-server", "http://prometheus:9090", "Prometheus-compatible server that answers the builtin metric queries, unless a Canary sets spec.metricsServer.")
-	fs.StringVar(&o.MeshProvider, "mesh-provider", "istio", "Traffic provider of Canaries without spec.provider: "+strings.Join(meshProviders, ", ")+"; a bare gatewayapi is read as gatewayapi:v1.")
+	fs.StringVar(&o.MeshProvider, "mesh-provider", "istio", "Traffic provider of Canaries without spec.provider: "+strings.Join(meshProviders, ", ")+"; a bare gatewayapi is read as gatewayapi:v1. Sluice routes with kubernetes so far; a Canary using another provider is reported as not supported.")
 	fs.StringVar(&o.Namespace, "namespace", "", "Namespace that Sluice watches for Canaries; empty means all namespaces.")
 	fs.StringVar(&o.SelectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "Comma-separated pod labels that select a workload's pods.")
 	fs.StringVar(&o.IncludeLabelPrefix, "include-label-prefix", "", "Comma-separated label prefixes copied from the target workload to the primary.")
@@ -195,6 +192,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.StringVar(&o.EventWebhook, "event-webhook", "", "Address that receives every Canary event as JSON (env EVENT_WEBHOOK_URL wins).")
 	fs.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster, shown in alerts.")
 	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "Refuse references from a Canary to MetricTemplates and AlertProviders in other namespaces.")
+	fs.IntVar(&o.MaxConcurrentCanaries, "max-concurrent-canaries", 0, "Most Canaries analysed at once; the others wait in phase Waiting, first come first served. 0 means no limit.")
 	fs.IntVar(&o.Threadiness, "threadiness", 2, "Number of Canaries reconciled at the same time.")
 	fs.StringVar(&o.Port, "port", "8080", "Port serving /metrics, /healthz and /readyz.")
 	fs.StringVar(&o.LogLevel, "log-level", "debug", "Log level: "+strings.Join(logLevels, ", ")+".")
@@ -264,6 +262,9 @@ func (o *Options) validate() error {
 		if c.value < 1 {
 			return fmt.Errorf("invalid value %d for -%s: must be at least 1", c.value, c.name)
 		}
+	}
+	if o.MaxConcurrentCanaries < 0 {
+		return fmt.Errorf("invalid value %d for -max-concurrent-canaries: must be 0 (no limit) or more", o.MaxConcurrentCanaries)
 	}
 	if p, err := strconv.Atoi(o.Port); err != nil || p < 1 || p > 65535 {
 		return fmt.Errorf("invalid value %q for -port: must be a port number from 1 to 65535", o.Port)

@@ -3,66 +3,195 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/canary"
+	"github.com/sluicedev/sluice/pkg/controller/statemachine"
+	"github.com/sluicedev/sluice/pkg/metrics"
+	"github.com/sluicedev/sluice/pkg/notifier"
+	"github.com/sluicedev/sluice/pkg/router"
+	"github.com/sluicedev/sluice/pkg/webhook"
 )
 
 // ControllerName is the name of the Canary controller. It labels the
 // controller_runtime_* metrics (controller="canary") and the log lines.
 const ControllerName = "canary"
 
-// CanaryReconciler reconciles Canaries. For now it only reads and logs each
-// Canary: the analysis and promotion engine comes later.
+// Finalizer is the finalizer Sluice holds on Canaries with
+// revertOnDeletion, with Flagger's name so that either controller can
+// release it.
+const Finalizer = "finalizer.flagger.app"
+
+// CanaryReconciler drives Canaries through their analysis: it observes the
+// cluster, asks the state machine what to do, does it, and persists the
+// status.
 type CanaryReconciler struct {
 	client.Client
 	// Scheme knows the kinds the reconciler reads and writes.
 	Scheme *runtime.Scheme
+	// APIReader reads ConfigMaps, Secrets and autoscalers directly, so that
+	// they need not be cached cluster-wide.
+	APIReader client.Reader
+	// Recorder emits the Kubernetes events (core/v1, reason Synced, as
+	// Flagger). The core API's correlator counts repeats of a message
+	// instead of storing each; events.k8s.io would merge every event of a
+	// reason and action into one series and hide distinct messages.
+	Recorder record.EventRecorder
+	// Workloads holds the workload settings from the flags.
+	Workloads canary.Config
+	// MeshProvider is the provider of Canaries without spec.provider.
+	MeshProvider string
+	// Analyzer runs the metric checks.
+	Analyzer *metrics.Analyzer
+	// Webhooks calls the analysis webhooks.
+	Webhooks webhook.Caller
+	// Notifier receives every event as a message.
+	Notifier notifier.Interface
+	// MaxConcurrentCanaries caps the analyses running at once; 0 means no cap.
+	MaxConcurrentCanaries int
+	// NoCrossNamespaceRefs refuses references to other namespaces.
+	NoCrossNamespaceRefs bool
+	// MinInterval is the shortest time between analysis steps.
+	MinInterval time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+
+	// written remembers, per Canary, the resourceVersion of the last status
+	// this reconciler wrote, so that it never acts on an older cached copy
+	// (which could promote twice).
+	written sync.Map
 }
 
-// SetupWithManager registers the reconciler with mgr, watching Canaries and
-// running at most maxConcurrentReconciles reconciles at a time (the
-// -threadiness flag). Values below 1 mean 1.
-func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReconciles int) error {
-	if maxConcurrentReconciles < 1 {
-		maxConcurrentReconciles = 1
-	}
-	err := ctrl.NewControllerManagedBy(mgr).
-		For(&flaggerv1beta1.Canary{}).
-		Named(ControllerName).
-		WithOptions(crcontroller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}).
-		Complete(r)
-	if err != nil {
-		return fmt.Errorf("setting up the %s controller: %w", ControllerName, err)
-	}
-	return nil
-}
-
-// Reconcile reads the Canary named by req and logs it. A Canary that no
-// longer exists needs nothing.
+// Reconcile reads a Canary, decides and acts. It reads like a checklist:
+// get, guard, finalizer, suspend, observe, run due checks, decide, act,
+// persist.
 func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	// The logger from the context already carries the Canary's namespace and
-	// name (keys "namespace", "name" and "Canary") and the reconcile ID.
 	logger := log.FromContext(ctx)
-
-	var canary flaggerv1beta1.Canary
-	if err := r.Get(ctx, req.NamespacedName, &canary); err != nil {
+	var cd flaggerv1beta1.Canary
+	if err := r.Get(ctx, req.NamespacedName, &cd); err != nil {
 		if apierrors.IsNotFound(err) {
-			logger.V(1).Info("Canary is gone, nothing to do")
+			r.written.Delete(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("reading canary %s: %w", req.NamespacedName, err)
 	}
+	if r.stale(&cd) {
+		logger.V(1).Info("The cached Canary is older than our last status write; waiting for the cache")
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	if done, err := r.syncFinalizer(ctx, &cd); done || err != nil {
+		return ctrl.Result{}, err
+	}
+	if cd.Spec.Suspend && cd.DeletionTimestamp.IsZero() {
+		logger.V(1).Info("Canary is suspended; nothing to do")
+		return ctrl.Result{}, nil
+	}
 
-	logger.V(1).Info("Reconciling Canary",
-		"generation", canary.Generation,
-		"phase", canary.Status.Phase,
-		"target", canary.Spec.TargetRef.Kind+"/"+canary.Spec.TargetRef.Name)
-	return ctrl.Result{}, nil
+	sc, err := r.observe(ctx, &cd)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	sc.in.Results = r.runDue(ctx, sc, statemachine.Plan(sc.in))
+	decision := statemachine.Decide(sc.in)
+	if err := r.apply(ctx, sc, decision.Actions); err != nil {
+		p := problemOf(err)
+		if p == nil {
+			return ctrl.Result{}, err
+		}
+		// An action ran into bad input (a Service someone else owns): report
+		// it as such instead of retrying.
+		sc.in.Obs.Invalid = p
+		decision = statemachine.Decide(sc.in)
+	}
+	if err := r.persist(ctx, &cd, decision.Status); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.emit(ctx, &cd, decision)
+	if hasAction(decision.Actions, statemachine.RemoveFinalizer) {
+		return ctrl.Result{}, r.removeFinalizer(ctx, &cd)
+	}
+	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+}
+
+func (r *CanaryReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// stale reports whether the cached Canary predates the last status this
+// reconciler wrote. resourceVersions are opaque to clients, but the API
+// server hands out increasing etcd revisions; when one does not parse, the
+// guard stands aside.
+func (r *CanaryReconciler) stale(cd *flaggerv1beta1.Canary) bool {
+	v, ok := r.written.Load(client.ObjectKeyFromObject(cd))
+	if !ok {
+		return false
+	}
+	last, err1 := strconv.ParseUint(v.(string), 10, 64)
+	seen, err2 := strconv.ParseUint(cd.ResourceVersion, 10, 64)
+	return err1 == nil && err2 == nil && seen < last
+}
+
+// syncFinalizer holds the finalizer while revertOnDeletion is set and
+// releases it otherwise. It reports done when there is nothing else to do.
+func (r *CanaryReconciler) syncFinalizer(ctx context.Context, cd *flaggerv1beta1.Canary) (bool, error) {
+	has := controllerutil.ContainsFinalizer(cd, Finalizer)
+	deleting := !cd.DeletionTimestamp.IsZero()
+	switch {
+	case deleting && !has:
+		return true, nil
+	case !deleting && cd.Spec.RevertOnDeletion && !has:
+		patch := client.MergeFrom(cd.DeepCopy())
+		controllerutil.AddFinalizer(cd, Finalizer)
+		if err := r.Patch(ctx, cd, patch); err != nil {
+			return false, fmt.Errorf("adding finalizer: %w", err)
+		}
+	case !deleting && !cd.Spec.RevertOnDeletion && has:
+		return false, r.removeFinalizer(ctx, cd)
+	}
+	return false, nil
+}
+
+func (r *CanaryReconciler) removeFinalizer(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	patch := client.MergeFrom(cd.DeepCopy())
+	if !controllerutil.RemoveFinalizer(cd, Finalizer) {
+		return nil
+	}
+	if err := r.Patch(ctx, cd, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing finalizer: %w", err)
+	}
+	return nil
+}
+
+// problemOf returns the bad input an action error reports, if any.
+func problemOf(err error) *statemachine.Problem {
+	if ie, ok := canary.AsInvalid(err); ok {
+		return &statemachine.Problem{Reason: ie.Reason, Message: ie.Message}
+	}
+	if router.IsNotOwned(err) {
+		return &statemachine.Problem{Reason: "NotOwned", Message: err.Error()}
+	}
+	return nil
+}
+
+func hasAction(actions []statemachine.Action, k statemachine.ActionKind) bool {
+	for _, a := range actions {
+		if a.Kind == k {
+			return true
+		}
+	}
+	return false
 }

@@ -12,3 +12,12 @@ package controller
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+
+// Workloads: the target is read and scaled; the primary is created and promoted.
+// +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch
+// Services: apex, primary and canary.
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
+// Tracked configs: watched by metadata, read directly, copied for the primary.
+// +kubebuilder:rbac:groups="",resources=configmaps;secrets,verbs=get;list;watch;create;update;patch
+// Autoscalers: the target's is read, the primary's is created and updated.
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch

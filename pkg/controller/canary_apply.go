@@ -1,0 +1,114 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/controller/statemachine"
+	"github.com/sluicedev/sluice/pkg/notifier"
+	"github.com/sluicedev/sluice/pkg/router"
+	"github.com/sluicedev/sluice/pkg/webhook"
+)
+
+// eventReason is the reason of every Canary event, as Flagger writes it;
+// the meaning is in the message.
+const eventReason = "Synced"
+
+// apply carries out the actions in order. Each is idempotent, so after a
+// failure the next reconcile decides again and repeats what is needed.
+func (r *CanaryReconciler) apply(ctx context.Context, sc *scope, actions []statemachine.Action) error {
+	for _, a := range actions {
+		if err := r.act(ctx, sc, a); err != nil {
+			return fmt.Errorf("%s for canary %s/%s: %w", a.Kind, sc.cd.Namespace, sc.cd.Name, err)
+		}
+	}
+	return nil
+}
+
+func (r *CanaryReconciler) act(ctx context.Context, sc *scope, a statemachine.Action) error {
+	cd := sc.cd
+	switch a.Kind {
+	case statemachine.EnsurePrimary:
+		return sc.workload.EnsurePrimary(ctx, cd)
+	case statemachine.EnsureServices:
+		return router.EnsureServices(ctx, r.Client, cd, sc.target)
+	case statemachine.ReconcileRoutes:
+		return sc.router.Reconcile(ctx, cd, sc.target)
+	case statemachine.SetRoutes:
+		return sc.router.SetRoutes(ctx, cd, sc.target, router.Routes{Primary: a.Routes.Primary, Canary: a.Routes.Canary, Mirrored: a.Routes.Mirrored})
+	case statemachine.ScaleTargetUp:
+		return sc.workload.ScaleTargetUp(ctx, cd)
+	case statemachine.ScaleTargetToZero:
+		return sc.workload.ScaleTargetToZero(ctx, cd)
+	case statemachine.ScalePrimaryAtLeast:
+		return sc.workload.ScalePrimaryAtLeast(ctx, cd, a.Replicas)
+	case statemachine.Promote:
+		return sc.workload.Promote(ctx, cd)
+	case statemachine.FinalizeRoutes:
+		if sc.router == nil {
+			return nil
+		}
+		return sc.router.Finalize(ctx, cd, sc.target)
+	case statemachine.RunPostRollout:
+		r.postRollout(ctx, cd)
+		return nil
+	case statemachine.RemoveFinalizer:
+		return nil // after the status is persisted
+	}
+	return fmt.Errorf("unknown action %q", a.Kind)
+}
+
+// postRollout calls the post-rollout webhooks. Their failures are reported,
+// but they cannot change an outcome that is already decided.
+func (r *CanaryReconciler) postRollout(ctx context.Context, cd *flaggerv1beta1.Canary) {
+	for _, h := range hooksOf(cd, flaggerv1beta1.PostRolloutHook) {
+		if err := r.Webhooks.Call(ctx, h, webhook.NewPayload(cd, h)); err != nil {
+			r.Recorder.Eventf(cd, corev1.EventTypeWarning, eventReason, "post-rollout webhook %s failed: %v", h.Name, err)
+		}
+	}
+}
+
+// persist writes the status when it changed, with optimistic concurrency:
+// a conflict means someone else wrote since our read, and the reconcile is
+// repeated on fresh data.
+func (r *CanaryReconciler) persist(ctx context.Context, cd *flaggerv1beta1.Canary, status flaggerv1beta1.CanaryStatus) error {
+	if equality.Semantic.DeepEqual(cd.Status, status) {
+		return nil
+	}
+	base := cd.DeepCopy()
+	cd.Status = status
+	if err := r.Status().Patch(ctx, cd, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("writing status of canary %s/%s: %w", cd.Namespace, cd.Name, err)
+	}
+	r.written.Store(client.ObjectKeyFromObject(cd), cd.ResourceVersion)
+	return nil
+}
+
+// emit tells people what happened: a Kubernetes event, a log line and a
+// notifier message per decision event.
+func (r *CanaryReconciler) emit(ctx context.Context, cd *flaggerv1beta1.Canary, d statemachine.Decision) {
+	logger := log.FromContext(ctx)
+	for _, e := range d.Events {
+		severity := flaggerv1beta1.SeverityInfo
+		if e.Type == statemachine.Warning {
+			severity = flaggerv1beta1.SeverityWarn
+			if d.Status.Phase == flaggerv1beta1.CanaryPhaseFailed {
+				severity = flaggerv1beta1.SeverityError
+			}
+			logger.Info("Warning: "+e.Message, "phase", d.Status.Phase)
+		} else {
+			logger.Info(e.Message, "phase", d.Status.Phase)
+		}
+		r.Recorder.Event(cd, string(e.Type), eventReason, e.Message)
+		msg := notifier.Message{Canary: cd.Name, Namespace: cd.Namespace, Phase: d.Status.Phase, Severity: severity, Text: e.Message}
+		if err := r.Notifier.Post(ctx, msg); err != nil {
+			logger.Error(err, "Delivering a notification failed")
+		}
+	}
+}

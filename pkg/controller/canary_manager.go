@@ -1,0 +1,105 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// Field indexes on Canaries, so that a change to a workload or a config
+// wakes only the Canaries that use it.
+const (
+	// targetIndex holds "<Kind>/<name>" of the target.
+	targetIndex = "spec.targetRef"
+	// configIndex holds the "configmap/<name>" and "secret/<name>" keys of
+	// the tracked configs.
+	configIndex = "status.trackedConfigs"
+)
+
+func targetKey(cd *flaggerv1beta1.Canary) string {
+	return cd.Spec.TargetRef.Kind + "/" + cd.Spec.TargetRef.Name
+}
+
+// SetupWithManager registers the reconciler, its indexes and its watches,
+// running at most maxConcurrentReconciles reconciles at a time (the
+// -threadiness flag). Values below 1 mean 1.
+func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReconciles int) error {
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &flaggerv1beta1.Canary{}, targetIndex, func(o client.Object) []string {
+		return []string{targetKey(o.(*flaggerv1beta1.Canary))}
+	}); err != nil {
+		return fmt.Errorf("indexing canaries by target: %w", err)
+	}
+	if err := idx.IndexField(ctx, &flaggerv1beta1.Canary{}, configIndex, func(o client.Object) []string {
+		var keys []string
+		for k := range o.(*flaggerv1beta1.Canary).Status.TrackedConfigs {
+			keys = append(keys, k)
+		}
+		return keys
+	}); err != nil {
+		return fmt.Errorf("indexing canaries by tracked config: %w", err)
+	}
+	if maxConcurrentReconciles < 1 {
+		maxConcurrentReconciles = 1
+	}
+	err := ctrl.NewControllerManagedBy(mgr).
+		For(&flaggerv1beta1.Canary{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.DaemonSet{}).
+		Owns(&corev1.Service{}).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Deployment"))).
+		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("DaemonSet"))).
+		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig("configmap"))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.byConfig("secret"))).
+		Named(ControllerName).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("setting up the %s controller: %w", ControllerName, err)
+	}
+	return nil
+}
+
+// byTarget maps a workload to the Canaries that target it.
+func (r *CanaryReconciler) byTarget(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		if strings.HasSuffix(o.GetName(), "-primary") && len(o.GetOwnerReferences()) > 0 {
+			return nil // primaries wake their Canary through Owns
+		}
+		return r.canariesMatching(ctx, o.GetNamespace(), targetIndex, kind+"/"+o.GetName())
+	}
+}
+
+// byConfig maps a ConfigMap or Secret to the Canaries that track it.
+func (r *CanaryReconciler) byConfig(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.canariesMatching(ctx, o.GetNamespace(), configIndex, kind+"/"+o.GetName())
+	}
+}
+
+func (r *CanaryReconciler) canariesMatching(ctx context.Context, ns, index, key string) []reconcile.Request {
+	var list flaggerv1beta1.CanaryList
+	if err := r.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{index: key}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, c := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
+	}
+	return reqs
+}
