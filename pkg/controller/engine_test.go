@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -287,5 +289,31 @@ func TestEngine_AServiceOwnedBySomeoneElseIsReportedNotTaken(t *testing.T) {
 	}
 	if s := h.service("podinfo"); s.Spec.Selector["app"] != "podinfo" || s.Spec.Ports[0].Port != 80 {
 		t.Errorf("the user's Service was changed: %+v", s.Spec)
+	}
+}
+
+func TestReconcile_SuspendedCanaryIsLeftAlone(t *testing.T) {
+	h := newHarness(t)
+	h.stopManager() // reconcile by hand
+	h.create(newDeployment("podinfo", 1), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) { cd.Spec.Suspend = true }))
+	r := &CanaryReconciler{Client: env.Client, Scheme: env.Scheme, APIReader: env.Client, MeshProvider: flaggerv1beta1.ProviderKubernetes}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: h.ns, Name: "podinfo"}})
+	if err != nil || res.RequeueAfter != 0 {
+		t.Fatalf("Reconcile = %+v, %v", res, err)
+	}
+	if cd := h.canary("podinfo"); cd.Status.Phase != "" || len(cd.Status.Conditions) != 0 {
+		t.Errorf("a suspended Canary got status %+v", cd.Status)
+	}
+	err = h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo-primary"}, &appsv1.Deployment{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("a suspended Canary created its primary (err %v)", err)
+	}
+}
+
+func TestReconcile_MissingCanaryNeedsNothing(t *testing.T) {
+	r := &CanaryReconciler{Client: env.Client, Scheme: env.Scheme}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "default", Name: "gone"}})
+	if err != nil || res != (ctrl.Result{}) {
+		t.Fatalf("Reconcile = %+v, %v; want an empty result and no error", res, err)
 	}
 }

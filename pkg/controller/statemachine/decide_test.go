@@ -420,3 +420,28 @@ func TestDecide_InvalidCanaryEmitsOneEventUntilTheProblemChanges(t *testing.T) {
 		t.Errorf("second decision = %+v, want no events and no actions", again)
 	}
 }
+
+func TestDecide_HumanGatesSayHowLongTheyWaitedAndNeverFail(t *testing.T) {
+	in := input(canarySpec(withHook(flaggerv1beta1.ConfirmPromotionHook)), progressing(40, 2, func(s *flaggerv1beta1.CanaryStatus) {
+		s.Phase = flaggerv1beta1.CanaryPhaseWaitingPromotion
+		s.LastTransitionTime = *ago(3 * time.Hour)
+	}), obs("rev2"))
+	in.Results = gates(flaggerv1beta1.ConfirmPromotionHook, false)
+	d := Decide(in)
+	if d.Status.Phase != flaggerv1beta1.CanaryPhaseWaitingPromotion {
+		t.Fatalf("phase = %s, want WaitingPromotion however long the gate stays closed", d.Status.Phase)
+	}
+	c := findCondition(d.Status.Conditions, flaggerv1beta1.PromotedType)
+	if c == nil || !strings.Contains(c.Message, "waiting for 3h0m0s") || !strings.Contains(c.Message, "answered 403") {
+		t.Errorf("condition = %+v, want how long and why", c)
+	}
+
+	w := input(canarySpec(withHook(flaggerv1beta1.ConfirmRolloutHook)), idle(flaggerv1beta1.CanaryPhaseWaiting), obs("rev2"))
+	w.Status.WaitingSince = ago(90 * time.Minute)
+	w.Results = gates(flaggerv1beta1.ConfirmRolloutHook, false)
+	d = Decide(w)
+	c = findCondition(d.Status.Conditions, flaggerv1beta1.PromotedType)
+	if d.Status.Phase != flaggerv1beta1.CanaryPhaseWaiting || c == nil || !strings.Contains(c.Message, "waiting for 1h30m0s") {
+		t.Errorf("phase %s, condition %+v", d.Status.Phase, c)
+	}
+}
