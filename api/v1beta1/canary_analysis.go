@@ -323,6 +323,14 @@ type CanaryWebhook struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
+// EffectiveType is the webhook's type, with an empty type read as rollout.
+func (w CanaryWebhook) EffectiveType() HookType {
+	if w.Type == "" {
+		return RolloutHook
+	}
+	return w.Type
+}
+
 // AlertSeverity filters which events an alert provider receives.
 //
 // +kubebuilder:validation:Enum="";info;warn;error

@@ -53,11 +53,7 @@ func hooksOf(cd *flaggerv1beta1.Canary, t flaggerv1beta1.HookType) []flaggerv1be
 	}
 	var hooks []flaggerv1beta1.CanaryWebhook
 	for _, h := range cd.Spec.Analysis.Webhooks {
-		ht := h.Type
-		if ht == "" {
-			ht = flaggerv1beta1.RolloutHook
-		}
-		if ht == t {
+		if h.EffectiveType() == t {
 			hooks = append(hooks, h)
 		}
 	}

@@ -120,11 +120,7 @@ func hasHooks(spec flaggerv1beta1.CanarySpec, t flaggerv1beta1.HookType) bool {
 		return false
 	}
 	for _, h := range spec.Analysis.Webhooks {
-		ht := h.Type
-		if ht == "" {
-			ht = flaggerv1beta1.RolloutHook
-		}
-		if ht == t {
+		if h.EffectiveType() == t {
 			return true
 		}
 	}
