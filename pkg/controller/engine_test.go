@@ -15,8 +15,10 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/canary"
 )
 
 const waitLong = 30 * time.Second
@@ -315,5 +317,50 @@ func TestReconcile_MissingCanaryNeedsNothing(t *testing.T) {
 	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "default", Name: "gone"}})
 	if err != nil || res != (ctrl.Result{}) {
 		t.Fatalf("Reconcile = %+v, %v; want an empty result and no error", res, err)
+	}
+}
+
+func TestEngine_CrossNamespaceReferencesAreRefusedWhenForbidden(t *testing.T) {
+	h := newHarness(t, func(r *CanaryReconciler) { r.NoCrossNamespaceRefs = true })
+	h.create(newDeployment("podinfo", 1), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
+		cd.Spec.Analysis.Metrics = []flaggerv1beta1.CanaryMetric{{Name: "errors", TemplateRef: &flaggerv1beta1.CrossNamespaceObjectReference{Name: "errors", Namespace: "monitoring"}}}
+	}))
+	h.waitEvent("podinfo", "-no-cross-namespace-refs forbids")
+	if cd := h.canary("podinfo"); cd.Status.Phase != "" {
+		t.Errorf("phase = %s, want nothing started", cd.Status.Phase)
+	}
+}
+
+func TestReconcile_TransientAPIErrorIsRetriedNotReadAsAChange(t *testing.T) {
+	h := newHarness(t)
+	h.metrics.set(0)
+	h.create(newDeployment("podinfo", 1), newCanary("podinfo"))
+	before := h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
+	h.stopManager()
+
+	// The API server times out on ConfigMap, Secret and HPA reads, as
+	// during an etcd leader change.
+	base, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := interceptor.NewClient(base, interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if _, ok := obj.(*flaggerv1beta1.Canary); ok {
+			return c.Get(ctx, key, obj, opts...)
+		}
+		return apierrors.NewTimeoutError("etcd leader changed", 1)
+	}})
+	r := &CanaryReconciler{
+		Client: failing, Scheme: env.Scheme, APIReader: failing, MeshProvider: flaggerv1beta1.ProviderKubernetes,
+		Workloads: canary.Config{SelectorLabels: []string{"app"}, ConfigTracking: true},
+	}
+	_, err = r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(before)})
+	if !apierrors.IsTimeout(err) {
+		t.Fatalf("Reconcile error = %v, want the timeout returned for retry", err)
+	}
+	after := h.canary("podinfo")
+	if after.Status.Phase != before.Status.Phase || after.Status.LastAppliedSpec != before.Status.LastAppliedSpec || after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("a transient error changed the Canary: phase %s→%s, revision %s→%s", before.Status.Phase, after.Status.Phase,
+			before.Status.LastAppliedSpec, after.Status.LastAppliedSpec)
 	}
 }
