@@ -1,0 +1,126 @@
+// Command loadtester is Sluice's load tester: it answers the HTTP API of
+// Flagger's loadtester (commands, hey load tests, manual gates) so that
+// Canary webhooks written for Flagger keep working. It takes the flags of
+// Flagger's loadtester.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/sluicedev/sluice/internal/version"
+	"github.com/sluicedev/sluice/pkg/loadtester"
+)
+
+// options are the command's flags.
+type options struct {
+	port              int
+	timeout           time.Duration
+	namespaceRegexp   string
+	logLevel          string
+	zapEncoding       string
+	zapReplaceGlobals bool
+	version           bool
+}
+
+func main() {
+	opts, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadtester: %v (see loadtester -h)\n", err)
+		os.Exit(2)
+	}
+	if opts.version {
+		fmt.Println(version.String())
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	logger := newLogger(opts, os.Stderr)
+	if err := run(ctx, opts, logger); err != nil {
+		logger.Error(err, "The load tester failed")
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("loadtester", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.port, "port", 9090, "Port to serve the API, /healthz and /metrics on; 0 picks a free port.")
+	fs.DurationVar(&o.timeout, "timeout", loadtester.DefaultTimeout, "Longest time a command or load test may run.")
+	fs.StringVar(&o.namespaceRegexp, "namespace-regexp", "", "Only serve payloads whose namespace matches this regular expression.")
+	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warning or error.")
+	fs.StringVar(&o.zapEncoding, "zap-encoding", "json", "Log encoding: json or console.")
+	fs.BoolVar(&o.zapReplaceGlobals, "zap-replace-globals", false, "Make the logger zap's global logger.")
+	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("parsing flags: %w", err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.port < 0 || o.port > 65535:
+		return nil, fmt.Errorf("-port %d is not a port", o.port)
+	case o.timeout <= 0:
+		return nil, fmt.Errorf("-timeout must be positive, got %s", o.timeout)
+	case o.zapEncoding != "json" && o.zapEncoding != "console":
+		return nil, fmt.Errorf("-zap-encoding must be json or console, got %q", o.zapEncoding)
+	}
+	if _, ok := levels[o.logLevel]; !ok {
+		return nil, fmt.Errorf("-log-level must be debug, info, warning or error, got %q", o.logLevel)
+	}
+	if _, err := regexp.Compile(o.namespaceRegexp); err != nil {
+		return nil, fmt.Errorf("-namespace-regexp: %w", err)
+	}
+	return o, nil
+}
+
+// run serves the load tester until ctx ends, then stops its commands and
+// lets the requests in progress finish.
+func run(ctx context.Context, o *options, logger logr.Logger) error {
+	cfg := loadtester.Config{Log: logger, Timeout: o.timeout}
+	if o.namespaceRegexp != "" {
+		cfg.NamespaceRegexp = regexp.MustCompile(o.namespaceRegexp) // checked by parseFlags
+	}
+	lt := loadtester.New(cfg)
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(o.port))
+	if err != nil {
+		return fmt.Errorf("listening on port %d: %w", o.port, err)
+	}
+	srv := &http.Server{Handler: lt, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("Starting the load tester", "version", version.String(), "address", ln.Addr().String(), "timeout", o.timeout.String())
+
+	select {
+	case err := <-served:
+		lt.Close()
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("Shutting down: stopping the commands in progress")
+	lt.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down the HTTP server: %w", err)
+	}
+	logger.Info("The load tester stopped")
+	return nil
+}

@@ -1,0 +1,250 @@
+package loadtester
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+)
+
+// Load is one run of the load generator, as a hey command line describes it.
+type Load struct {
+	// Method is the HTTP method; empty means GET.
+	Method string
+	// URL is the http(s) URL every request is sent to.
+	URL string
+	// Header is sent with every request.
+	Header http.Header
+	// Host overrides the Host header; empty keeps the URL's host.
+	Host string
+	// Body is the request body.
+	Body []byte
+	// BodyFile, when set, names a file whose content is the request body; it
+	// is read when the run starts.
+	BodyFile string
+	// Requests is the total number of requests of a run without Duration.
+	Requests int
+	// Duration, when positive, makes the run send requests for that long,
+	// ignoring Requests.
+	Duration time.Duration
+	// Workers is the number of requests in flight at once, at least 1.
+	Workers int
+	// QPS limits the requests per second of each worker; 0 means no limit.
+	QPS float64
+	// Timeout bounds each request; 0 means no bound but the run's context.
+	Timeout time.Duration
+	// Proxy, when set, is the HTTP proxy requests go through. The
+	// environment's proxy settings are not used, as with hey.
+	Proxy *url.URL
+	// HTTP2 lets requests to https URLs use HTTP/2.
+	HTTP2 bool
+	// DisableCompression stops asking for gzip-compressed answers.
+	DisableCompression bool
+	// DisableKeepAlives opens a new connection for every request.
+	DisableKeepAlives bool
+	// DisableRedirects records redirects as answers instead of following them.
+	DisableRedirects bool
+}
+
+// Result sums up a run.
+type Result struct {
+	// Requests is the number of requests sent.
+	Requests int64
+	// Errors counts the requests that failed: answers outside 2xx and
+	// requests without an answer.
+	Errors int64
+	// Codes counts the answers by status code.
+	Codes map[int]int64
+	// TransportErrors counts the requests that got no answer (refused
+	// connection, timeout, ...).
+	TransportErrors int64
+	// Elapsed is how long the run took.
+	Elapsed time.Duration
+	// P50, P90 and P99 are latency percentiles over the answered requests.
+	P50, P90, P99 time.Duration
+}
+
+// RPS is the mean rate of the run in requests per second.
+func (r Result) RPS() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// Observer is told the outcome of every request: its status code (0 when
+// err is set) and its latency. It is called from several goroutines.
+type Observer func(code int, err error, latency time.Duration)
+
+// userAgent is hey's User-Agent, kept so that targets filtering hey's
+// traffic by User-Agent keep doing so.
+const userAgent = "hey/0.0.1"
+
+// Generate sends the load and returns its summary once every worker is
+// done: when the requests are sent, Duration has passed or ctx ends. A
+// run cut short by ctx returns what was measured and ctx's error.
+func Generate(ctx context.Context, l Load, observe Observer) (Result, error) {
+	if l.Workers < 1 {
+		return Result{}, fmt.Errorf("workers must be at least 1, got %d", l.Workers)
+	}
+	if l.Duration <= 0 && l.Requests < 1 {
+		return Result{}, fmt.Errorf("a run needs a duration or at least one request, got %d requests", l.Requests)
+	}
+	body := l.Body
+	if l.BodyFile != "" {
+		var err error
+		if body, err = os.ReadFile(l.BodyFile); err != nil {
+			return Result{}, fmt.Errorf("reading the request body: %w", err)
+		}
+	}
+	if _, err := http.NewRequest(l.method(), l.URL, nil); err != nil {
+		return Result{}, fmt.Errorf("building the request: %w", err)
+	}
+	client := l.client()
+	defer client.CloseIdleConnections()
+	stats := newStats()
+	start := time.Now()
+	var deadline time.Time
+	if l.Duration > 0 {
+		deadline = start.Add(l.Duration)
+	}
+	var wg sync.WaitGroup
+	for i := range l.Workers {
+		quota := -1 // unlimited: the deadline stops the worker
+		if l.Duration <= 0 {
+			quota = l.Requests / l.Workers
+			if i < l.Requests%l.Workers {
+				quota++
+			}
+		}
+		wg.Go(func() {
+			w := worker{load: l, body: body, client: client, stats: stats, observe: observe}
+			w.run(ctx, start, deadline, quota)
+		})
+	}
+	wg.Wait()
+	res := stats.result(time.Since(start))
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("the run was stopped: %w", err)
+	}
+	return res, nil
+}
+
+func (l Load) method() string {
+	if l.Method == "" {
+		return http.MethodGet
+	}
+	return l.Method
+}
+
+func (l Load) client() *http.Client {
+	tr := &http.Transport{
+		// Load tests often target endpoints with self-signed certificates;
+		// hey does not verify them either.
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true, ServerName: hostname(l.Host)}, //nolint:gosec // as hey
+		MaxIdleConnsPerHost: min(l.Workers, 500),
+		DisableCompression:  l.DisableCompression,
+		DisableKeepAlives:   l.DisableKeepAlives,
+		ForceAttemptHTTP2:   l.HTTP2,
+	}
+	if l.Proxy != nil {
+		tr.Proxy = http.ProxyURL(l.Proxy)
+	}
+	c := &http.Client{Transport: tr, Timeout: l.Timeout}
+	if l.DisableRedirects {
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return c
+}
+
+// hostname drops the port from a Host header.
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
+}
+
+type worker struct {
+	load    Load
+	body    []byte
+	client  *http.Client
+	stats   *stats
+	observe Observer
+}
+
+// run sends quota requests (any number when quota < 0) until the deadline
+// (when set) or ctx ends, pacing them at the load's QPS.
+func (w *worker) run(ctx context.Context, start, deadline time.Time, quota int) {
+	var period time.Duration
+	if w.load.QPS > 0 {
+		period = time.Duration(float64(time.Second) / w.load.QPS)
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for i := 0; quota < 0 || i < quota; i++ {
+		if period > 0 {
+			next := start.Add(time.Duration(i) * period)
+			if !deadline.IsZero() && !next.Before(deadline) {
+				return
+			}
+			timer.Reset(time.Until(next))
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
+		if ctx.Err() != nil || (!deadline.IsZero() && !time.Now().Before(deadline)) {
+			return
+		}
+		w.send(ctx)
+	}
+}
+
+func (w *worker) send(ctx context.Context) {
+	req, err := http.NewRequestWithContext(ctx, w.load.method(), w.load.URL, bytes.NewReader(w.body))
+	if err != nil { // checked before the run starts
+		w.record(0, err, 0)
+		return
+	}
+	for k, v := range w.load.Header {
+		req.Header[k] = v
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
+	if w.load.Host != "" {
+		req.Host = w.load.Host
+	}
+	begin := time.Now()
+	resp, err := w.client.Do(req)
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	latency := time.Since(begin)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return // stopped, not a failure of the target
+		}
+		w.record(0, err, latency)
+		return
+	}
+	w.record(resp.StatusCode, nil, latency)
+}
+
+func (w *worker) record(code int, err error, latency time.Duration) {
+	w.stats.record(code, err, latency)
+	if w.observe != nil {
+		w.observe(code, err, latency)
+	}
+}

@@ -1,0 +1,131 @@
+package loadtester
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicedev/sluice/pkg/webhook"
+)
+
+// DefaultTimeout bounds every command, as the -timeout flag of Flagger's
+// loadtester does.
+const DefaultTimeout = time.Hour
+
+// maxPayload bounds the size of a webhook payload.
+const maxPayload = 1 << 20
+
+// Config configures a Server.
+type Config struct {
+	// Log receives the server's logs; the zero value discards them.
+	Log logr.Logger
+	// Timeout bounds the runtime of every command, hey load tests
+	// included. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// NamespaceRegexp, when set, makes the server refuse (403) payloads
+	// whose namespace does not match it.
+	NamespaceRegexp *regexp.Regexp
+	// LookPath finds the binary of a command; nil means exec.LookPath.
+	LookPath func(file string) (string, error)
+	// Getenv expands $NAME in command lines; nil means os.Getenv.
+	Getenv func(key string) string
+}
+
+// Server is the load tester's HTTP API. It serves:
+//
+//   - POST / runs the command in the payload's metadata (see handleTask);
+//   - /gate/check, /gate/open, /gate/close: a manual gate per canary,
+//     closed until opened;
+//   - /gate/approve (always 200) and /gate/halt (always 403);
+//   - /rollback/check, /rollback/open, /rollback/close: a rollback request
+//     per canary, not requested until opened;
+//   - /healthz and /metrics.
+//
+// Close stops the commands it runs.
+type Server struct {
+	log      logr.Logger
+	timeout  time.Duration
+	nsRegexp *regexp.Regexp
+	lookPath func(string) (string, error)
+	getenv   func(string) string
+	mux      *http.ServeMux
+	runs     *runs
+	metrics  *metrics
+}
+
+// New returns a Server with no gate open and no command running.
+func New(cfg Config) *Server {
+	s := &Server{
+		log: cfg.Log, timeout: cfg.Timeout, nsRegexp: cfg.NamespaceRegexp,
+		lookPath: cfg.LookPath, getenv: cfg.Getenv, mux: http.NewServeMux(), metrics: newMetrics(),
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.lookPath == nil {
+		s.lookPath = exec.LookPath
+	}
+	if s.getenv == nil {
+		s.getenv = os.Getenv
+	}
+	s.runs = newRuns(func(n int) { s.metrics.running.Set(float64(n)) })
+	gate := &gateAPI{server: s, gates: newGates(), kind: "gate"}
+	rollback := &gateAPI{server: s, gates: newGates(), kind: "rollback"}
+	s.mux.HandleFunc("POST /{$}", s.handleTask)
+	s.mux.HandleFunc("POST /gate/check", gate.check)
+	s.mux.HandleFunc("POST /gate/open", gate.handleSet(true))
+	s.mux.HandleFunc("POST /gate/close", gate.handleSet(false))
+	s.mux.HandleFunc("/gate/approve", approve)
+	s.mux.HandleFunc("/gate/halt", halt)
+	s.mux.HandleFunc("POST /rollback/check", rollback.check)
+	s.mux.HandleFunc("POST /rollback/open", rollback.handleSet(true))
+	s.mux.HandleFunc("POST /rollback/close", rollback.handleSet(false))
+	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, "OK") })
+	s.mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	return s
+}
+
+// ServeHTTP serves the load tester's API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close stops the running commands, refuses new ones and returns once
+// they have all returned.
+func (s *Server) Close() {
+	s.runs.close()
+}
+
+// payload decodes the webhook payload of a request. On failure it answers
+// 400 (or 403 for a namespace the server does not serve) and returns false.
+// needName asks for a canary name and namespace.
+func (s *Server) payload(w http.ResponseWriter, r *http.Request, needName bool) (webhook.Payload, bool) {
+	var p webhook.Payload
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPayload)).Decode(&p); err != nil {
+		reply(w, http.StatusBadRequest, "decoding the webhook payload: %v", err)
+		return p, false
+	}
+	if needName && (p.Name == "" || p.Namespace == "") {
+		reply(w, http.StatusBadRequest, "the payload needs the canary's name and namespace")
+		return p, false
+	}
+	if s.nsRegexp != nil && !s.nsRegexp.MatchString(p.Namespace) {
+		reply(w, http.StatusForbidden, "namespace %q is not served by this load tester", p.Namespace)
+		return p, false
+	}
+	return p, true
+}
+
+// reply answers with a status and a one-line text message.
+func reply(w http.ResponseWriter, status int, format string, args ...any) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, format+"\n", args...)
+}

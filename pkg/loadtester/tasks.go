@@ -1,0 +1,210 @@
+package loadtester
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/sluicedev/sluice/pkg/webhook"
+)
+
+// task is one command of a POST /: what the payload asks for.
+type task struct {
+	canary, namespace string
+	// kind is the metadata type: cmd, bash, helm, helmv3 or kubectl.
+	kind    string
+	command string
+	// logOutput logs the command's output (metadata logCmdOutput).
+	logOutput bool
+	// returnOutput answers with the output of a command run synchronously
+	// (metadata returnCmdOutput or logCmdOutput).
+	returnOutput bool
+}
+
+func (t task) log(l logr.Logger) logr.Logger {
+	return l.WithValues("canary", t.canary, "namespace", t.namespace, "type", t.kind)
+}
+
+// handleTask runs the command in a webhook payload's metadata:
+//
+//   - type cmd (the default) runs in the background and answers 202 at once,
+//     "already running" when the same command runs for the canary. A hey
+//     command line runs in process; others run with sh -c.
+//   - types bash (bash -c), helm, helmv3 (helm) and kubectl run before the
+//     answer: 200 (with the output when asked), 500 with the error and the
+//     end of the output when they fail.
+//
+// A malformed payload or command, or an unknown type, answers 400; a
+// command whose binary is not installed answers 500 naming it.
+func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.payload(w, r, false)
+	if !ok {
+		return
+	}
+	t, err := newTask(p)
+	if err != nil {
+		reply(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	switch t.kind {
+	case "cmd":
+		s.startCmd(w, t)
+	case "bash":
+		s.runSync(w, r, t, "bash", []string{"-c", t.command})
+	case "helm", "helmv3", "kubectl":
+		bin := strings.TrimSuffix(t.kind, "v3")
+		args, err := shellWords(t.command, s.getenv)
+		if err != nil {
+			reply(w, http.StatusBadRequest, "parsing the %s arguments: %v (use type bash for shell syntax)", bin, err)
+			return
+		}
+		if len(args) > 0 && args[0] == bin { // "helm test x" and "test x" both mean helm test x
+			args = args[1:]
+		}
+		s.runSync(w, r, t, bin, args)
+	}
+}
+
+// newTask reads the task of a payload.
+func newTask(p webhook.Payload) (task, error) {
+	if p.Metadata == nil {
+		return task{}, errors.New("the payload has no metadata: it needs metadata.cmd")
+	}
+	t := task{
+		canary: p.Name, namespace: p.Namespace, kind: p.Metadata["type"], command: strings.TrimSpace(p.Metadata["cmd"]),
+		logOutput:    p.Metadata["logCmdOutput"] == "true",
+		returnOutput: p.Metadata["returnCmdOutput"] == "true" || p.Metadata["logCmdOutput"] == "true",
+	}
+	switch t.kind {
+	case "":
+		t.kind = "cmd"
+	case "cmd", "bash", "helm", "helmv3", "kubectl":
+	case "concord", "ngrinder":
+		return task{}, fmt.Errorf("metadata.type %q is not supported by the Sluice load tester", t.kind)
+	default:
+		return task{}, fmt.Errorf("unknown metadata.type %q: want cmd, bash, helm, helmv3 or kubectl", t.kind)
+	}
+	if t.command == "" {
+		return task{}, errors.New("metadata.cmd is missing or empty")
+	}
+	return t, nil
+}
+
+// startCmd starts a type cmd command in the background.
+func (s *Server) startCmd(w http.ResponseWriter, t task) {
+	words, err := shellWords(t.command, s.getenv)
+	var syntax *ShellSyntaxError
+	if err != nil && !errors.As(err, &syntax) {
+		reply(w, http.StatusBadRequest, "parsing the command: %v", err)
+		return
+	}
+	if syntax != nil && isHey(strings.Fields(t.command)) {
+		reply(w, http.StatusBadRequest, "the hey command line uses the shell syntax %q, which the in-process hey does not run; quote it (a URL with & in single quotes)", syntax.Syntax)
+		return
+	}
+	var run func(ctx context.Context)
+	if err == nil && isHey(words) {
+		load, err := parseHey(words[1:])
+		if err != nil {
+			reply(w, http.StatusBadRequest, "parsing the hey command: %v", err)
+			return
+		}
+		if load.Duration > s.timeout {
+			t.log(s.log).Info("The load test's duration is longer than the command timeout; it will stop at the timeout", "duration", load.Duration.String(), "timeout", s.timeout.String())
+		}
+		run = func(ctx context.Context) { s.runLoad(ctx, t, load) }
+	} else {
+		if err := s.checkShellCommand(words, syntax != nil); err != nil {
+			reply(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		run = func(ctx context.Context) { s.runShell(ctx, t) }
+	}
+	switch err := s.runs.goRun(key(t.canary, t.namespace)+"\x00"+t.command, s.timeout, run); {
+	case errors.Is(err, errAlreadyRunning):
+		reply(w, http.StatusAccepted, "already running")
+	case err != nil:
+		reply(w, http.StatusServiceUnavailable, "%v", err)
+	default:
+		reply(w, http.StatusAccepted, "command started")
+	}
+}
+
+// runLoad runs a hey load test in process and reports it.
+func (s *Server) runLoad(ctx context.Context, t task, l Load) {
+	log := t.log(s.log).WithValues("url", l.URL)
+	log.Info("Load test started", "method", l.Method, "workers", l.Workers, "qps", l.QPS, "duration", l.Duration.String(), "requests", l.Requests)
+	res, err := Generate(ctx, l, s.metrics.observer(t.canary, t.namespace))
+	s.metrics.finished(t.canary, t.namespace, res)
+	kv := []any{
+		"requests", res.Requests, "errors", res.Errors, "transportErrors", res.TransportErrors, "codes", res.Codes,
+		"elapsed", res.Elapsed.Round(time.Millisecond).String(), "rps", fmt.Sprintf("%.1f", res.RPS()),
+		"p50", res.P50.String(), "p90", res.P90.String(), "p99", res.P99.String(),
+	}
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, "hey", "stopped").Inc()
+		log.Info("Load test stopped", append(kv, "reason", err.Error())...)
+	case err != nil:
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, "hey", "failed").Inc()
+		log.Error(err, "Load test failed", kv...)
+	default:
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, "hey", "succeeded").Inc()
+		log.Info("Load test finished", kv...)
+	}
+}
+
+// runShell runs a type cmd command that is not an in-process hey with sh -c.
+func (s *Server) runShell(ctx context.Context, t task) {
+	log := t.log(s.log).WithValues("cmd", t.command)
+	log.Info("Command started")
+	out, err := s.exec(ctx, "sh", "-c", t.command)
+	s.report(log, t, out, err)
+}
+
+// runSync runs a command before answering.
+func (s *Server) runSync(w http.ResponseWriter, r *http.Request, t task, bin string, args []string) {
+	if _, err := s.lookPath(bin); err != nil {
+		reply(w, http.StatusInternalServerError, "%s is not installed in the load tester: %v", bin, err)
+		return
+	}
+	ctx, end, err := s.runs.begin(r.Context(), "", s.timeout)
+	if err != nil {
+		reply(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	defer end()
+	log := t.log(s.log).WithValues("cmd", t.command)
+	out, err := s.exec(ctx, bin, args...)
+	s.report(log, t, out, err)
+	if err != nil {
+		reply(w, http.StatusInternalServerError, "%v\n%s", err, excerpt(out))
+		return
+	}
+	if !t.returnOutput {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write(out)
+}
+
+// report logs and counts the end of a command.
+func (s *Server) report(log logr.Logger, t task, out []byte, err error) {
+	if t.logOutput || err != nil {
+		log = log.WithValues("output", string(out))
+	}
+	switch {
+	case err != nil:
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, t.kind, "failed").Inc()
+		log.Error(err, "Command failed")
+	default:
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, t.kind, "succeeded").Inc()
+		log.Info("Command finished")
+	}
+}
