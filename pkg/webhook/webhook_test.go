@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,15 +35,20 @@ func TestHTTPCaller_SucceedsOn200To202AndExplainsFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls atomic.Int32
+			var mu sync.Mutex
 			var got Payload
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				calls.Add(1)
 				if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
 					t.Errorf("got %s with Content-Type %q", r.Method, r.Header.Get("Content-Type"))
 				}
-				if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+				var p Payload
+				if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
 					t.Errorf("decoding payload: %v", err)
 				}
+				mu.Lock()
+				got = p
+				mu.Unlock()
 				select {
 				case <-time.After(tt.delay):
 				case <-r.Context().Done():
@@ -61,6 +67,9 @@ func TestHTTPCaller_SucceedsOn200To202AndExplainsFailures(t *testing.T) {
 			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("Call = %v, want an error containing %q", err, tt.wantErr)
 			}
+			srv.Close() // waits for the handlers, so got is settled
+			mu.Lock()
+			defer mu.Unlock()
 			if calls.Load() != tt.calls {
 				t.Errorf("%d calls, want %d", calls.Load(), tt.calls)
 			}
