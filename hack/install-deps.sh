@@ -7,6 +7,7 @@ need=()
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus) # the metric tests run a real server
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,8 +22,22 @@ type Provider interface {
 	IsOnline(ctx context.Context) (bool, error)
 }
 
-// ErrNoValues is returned by providers when a query returned no data.
+// ErrNoValues is returned by providers when a query returned no data. An
+// error that says the value is NaN also matches it with errors.Is: both mean
+// that there was nothing to measure, usually no traffic in the window.
 var ErrNoValues = errors.New("the query returned no values")
+
+// ErrNaN is returned by providers when a query's value is NaN, as a ratio of
+// two zero rates is. errors.Is(ErrNaN, ErrNoValues) is true.
+var ErrNaN error = noData("the query returned NaN (not a number), usually a ratio of zero rates: no requests in the window")
+
+// noData is an error that means "nothing to measure"; it matches ErrNoValues.
+type noData string
+
+func (e noData) Error() string { return string(e) }
+
+// Is makes errors.Is(err, ErrNoValues) true for every noData.
+func (e noData) Is(target error) bool { return target == ErrNoValues }
 
 // Resolver turns one metric of a Canary into the provider that answers it
 // and the rendered query. An error means the metric cannot be evaluated
@@ -65,15 +80,24 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 		}
 		v, err := p.RunQuery(ctx, query)
 		if err != nil {
-			r.Message = fmt.Sprintf("query failed: %v", err)
+			r.Message = fmt.Sprintf("query failed: %v; query: %s", err, OneLine(query))
 			results = append(results, r)
 			continue
 		}
 		r.Value = &v
 		r.Passed, r.Message = Within(v, m.ThresholdRange)
+		if !r.Passed {
+			r.Message += "; query: " + OneLine(query)
+		}
 		results = append(results, r)
 	}
 	return results
+}
+
+// OneLine collapses the runs of white space in a rendered query into single
+// spaces, so that a multi-line template reads well in a message or an event.
+func OneLine(query string) string {
+	return strings.Join(strings.Fields(query), " ")
 }
 
 // Within reports whether v lies in the range (both ends inclusive) and, when
