@@ -2,8 +2,12 @@ package router_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -16,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/yaml"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/internal/testenv"
@@ -25,10 +30,20 @@ import (
 // env is the API server shared by the tests of this package.
 var env *testenv.Env
 
+// update makes the golden tests write testdata instead of comparing.
+var update = flag.Bool("update", false, "rewrite the golden files under testdata from the rendered objects")
+
 func TestMain(m *testing.M) {
-	e, err := testenv.Start(testenv.Options{})
+	flag.Parse()
+	e, err := testenv.Start(testenv.Options{Istio: true, GatewayAPI: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// testenv's scheme lacks Gateway API v1beta1, which the
+	// gatewayapi:v1beta1 router writes.
+	if err := router.AddToScheme(e.Scheme); err != nil {
+		fmt.Fprintln(os.Stderr, errors.Join(err, e.Stop()))
 		os.Exit(1)
 	}
 	env = e
@@ -155,4 +170,42 @@ func cmpDiff(want, got any) string {
 // objectKey is client.ObjectKeyFromObject, shorter.
 func objectKey(obj client.Object) client.ObjectKey {
 	return client.ObjectKeyFromObject(obj)
+}
+
+// specYAML renders a spec as YAML with sorted keys, the golden files'
+// format. Istio's specs go through their own JSON marshaller.
+func specYAML(t *testing.T, spec any) []byte {
+	t.Helper()
+	data, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatalf("marshalling %T: %v", spec, err)
+	}
+	out, err := yaml.JSONToYAML(data)
+	if err != nil {
+		t.Fatalf("converting %T to YAML: %v", spec, err)
+	}
+	return out
+}
+
+// assertGolden compares got with the file testdata/<name>, or writes it
+// there when the tests run with -update.
+func assertGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (go test -update writes it): %v", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs (go test -update rewrites it if the change is intended):\n%s", path, diff.Diff(string(want), string(got)))
+	}
 }

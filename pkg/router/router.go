@@ -78,7 +78,10 @@ type Deps struct {
 // providers maps a provider name to its router. Adding a provider is one
 // file and one line here.
 var providers = map[string]func(Deps) Interface{
-	flaggerv1beta1.ProviderKubernetes: newKubernetesRouter,
+	flaggerv1beta1.ProviderKubernetes:        newKubernetesRouter,
+	flaggerv1beta1.ProviderIstio:             newIstioRouter,
+	flaggerv1beta1.ProviderGatewayAPIV1:      newGatewayAPIV1Router,
+	flaggerv1beta1.ProviderGatewayAPIV1beta1: newGatewayAPIV1beta1Router,
 }
 
 // New returns the router for a provider name, or an error naming the

@@ -32,12 +32,16 @@ func TestServiceNames_DefaultsToTargetName(t *testing.T) {
 
 func TestNew_ReturnsKnownProvidersAndRejectsOthers(t *testing.T) {
 	t.Parallel()
-	if r, err := router.New("kubernetes", router.Deps{Client: env.Client}); err != nil || r == nil {
-		t.Errorf(`New("kubernetes") = %v, %v; want a router`, r, err)
+	for _, name := range []string{"kubernetes", "istio", "gatewayapi:v1", "gatewayapi:v1beta1"} {
+		if r, err := router.New(name, router.Deps{Client: env.Client}); err != nil || r == nil {
+			t.Errorf("New(%q) = %v, %v; want a router", name, r, err)
+		}
 	}
-	for _, name := range []string{"nosuch", "", "gatewayapi"} {
+	// Bare gatewayapi is mapped to v1 by the flag layer; the registry
+	// itself has no defaults and no fallback.
+	for _, name := range []string{"nosuch", "", "gatewayapi", "gatewayapi:v2", "Istio"} {
 		_, err := router.New(name, router.Deps{Client: env.Client})
-		if err == nil || !strings.Contains(err.Error(), "is not supported; supported: ") || !strings.Contains(err.Error(), "kubernetes") {
+		if err == nil || !strings.Contains(err.Error(), "is not supported; supported: ") || !strings.Contains(err.Error(), "gatewayapi:v1, gatewayapi:v1beta1, istio, kubernetes") {
 			t.Errorf("New(%q) error = %v, want one listing the supported providers", name, err)
 		}
 	}
