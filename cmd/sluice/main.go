@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -29,6 +30,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/controller"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/notifier"
+	"github.com/sluicedev/sluice/pkg/recorder"
 	"github.com/sluicedev/sluice/pkg/webhook"
 )
 
@@ -97,7 +99,10 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 	if err := addProbes(ctx, mgr); err != nil {
 		return err
 	}
-	r := newReconciler(mgr, opts)
+	r, err := newReconciler(mgr, opts, logger)
+	if err != nil {
+		return err
+	}
 	if err := r.SetupWithManager(mgr, opts.Threadiness); err != nil {
 		return err
 	}
@@ -132,8 +137,32 @@ func restConfig(opts *Options) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// newReconciler wires the Canary reconciler with the settings from the flags.
-func newReconciler(mgr ctrl.Manager, opts *Options) *controller.CanaryReconciler {
+// newReconciler wires the Canary reconciler with the settings from the
+// flags, and adds the alert dispatcher to the manager so that it drains on
+// shutdown.
+func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*controller.CanaryReconciler, error) {
+	dispatcher, err := notifier.NewDispatcher(notifier.Options{
+		Reader: mgr.GetAPIReader(),
+		Global: notifier.GlobalConfig{
+			SlackURL: opts.SlackURL, SlackToken: opts.SlackToken, SlackChannel: opts.SlackChannel,
+			SlackUser: opts.SlackUser, SlackProxyURL: opts.SlackProxyURL,
+			MSTeamsURL: opts.MSTeamsURL, MSTeamsProxyURL: opts.MSTeamsProxyURL,
+		},
+		ClusterName:          opts.ClusterName,
+		NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
+		Logger:               logger.WithName("notifier"),
+		Registerer:           ctrlmetrics.Registry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuring alerts: %w", err)
+	}
+	if err := mgr.Add(dispatcher); err != nil {
+		return nil, fmt.Errorf("adding the alert dispatcher: %w", err)
+	}
+	rec, err := recorder.New(ctrlmetrics.Registry, version.Version, opts.MeshProvider)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
 	return &controller.CanaryReconciler{
 		Client:    mgr.GetClient(),
 		Scheme:    mgr.GetScheme(),
@@ -147,11 +176,12 @@ func newReconciler(mgr ctrl.Manager, opts *Options) *controller.CanaryReconciler
 		MeshProvider:          opts.MeshProvider,
 		Analyzer:              &metrics.Analyzer{Resolver: metrics.NotImplemented{}},
 		Webhooks:              &webhook.HTTPCaller{},
-		Notifier:              notifier.Nop{},
+		Notifier:              dispatcher,
+		Metrics:               rec,
 		MaxConcurrentCanaries: opts.MaxConcurrentCanaries,
 		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
 		MinInterval:           10 * time.Second,
-	}
+	}, nil
 }
 
 // splitList splits a comma-separated flag value, dropping blanks.

@@ -222,7 +222,7 @@ func TestManager_TakesLeaseServesProbesAndMetricsAndStopsOnSIGTERM(t *testing.T)
 	base := "http://127.0.0.1:" + port
 	began := time.Now()
 	p := start(t, "-kubeconfig", kubeconfig, "-enable-leader-election", "-leader-election-namespace", "default",
-		"-port", port, "-log-level", "info", "-slack-url", "https://hooks.slack.com/services/test")
+		"-port", port, "-log-level", "info", "-ingress-class", "contour")
 
 	leaseKey := types.NamespacedName{Namespace: "default", Name: LeaderElectionID}
 	var holder string
@@ -275,8 +275,8 @@ func TestManager_TakesLeaseServesProbesAndMetricsAndStopsOnSIGTERM(t *testing.T)
 		return nil
 	})
 	if out := p.stderr.String(); !strings.Contains(out, `"level":"warn"`) ||
-		!strings.Contains(out, "flag -slack-url is set but has no effect yet: alerts are not implemented") {
-		t.Errorf("no warning about -slack-url in the log")
+		!strings.Contains(out, "flag -ingress-class is set but has no effect yet: traffic routing is not implemented") {
+		t.Errorf("no warning about -ingress-class in the log")
 	}
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

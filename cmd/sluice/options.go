@@ -122,15 +122,7 @@ var notWired = map[string]string{
 	"metrics-server":             "metric analysis is not implemented",
 	"ingress-annotations-prefix": "traffic routing is not implemented",
 	"ingress-class":              "traffic routing is not implemented",
-	"slack-url":                  "alerts are not implemented",
-	"slack-token":                "alerts are not implemented",
-	"slack-proxy-url":            "alerts are not implemented",
-	"slack-channel":              "alerts are not implemented",
-	"slack-user":                 "alerts are not implemented",
-	"msteams-url":                "alerts are not implemented",
-	"msteams-proxy-url":          "alerts are not implemented",
 	"event-webhook":              "the event webhook is not implemented",
-	"cluster-name":               "alerts are not implemented",
 	"control-loop-interval":      "Sluice requeues each Canary at its own analysis interval, so there is no loop to tune",
 }
 

@@ -251,10 +251,10 @@ func TestParseOptions_VersionSkipsValidationAndHelpIsNotAnError(t *testing.T) {
 func TestNotWiredWarnings_OneLinePerUnwiredFlagSetToANonDefaultValue(t *testing.T) {
 	t.Parallel()
 	o, err := ParseOptions([]string{
-		"-slack-url", "https://hooks.slack.com/x", // not wired: warns
+		"-ingress-class", "contour", // not wired: warns
 		"-enable-config-tracking=false", // not wired, default true: warns
 		"-mesh-provider", "linkerd",     // not wired: warns
-		"-slack-user", "flagger", // not wired but the default: silent
+		"-ingress-annotations-prefix", "nginx.ingress.kubernetes.io", // not wired but the default: silent
 		"-threadiness", "3", // wired: silent
 		"-port", "9090", // wired: silent
 	}, env(map[string]string{"EVENT_WEBHOOK_URL": "https://hook"})) // set by environment: warns
@@ -264,7 +264,7 @@ func TestNotWiredWarnings_OneLinePerUnwiredFlagSetToANonDefaultValue(t *testing.
 	got := o.NotWiredWarnings()
 	want := []string{
 		"flag -event-webhook is set but has no effect yet: the event webhook is not implemented",
-		"flag -slack-url is set but has no effect yet: alerts are not implemented",
+		"flag -ingress-class is set but has no effect yet: traffic routing is not implemented",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("NotWiredWarnings() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -274,10 +274,11 @@ func TestNotWiredWarnings_OneLinePerUnwiredFlagSetToANonDefaultValue(t *testing.
 func TestFlagTable_ListsWhatIsWiredAndMatchesTheREADME(t *testing.T) {
 	t.Parallel()
 	wired := []string{
-		"enable-config-tracking", "enable-leader-election", "include-label-prefix", "kubeconfig", "kubeconfig-burst",
+		"cluster-name", "enable-config-tracking", "enable-leader-election", "include-label-prefix", "kubeconfig", "kubeconfig-burst",
 		"kubeconfig-qps", "leader-election-namespace", "log-level", "master", "max-concurrent-canaries", "mesh-provider",
-		"namespace", "no-cross-namespace-refs", "port", "selector-labels", "threadiness", "version", "zap-encoding",
-		"zap-replace-globals",
+		"msteams-proxy-url", "msteams-url", "namespace", "no-cross-namespace-refs", "port", "selector-labels",
+		"slack-channel", "slack-proxy-url", "slack-token", "slack-url", "slack-user", "threadiness", "version",
+		"zap-encoding", "zap-replace-globals",
 	}
 	var gotWired []string
 	for _, row := range FlagTable() {
@@ -329,7 +330,7 @@ func TestFlagTable_ListsWhatIsWiredAndMatchesTheREADME(t *testing.T) {
 
 func TestLogNotWired_WarnsAtWarningLevelAndListsTheFlags(t *testing.T) {
 	t.Parallel()
-	o, err := ParseOptions([]string{"-slack-url", "https://hooks.slack.com/x", "-log-level", "info"}, env(nil))
+	o, err := ParseOptions([]string{"-ingress-class", "contour", "-log-level", "info"}, env(nil))
 	if err != nil {
 		t.Fatalf("ParseOptions = %v", err)
 	}
@@ -347,8 +348,8 @@ func TestLogNotWired_WarnsAtWarningLevelAndListsTheFlags(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("got %d log lines, want a warning and the list:\n%s", len(lines), b.String())
 	}
-	if lines[0]["level"] != "warn" || lines[0]["msg"] != "flag -slack-url is set but has no effect yet: alerts are not implemented" {
-		t.Errorf("first line = %v, want the -slack-url warning at level warn", lines[0])
+	if lines[0]["level"] != "warn" || lines[0]["msg"] != "flag -ingress-class is set but has no effect yet: traffic routing is not implemented" {
+		t.Errorf("first line = %v, want the -ingress-class warning at level warn", lines[0])
 	}
 	flags, _ := lines[1]["flags"].([]any)
 	if lines[1]["level"] != "info" || len(flags) != len(notWired) {

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/controller/statemachine"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/notifier"
+	"github.com/sluicedev/sluice/pkg/recorder"
 	"github.com/sluicedev/sluice/pkg/router"
 	"github.com/sluicedev/sluice/pkg/webhook"
 )
@@ -58,6 +59,9 @@ type CanaryReconciler struct {
 	Webhooks webhook.Caller
 	// Notifier receives every event as a message.
 	Notifier notifier.Interface
+	// Metrics exports Flagger's flagger_canary_* metrics and Sluice's own;
+	// nil exports nothing.
+	Metrics *recorder.Recorder
 	// MaxConcurrentCanaries caps the analyses running at once; 0 means no cap.
 	MaxConcurrentCanaries int
 	// NoCrossNamespaceRefs refuses references to other namespaces.
@@ -66,6 +70,10 @@ type CanaryReconciler struct {
 	MinInterval time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+
+	// targets remembers each Canary's target name, the label of its
+	// metrics, so that they can be dropped once the Canary is gone.
+	targets sync.Map
 
 	// written remembers, per Canary, the resourceVersion of the last status
 	// this reconciler wrote, so that it never acts on an older cached copy
@@ -76,12 +84,17 @@ type CanaryReconciler struct {
 // Reconcile reads a Canary, decides and acts. It reads like a checklist:
 // get, guard, finalizer, suspend, observe, run due checks, decide, act,
 // persist.
-func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	start := time.Now()
+	if r.Metrics != nil {
+		defer func() { r.Metrics.ObserveReconcile(time.Since(start), err) }()
+	}
 	logger := log.FromContext(ctx)
 	var cd flaggerv1beta1.Canary
 	if err := r.Get(ctx, req.NamespacedName, &cd); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.written.Delete(req.NamespacedName)
+			r.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("reading canary %s: %w", req.NamespacedName, err)
@@ -118,6 +131,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, err
 	}
 	r.emit(ctx, &cd, decision)
+	r.export(sc, time.Since(start))
 	if hasAction(decision.Actions, statemachine.RemoveFinalizer) {
 		return ctrl.Result{}, r.removeFinalizer(ctx, &cd)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -52,6 +54,11 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentRecon
 		return keys
 	}); err != nil {
 		return fmt.Errorf("indexing canaries by tracked config: %w", err)
+	}
+	if r.Metrics != nil {
+		if err := mgr.Add(manager.RunnableFunc(r.countCanaries)); err != nil {
+			return fmt.Errorf("adding the canary counter: %w", err)
+		}
 	}
 	if maxConcurrentReconciles < 1 {
 		maxConcurrentReconciles = 1
@@ -102,4 +109,36 @@ func (r *CanaryReconciler) canariesMatching(ctx context.Context, ns, index, key 
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
 	}
 	return reqs
+}
+
+// countInterval is how often flagger_canary_total is refreshed.
+const countInterval = 30 * time.Second
+
+// countCanaries keeps flagger_canary_total (Canaries per namespace) current
+// from the cache, until ctx ends.
+func (r *CanaryReconciler) countCanaries(ctx context.Context) error {
+	seen := map[string]bool{}
+	for {
+		var list flaggerv1beta1.CanaryList
+		if err := r.List(ctx, &list); err == nil {
+			counts := map[string]int{}
+			for _, c := range list.Items {
+				counts[c.Namespace]++
+			}
+			for ns := range seen {
+				if counts[ns] == 0 {
+					r.Metrics.SetTotal(ns, 0)
+				}
+			}
+			for ns, n := range counts {
+				r.Metrics.SetTotal(ns, n)
+				seen[ns] = true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(countInterval):
+		}
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +21,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/canary"
+	"github.com/sluicedev/sluice/pkg/recorder"
 )
 
 const waitLong = 30 * time.Second
@@ -115,7 +118,12 @@ func findPromoted(cd *flaggerv1beta1.Canary) *flaggerv1beta1.CanaryCondition {
 }
 
 func TestEngine_BlueGreenPromotesANewRevision(t *testing.T) {
-	h := newHarness(t)
+	reg := prometheus.NewRegistry()
+	rec, err := recorder.New(reg, "test", flaggerv1beta1.ProviderKubernetes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(r *CanaryReconciler) { r.Metrics = rec })
 	h.metrics.set(0.2)
 	h.create(newDeployment("podinfo", 2), newCanary("podinfo"))
 	before := h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
@@ -152,6 +160,36 @@ func TestEngine_BlueGreenPromotesANewRevision(t *testing.T) {
 		t.Errorf("analysis history holds %d passing error-rate checks, want at least 2: %+v", passed, cd.Status.Analysis)
 	}
 	h.waitEvent("podinfo", "Promotion completed! Scaling down podinfo")
+
+	// Flagger's metrics, as dashboards read them.
+	want := `
+# HELP flagger_canary_successes_total ` + help(t, reg, "flagger_canary_successes_total") + `
+# TYPE flagger_canary_successes_total counter
+flagger_canary_successes_total{analysis_status="completed",deployment_strategy="blue-green",name="podinfo",namespace="` + h.ns + `"} 1
+# HELP flagger_canary_status ` + help(t, reg, "flagger_canary_status") + `
+# TYPE flagger_canary_status gauge
+flagger_canary_status{name="podinfo",namespace="` + h.ns + `"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "flagger_canary_successes_total", "flagger_canary_status"); err != nil {
+		t.Error(err)
+	}
+}
+
+// help returns the help text of a metric family, so that the expected
+// exposition does not repeat it.
+func help(t *testing.T, g prometheus.Gatherer, name string) string {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetHelp()
+		}
+	}
+	t.Fatalf("metric %s is not registered", name)
+	return ""
 }
 
 func TestEngine_FailingCheckRollsBack(t *testing.T) {

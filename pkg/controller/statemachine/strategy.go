@@ -20,6 +20,11 @@ const (
 	BlueGreen Strategy = "blue-green"
 )
 
+// StrategyOf returns the strategy a Canary's analysis runs with.
+func StrategyOf(spec flaggerv1beta1.CanarySpec, cfg Config) Strategy {
+	return planOf(spec, cfg).strategy
+}
+
 // defaultBlueGreenIterations is the number of iterations of a canary that
 // asks for traffic shifting on a router that cannot split traffic.
 const defaultBlueGreenIterations = 10
