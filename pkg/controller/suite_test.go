@@ -32,7 +32,7 @@ var env *testenv.Env
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
 	var err error
-	env, err = testenv.Start(testenv.Options{})
+	env, err = testenv.Start(testenv.Options{Istio: true, GatewayAPI: true})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the API server: %v\n", err)
 		os.Exit(1)

@@ -1,0 +1,96 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// weightsOf reads the canary weight a router object holds now, or -1.
+type weightsOf func(h *harness) int32
+
+func istioWeight(h *harness) int32 {
+	var vs networkingv1.VirtualService
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &vs); err != nil || len(vs.Spec.Http) == 0 {
+		return -1
+	}
+	for _, d := range vs.Spec.Http[len(vs.Spec.Http)-1].Route {
+		if d.Destination.GetHost() == "podinfo-canary" {
+			return d.Weight
+		}
+	}
+	return -1
+}
+
+func gatewayWeight(h *harness) int32 {
+	var route gatewayv1.HTTPRoute
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &route); err != nil || len(route.Spec.Rules) == 0 {
+		return -1
+	}
+	for _, b := range route.Spec.Rules[len(route.Spec.Rules)-1].BackendRefs {
+		if string(b.Name) == "podinfo-canary" {
+			return ptr.Deref(b.Weight, 0)
+		}
+	}
+	return -1
+}
+
+// TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter runs a full canary
+// release (0 → 20 → 40 → promotion) per traffic provider and records the
+// weights the routing object held along the way.
+func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
+	tests := []struct {
+		provider string
+		weight   weightsOf
+		mutate   func(*flaggerv1beta1.Canary)
+	}{
+		{flaggerv1beta1.ProviderIstio, istioWeight, func(*flaggerv1beta1.Canary) {}},
+		{flaggerv1beta1.ProviderGatewayAPIV1, gatewayWeight, func(cd *flaggerv1beta1.Canary) {
+			cd.Spec.Service.GatewayRefs = []flaggerv1beta1.ParentReference{{Name: "public", Namespace: ptr.To("gateways")}}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.provider, func(t *testing.T) {
+			h := newHarness(t)
+			h.metrics.set(0)
+			h.create(newDeployment("podinfo", 1), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
+				cd.Spec.Provider = tt.provider
+				cd.Spec.Analysis.Iterations = nil
+				cd.Spec.Analysis.StepWeight, cd.Spec.Analysis.MaxWeight = ptr.To[int32](20), ptr.To[int32](40)
+				tt.mutate(cd)
+			}))
+			h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
+			if w := tt.weight(h); w != 0 {
+				t.Fatalf("after initialization the canary weight is %d, want 0", w)
+			}
+			h.setImage("podinfo", "ghcr.io/example/podinfo:6.1.0")
+			var seen []int32
+			h.eventually("the release to be promoted", func() (bool, string) {
+				if w := tt.weight(h); len(seen) == 0 || seen[len(seen)-1] != w {
+					seen = append(seen, w)
+				}
+				cd := h.canary("podinfo")
+				return cd.Status.Phase == flaggerv1beta1.CanaryPhaseSucceeded, fmt.Sprintf("%s, weights so far %v", cd.Status.Phase, seen)
+			})
+			for _, w := range []int32{20, 40} {
+				if !slices.Contains(seen, w) {
+					t.Errorf("the route never held canary weight %d; weights seen: %v", w, seen)
+				}
+			}
+			if slices.ContainsFunc(seen, func(w int32) bool { return w > 40 }) {
+				t.Errorf("the canary weight exceeded maxWeight 40: %v", seen)
+			}
+			if w := tt.weight(h); w != 0 {
+				t.Errorf("after promotion the canary weight is %d, want 0", w)
+			}
+		})
+	}
+}
