@@ -55,6 +55,7 @@ func (c ProviderConfig) credential(keys ...string) (string, bool) {
 // providerFactories builds each provider type: one line per provider.
 var providerFactories = map[string]func(ProviderConfig) (Provider, error){
 	flaggerv1beta1.MetricProviderPrometheus: factory(NewPrometheus),
+	flaggerv1beta1.MetricProviderDatadog:    factory(NewDatadog),
 }
 
 // factory adapts a constructor that returns a concrete provider, so that a

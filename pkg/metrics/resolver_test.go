@@ -29,8 +29,9 @@ func namespace(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
 
-func secret(ns, name string, data map[string]string) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{}}
+// secret is a Secret in namespace tpl.
+func secret(name string, data map[string]string) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "tpl", Name: name}, Data: map[string][]byte{}}
 	for k, v := range data {
 		s.Data[k] = []byte(v)
 	}
@@ -64,9 +65,9 @@ func TestClusterResolver_ResolvesTemplatesAndFailsClosed(t *testing.T) {
 		return p
 	}
 	create(t, namespace("tpl"), namespace("shared"),
-		secret("tpl", "prom-auth", map[string]string{"token": "t0ken"}),
-		secret("tpl", "half", map[string]string{"username": "admin"}),
-		secret("tpl", "elsewhere", map[string]string{"address": urls[secretServer], "username": "u", "password": "p"}),
+		secret("prom-auth", map[string]string{"token": "t0ken"}),
+		secret("half", map[string]string{"username": "admin"}),
+		secret("elsewhere", map[string]string{"address": urls[secretServer], "username": "u", "password": "p"}),
 		metricTemplate("tpl", "latency", prom(urls[tplServer], "prom-auth"),
 			`histogram_quantile(0.99, sum(rate(x{ns="{{ namespace }}", dir="{{ variables.direction }}"}[{{ interval }}])) by (le))`),
 		metricTemplate("tpl", "no-address", prom("", ""), `sum(up{namespace="{{ namespace }}"})`),
@@ -74,6 +75,8 @@ func TestClusterResolver_ResolvesTemplatesAndFailsClosed(t *testing.T) {
 		metricTemplate("tpl", "half-creds", prom(urls[tplServer], "half"), `vector(1)`),
 		metricTemplate("tpl", "secret-address", prom("http://ignored.invalid", "elsewhere"), `vector(1)`),
 		metricTemplate("tpl", "broken", prom(urls[tplServer], ""), `{{ namespace `),
+		secret("dd-half", map[string]string{"datadog_api_key": "a"}),
+		metricTemplate("tpl", "dd", flaggerv1beta1.MetricTemplateProvider{Type: "datadog", SecretRef: &flaggerv1beta1.SecretReference{Name: "dd-half"}}, `sum:x{*}`),
 		metricTemplate("tpl", "stack", flaggerv1beta1.MetricTemplateProvider{Type: "stackdriver"}, `fetch k8s_container`),
 		metricTemplate("shared", "up", prom(urls[tplServer], ""), `sum(up{namespace="{{ namespace }}"})`),
 	)
@@ -162,6 +165,11 @@ func TestClusterResolver_ResolvesTemplatesAndFailsClosed(t *testing.T) {
 			name: "missing secret key", resolver: open, cd: cd,
 			metric: flaggerv1beta1.CanaryMetric{Name: "h", TemplateRef: ref("", "half-creds")},
 			err:    []string{`metric "h"`, "MetricTemplate tpl/half-creds", "username but not password"},
+		},
+		{
+			name: "missing Datadog application key", resolver: open, cd: cd,
+			metric: flaggerv1beta1.CanaryMetric{Name: "dd", TemplateRef: ref("", "dd")},
+			err:    []string{`metric "dd"`, "MetricTemplate tpl/dd", "no datadog_application_key"},
 		},
 		{
 			name: "provider type without an implementation", resolver: open, cd: cd,
