@@ -78,8 +78,9 @@ demo: ## Run Sluice on a local control plane (not available yet: see README).
 ##@ Build
 
 .PHONY: build
-build: ## Build the sluice manager into bin/.
+build: ## Build the sluice manager and the load tester into bin/.
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/sluice ./cmd/sluice
+	go build -ldflags "$(LDFLAGS)" -o $(BIN)/loadtester ./cmd/loadtester
 
 $(CONTROLLER_GEN):
 	hack/tool.sh controller-gen
