@@ -52,7 +52,7 @@ func TestOverlays_MatchDirectories(t *testing.T) {
 	}
 	var onDisk []string
 	for _, e := range entries {
-		if !e.IsDir() || e.Name() == "base" {
+		if !e.IsDir() || e.Name() == "base" || e.Name() == "tester" {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(e.Name(), "kustomization.yaml")); err == nil {
@@ -209,4 +209,31 @@ func decode(t *testing.T, objs map[objKey][]byte, key objKey, into any) {
 	if err := yaml.UnmarshalStrict(y, into); err != nil {
 		t.Fatalf("decoding %s %s: %v", key.kind, key.name, err)
 	}
+}
+
+// TestTester_RendersTheLoadTesterUnderFlaggersName checks the load tester
+// install: Flagger's Service name and port, so existing webhook URLs work.
+func TestTester_RendersTheLoadTesterUnderFlaggersName(t *testing.T) {
+	objs := render(t, "tester")
+	for _, k := range []objKey{{kind: "Deployment", name: "flagger-loadtester"}, {kind: "Service", name: "flagger-loadtester"}} {
+		if _, ok := objs[k]; !ok {
+			t.Errorf("tester does not render %+v; got %v", k, keys(objs))
+		}
+	}
+	svc := string(objs[objKey{kind: "Service", name: "flagger-loadtester"}])
+	if !strings.Contains(svc, "port: 80") || !strings.Contains(svc, "targetPort: http") {
+		t.Errorf("the Service does not serve port 80:\n%s", svc)
+	}
+	dep := string(objs[objKey{kind: "Deployment", name: "flagger-loadtester"}])
+	if !strings.Contains(dep, "runAsNonRoot: true") || !strings.Contains(dep, "path: /healthz") {
+		t.Errorf("the Deployment lacks the non-root context or the probes:\n%s", dep)
+	}
+}
+
+func keys(m map[objKey][]byte) []objKey {
+	out := make([]objKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
