@@ -56,6 +56,9 @@ func (c ProviderConfig) credential(keys ...string) (string, bool) {
 var providerFactories = map[string]func(ProviderConfig) (Provider, error){
 	flaggerv1beta1.MetricProviderPrometheus: factory(NewPrometheus),
 	flaggerv1beta1.MetricProviderDatadog:    factory(NewDatadog),
+	flaggerv1beta1.MetricProviderGraphite:   factory(NewGraphite),
+	flaggerv1beta1.MetricProviderInfluxDB:   factory(NewInfluxDB),
+	flaggerv1beta1.MetricProviderNewRelic:   factory(NewNewRelic),
 }
 
 // factory adapts a constructor that returns a concrete provider, so that a
