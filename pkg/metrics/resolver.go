@@ -117,6 +117,9 @@ func (r *ClusterResolver) provider(cfg ProviderConfig) (Provider, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = r.cfg.QueryTimeout
 	}
+	if cfg.Type == flaggerv1beta1.MetricProviderPrometheus {
+		cfg.Window = 0 // PromQL carries its window: one client for every interval
+	}
 	return r.cache.get(cfg)
 }
 

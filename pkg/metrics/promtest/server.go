@@ -107,6 +107,7 @@ func start(ctx context.Context, bin, dir, cfgPath string) (*Server, error) {
 		"--log.level=warn",
 	)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	dieWithParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
