@@ -174,8 +174,10 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 			IncludeLabelPrefix: splitList(opts.IncludeLabelPrefix),
 			ConfigTracking:     opts.EnableConfigTracking,
 		},
-		MeshProvider:          opts.MeshProvider,
-		Analyzer:              &metrics.Analyzer{Resolver: metrics.NotImplemented{}},
+		MeshProvider: opts.MeshProvider,
+		Analyzer: &metrics.Analyzer{Resolver: metrics.NewResolver(mgr.GetAPIReader(), metrics.ResolverConfig{
+			MetricsServer: opts.MetricsServer, MeshProvider: opts.MeshProvider, NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
+		})},
 		Webhooks:              &webhook.HTTPCaller{},
 		Notifier:              dispatcher,
 		Metrics:               rec,

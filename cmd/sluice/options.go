@@ -119,7 +119,6 @@ type FlagRow struct {
 // missing. Remove a flag from here in the change that wires it.
 var notWired = map[string]string{
 	"kubeconfig-service-mesh":    "traffic routing is not implemented",
-	"metrics-server":             "metric analysis is not implemented",
 	"ingress-annotations-prefix": "traffic routing is not implemented",
 	"ingress-class":              "traffic routing is not implemented",
 	"event-webhook":              "the event webhook is not implemented",

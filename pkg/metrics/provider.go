@@ -117,13 +117,3 @@ func Within(v float64, rng *flaggerv1beta1.CanaryThresholdRange) (bool, string) 
 	}
 	return true, ""
 }
-
-// NotImplemented is the Resolver used until metric providers exist: every
-// metric fails with a message saying so, so that no canary is promoted on
-// checks nobody ran.
-type NotImplemented struct{}
-
-// Resolve always fails.
-func (NotImplemented) Resolve(_ context.Context, _ *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric) (Provider, string, error) {
-	return nil, "", fmt.Errorf("metric %q cannot be evaluated: this Sluice build has no metric providers yet", m.Name)
-}

@@ -66,11 +66,3 @@ func TestAnalyze_ComparesValuesWithRangesAndFailsClosed(t *testing.T) {
 		t.Errorf("result does not carry the value and range: %+v", got[0])
 	}
 }
-
-func TestNotImplemented_FailsEveryMetric(t *testing.T) {
-	cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{Analysis: &flaggerv1beta1.CanaryAnalysis{Metrics: []flaggerv1beta1.CanaryMetric{{Name: "request-success-rate"}}}}}
-	got := (&Analyzer{Resolver: NotImplemented{}}).Analyze(context.Background(), cd)
-	if len(got) != 1 || got[0].Passed || !strings.Contains(got[0].Message, "no metric providers yet") {
-		t.Errorf("got %+v, want one failed check saying providers are missing", got)
-	}
-}
