@@ -180,6 +180,7 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 		})},
 		Webhooks:              &webhook.HTTPCaller{},
 		Notifier:              dispatcher,
+		EventWebhook:          opts.EventWebhook,
 		Metrics:               rec,
 		MaxConcurrentCanaries: opts.MaxConcurrentCanaries,
 		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,

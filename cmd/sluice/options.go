@@ -121,7 +121,6 @@ var notWired = map[string]string{
 	"kubeconfig-service-mesh":    "traffic routing is not implemented",
 	"ingress-annotations-prefix": "traffic routing is not implemented",
 	"ingress-class":              "traffic routing is not implemented",
-	"event-webhook":              "the event webhook is not implemented",
 	"control-loop-interval":      "Sluice requeues each Canary at its own analysis interval, so there is no loop to tune",
 }
 

@@ -55,17 +55,15 @@ func (r *CanaryReconciler) act(ctx context.Context, sc *scope, a statemachine.Ac
 			return nil
 		}
 		return sc.router.Finalize(ctx, cd, sc.target)
-	case statemachine.RunPostRollout:
-		r.postRollout(ctx, cd)
-		return nil
-	case statemachine.RemoveFinalizer:
-		return nil // after the status is persisted
+	case statemachine.RunPostRollout, statemachine.RemoveFinalizer:
+		return nil // after the status is persisted: see Reconcile
 	}
 	return fmt.Errorf("unknown action %q", a.Kind)
 }
 
-// postRollout calls the post-rollout webhooks. Their failures are reported,
-// but they cannot change an outcome that is already decided.
+// postRollout calls the post-rollout webhooks once the outcome (Succeeded
+// or Failed) is persisted, so that their payload carries it. Their failures
+// are reported, but they cannot change the outcome.
 func (r *CanaryReconciler) postRollout(ctx context.Context, cd *flaggerv1beta1.Canary) {
 	for _, h := range hooksOf(cd, flaggerv1beta1.PostRolloutHook) {
 		if err := r.Webhooks.Call(ctx, h, webhook.NewPayload(cd, h)); err != nil {
@@ -106,9 +104,30 @@ func (r *CanaryReconciler) emit(ctx context.Context, cd *flaggerv1beta1.Canary, 
 			logger.Info(e.Message, "phase", d.Status.Phase)
 		}
 		r.Recorder.Event(cd, string(e.Type), eventReason, e.Message)
+		r.eventHooks(ctx, cd, e)
 		msg := notifier.Message{Canary: cd.Name, Namespace: cd.Namespace, Phase: d.Status.Phase, Severity: severity, Text: e.Message}
 		if err := r.Notifier.Post(ctx, msg); err != nil {
 			logger.Error(err, "Delivering a notification failed")
 		}
+	}
+}
+
+// eventHooks sends an event to the Canary's event webhooks, or, when it has
+// none, to the -event-webhook address. Delivery is fire and forget: each
+// call runs on its own, bounded by the hook's timeout, and a failure is
+// only logged.
+func (r *CanaryReconciler) eventHooks(ctx context.Context, cd *flaggerv1beta1.Canary, e statemachine.Event) {
+	hooks := hooksOf(cd, flaggerv1beta1.EventHook)
+	if len(hooks) == 0 && r.EventWebhook != "" {
+		hooks = []flaggerv1beta1.CanaryWebhook{{Name: "event-webhook", Type: flaggerv1beta1.EventHook, URL: r.EventWebhook}}
+	}
+	logger := log.FromContext(ctx)
+	for _, h := range hooks {
+		payload := webhook.NewEventPayload(cd, h, string(e.Type), e.Message, r.now())
+		go func() {
+			if err := r.Webhooks.Call(context.WithoutCancel(ctx), h, payload); err != nil {
+				logger.Error(err, "Event webhook failed", "webhook", h.Name)
+			}
+		}()
 	}
 }

@@ -57,6 +57,9 @@ type CanaryReconciler struct {
 	Analyzer *metrics.Analyzer
 	// Webhooks calls the analysis webhooks.
 	Webhooks webhook.Caller
+	// EventWebhook receives every event of the Canaries without event
+	// webhooks of their own (-event-webhook); empty means none.
+	EventWebhook string
 	// Notifier receives every event as a message.
 	Notifier notifier.Interface
 	// Metrics exports Flagger's flagger_canary_* metrics and Sluice's own;
@@ -131,6 +134,9 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		return ctrl.Result{}, err
 	}
 	r.emit(ctx, &cd, decision)
+	if hasAction(decision.Actions, statemachine.RunPostRollout) {
+		r.postRollout(ctx, &cd)
+	}
 	r.export(sc, time.Since(start))
 	if hasAction(decision.Actions, statemachine.RemoveFinalizer) {
 		return ctrl.Result{}, r.removeFinalizer(ctx, &cd)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,23 @@ func NewPayload(cd *flaggerv1beta1.Canary, hook flaggerv1beta1.CanaryWebhook) Pa
 		Name: cd.Name, Namespace: cd.Namespace, Phase: cd.Status.Phase,
 		Checksum: cd.Status.LastAppliedSpec, Metadata: hook.Metadata,
 	}
+}
+
+// NewEventPayload builds the payload of an event webhook: the Canary's
+// payload with the event in metadata (eventMessage, eventType and
+// timestamp in milliseconds since the epoch), which the hook's own metadata
+// cannot override.
+func NewEventPayload(cd *flaggerv1beta1.Canary, hook flaggerv1beta1.CanaryWebhook, eventType, message string, at time.Time) Payload {
+	p := NewPayload(cd, hook)
+	meta := make(map[string]string, len(hook.Metadata)+3)
+	for k, v := range hook.Metadata {
+		meta[k] = v
+	}
+	meta["eventMessage"] = message
+	meta["eventType"] = eventType
+	meta["timestamp"] = strconv.FormatInt(at.UnixMilli(), 10)
+	p.Metadata = meta
+	return p
 }
 
 // Caller calls one webhook; a nil error means the webhook said yes.

@@ -89,3 +89,19 @@ func TestHTTPCaller_ReportsConnectionRefused(t *testing.T) {
 		t.Fatalf("Call = %v, want connection refused", err)
 	}
 }
+
+func TestNewEventPayload_PutsTheEventInMetadataOverTheHooks(t *testing.T) {
+	cd := &flaggerv1beta1.Canary{}
+	cd.Name, cd.Namespace, cd.Status.Phase, cd.Status.LastAppliedSpec = "podinfo", "test", flaggerv1beta1.CanaryPhaseFailed, "abc"
+	hook := flaggerv1beta1.CanaryWebhook{Name: "events", Type: flaggerv1beta1.EventHook, Metadata: map[string]string{"eventType": "mine", "team": "a"}}
+	p := NewEventPayload(cd, hook, "Warning", "Canary failed!", time.UnixMilli(1700000000123))
+	want := map[string]string{"eventMessage": "Canary failed!", "eventType": "Warning", "timestamp": "1700000000123", "team": "a"}
+	for k, v := range want {
+		if p.Metadata[k] != v {
+			t.Errorf("metadata[%s] = %q, want %q", k, p.Metadata[k], v)
+		}
+	}
+	if p.Name != "podinfo" || p.Phase != "Failed" || p.Checksum != "abc" || hook.Metadata["eventType"] != "mine" {
+		t.Errorf("payload %+v, hook metadata %v", p, hook.Metadata)
+	}
+}
