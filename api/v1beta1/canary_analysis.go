@@ -217,7 +217,35 @@ type CanaryMetric struct {
 	// templateVariables are values the template reads as {{ variables.NAME }}.
 	// +optional
 	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
+
+	// onNoData says what a step does when the query returns no data (an
+	// empty result or NaN), as on a low-traffic service: fail counts a failed
+	// check (as Flagger does), skip passes the check, hold neither advances
+	// nor counts a failure and tries again at the next step. Defaults to
+	// fail. A Sluice extension.
+	// +kubebuilder:validation:Enum=fail;skip;hold
+	// +optional
+	OnNoData NoDataPolicy `json:"onNoData,omitempty"`
+
+	// dryRun evaluates and records the metric without ever failing the
+	// analysis, to try a new check safely. Defaults to false. A Sluice
+	// extension.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
 }
+
+// NoDataPolicy is what a step does with a metric that returned no data.
+type NoDataPolicy string
+
+// The no-data policies.
+const (
+	// NoDataFail counts a failed check.
+	NoDataFail NoDataPolicy = "fail"
+	// NoDataSkip passes the check.
+	NoDataSkip NoDataPolicy = "skip"
+	// NoDataHold keeps the step where it is without counting a failure.
+	NoDataHold NoDataPolicy = "hold"
+)
 
 // CanaryThresholdRange bounds a metric value; both ends are inclusive.
 // +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="thresholdRange.min must not exceed thresholdRange.max"

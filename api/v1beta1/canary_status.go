@@ -174,7 +174,30 @@ type CanaryCheckResult struct {
 	// message explains a failure: the error, or the value and the range it missed.
 	// +optional
 	Message string `json:"message,omitempty"`
+
+	// query is the metric's query as it was sent to the provider, after
+	// templating.
+	// +optional
+	Query string `json:"query,omitempty"`
+
+	// noData is true when the query returned no data (an empty result or NaN).
+	// +optional
+	NoData bool `json:"noData,omitempty"`
+
+	// held is true when the metric had no data and its onNoData is hold:
+	// the step waits without counting a failure.
+	// +optional
+	Held bool `json:"held,omitempty"`
+
+	// dryRun is true when the metric is in dry-run mode: a failure is
+	// recorded but does not count.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
 }
+
+// Counts reports whether the result fails the step: a failed check that is
+// neither a dry run nor held.
+func (r CanaryCheckResult) Counts() bool { return !r.Passed && !r.DryRun && !r.Held }
 
 // CanaryConditionType is the type of a Canary condition.
 type CanaryConditionType string

@@ -72,22 +72,24 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 		if m.ThresholdRange != nil {
 			r.Min, r.Max = m.ThresholdRange.Min, m.ThresholdRange.Max
 		}
+		r.DryRun = m.DryRun
 		p, query, err := a.Resolver.Resolve(ctx, cd, m)
 		if err != nil {
 			r.Message = err.Error()
 			results = append(results, r)
 			continue
 		}
+		r.Query = query
 		v, err := p.RunQuery(ctx, query)
-		if err != nil {
-			r.Message = fmt.Sprintf("query failed: %v; query: %s", err, OneLine(query))
-			results = append(results, r)
-			continue
-		}
-		r.Value = &v
-		r.Passed, r.Message = Within(v, m.ThresholdRange)
-		if !r.Passed {
-			r.Message += "; query: " + OneLine(query)
+		switch {
+		case errors.Is(err, ErrNoValues):
+			r.NoData = true
+			r.Passed, r.Held, r.Message = applyNoData(m.OnNoData, err)
+		case err != nil:
+			r.Message = fmt.Sprintf("query failed: %v", err)
+		default:
+			r.Value = &v
+			r.Passed, r.Message = Within(v, m.ThresholdRange)
 		}
 		results = append(results, r)
 	}
@@ -98,6 +100,18 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 // spaces, so that a multi-line template reads well in a message or an event.
 func OneLine(query string) string {
 	return strings.Join(strings.Fields(query), " ")
+}
+
+// applyNoData applies a metric's onNoData policy to a query without data.
+func applyNoData(policy flaggerv1beta1.NoDataPolicy, err error) (passed, held bool, msg string) {
+	switch policy {
+	case flaggerv1beta1.NoDataSkip:
+		return true, false, fmt.Sprintf("%v; skipped (onNoData: skip)", err)
+	case flaggerv1beta1.NoDataHold:
+		return false, true, fmt.Sprintf("%v; holding the step (onNoData: hold)", err)
+	default:
+		return false, false, err.Error()
+	}
 }
 
 // Within reports whether v lies in the range (both ends inclusive) and, when

@@ -66,3 +66,30 @@ func TestAnalyze_ComparesValuesWithRangesAndFailsClosed(t *testing.T) {
 		t.Errorf("result does not carry the value and range: %+v", got[0])
 	}
 }
+
+func TestAnalyze_AppliesOnNoDataAndDryRunAndRecordsTheQuery(t *testing.T) {
+	p := scripted{"empty": {err: ErrNoValues}, "nan": {err: ErrNaN}, "bad": {v: 50}}
+	rng := &flaggerv1beta1.CanaryThresholdRange{Min: ptr.To(99.0)}
+	tests := []struct {
+		metric                       flaggerv1beta1.CanaryMetric
+		passed, noData, held, dryRun bool
+		counts                       bool
+	}{
+		{metric: flaggerv1beta1.CanaryMetric{Name: "empty", ThresholdRange: rng}, noData: true, counts: true},
+		{metric: flaggerv1beta1.CanaryMetric{Name: "nan", ThresholdRange: rng, OnNoData: flaggerv1beta1.NoDataFail}, noData: true, counts: true},
+		{metric: flaggerv1beta1.CanaryMetric{Name: "empty", ThresholdRange: rng, OnNoData: flaggerv1beta1.NoDataSkip}, passed: true, noData: true},
+		{metric: flaggerv1beta1.CanaryMetric{Name: "nan", ThresholdRange: rng, OnNoData: flaggerv1beta1.NoDataHold}, noData: true, held: true},
+		{metric: flaggerv1beta1.CanaryMetric{Name: "bad", ThresholdRange: rng, DryRun: true}, dryRun: true},
+		{metric: flaggerv1beta1.CanaryMetric{Name: "bad", ThresholdRange: rng}, counts: true},
+	}
+	for _, tt := range tests {
+		cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{Analysis: &flaggerv1beta1.CanaryAnalysis{Metrics: []flaggerv1beta1.CanaryMetric{tt.metric}}}}
+		r := (&Analyzer{Resolver: byName{p}}).Analyze(context.Background(), cd)[0]
+		if r.Passed != tt.passed || r.NoData != tt.noData || r.Held != tt.held || r.DryRun != tt.dryRun || r.Counts() != tt.counts {
+			t.Errorf("%s (onNoData %q, dryRun %v): %+v", tt.metric.Name, tt.metric.OnNoData, tt.metric.DryRun, r)
+		}
+		if r.Query != tt.metric.Name {
+			t.Errorf("%s: query %q not recorded", tt.metric.Name, r.Query)
+		}
+	}
+}

@@ -166,7 +166,11 @@ func (d *decider) step() {
 		d.rollback("Rolling back %s: a rollback webhook asked for it%s", in.Spec.TargetRef.Name, suffix(g.Message))
 		return
 	}
-	failed := d.record(in.Results.Checks)
+	failed, held := d.record(in.Results.Checks)
+	if failed == nil && held != nil {
+		d.event(Normal, "Holding %s at this step: %s %s has no data (onNoData: hold)", in.Spec.TargetRef.Name, held.Kind, held.Name)
+		return
+	}
 	if failed != nil {
 		s.FailedChecks++
 		d.event(Warning, "Halt advancement of %s: %s %s failed: %s", in.Spec.TargetRef.Name, failed.Kind, failed.Name, failed.Message)

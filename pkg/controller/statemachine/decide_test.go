@@ -445,3 +445,26 @@ func TestDecide_HumanGatesSayHowLongTheyWaitedAndNeverFail(t *testing.T) {
 		t.Errorf("phase %s, condition %+v", d.Status.Phase, c)
 	}
 }
+
+func TestDecide_HeldAndDryRunChecksDoNotFailTheStep(t *testing.T) {
+	held := input(canarySpec(), progressing(20, 1), obs("rev2"))
+	held.Results = Results{Checks: []flaggerv1beta1.CanaryCheckResult{{Kind: flaggerv1beta1.CheckMetric, Name: "rps", NoData: true, Held: true}}}
+	d := Decide(held)
+	if d.Status.CanaryWeight != 20 || d.Status.Iterations != 1 || d.Status.FailedChecks != 0 || len(d.Actions) != 0 {
+		t.Errorf("a held step gave weight %d, iterations %d, failed %d, actions %v; want it unchanged",
+			d.Status.CanaryWeight, d.Status.Iterations, d.Status.FailedChecks, kinds(d.Actions))
+	}
+	if d.RequeueAfter != time.Minute {
+		t.Errorf("a held step requeues after %s, want the interval", d.RequeueAfter)
+	}
+
+	dry := input(canarySpec(), progressing(20, 1), obs("rev2"))
+	dry.Results = Results{Checks: []flaggerv1beta1.CanaryCheckResult{{Kind: flaggerv1beta1.CheckMetric, Name: "new-check", DryRun: true, Message: "50 is below the minimum 99"}}}
+	d = Decide(dry)
+	if d.Status.CanaryWeight != 40 || d.Status.FailedChecks != 0 {
+		t.Errorf("a failing dry-run check gave weight %d, failed %d; want the step to advance", d.Status.CanaryWeight, d.Status.FailedChecks)
+	}
+	if n := len(d.Status.Analysis); n != 1 || d.Status.Analysis[0].Passed {
+		t.Errorf("the dry-run failure is not recorded: %+v", d.Status.Analysis)
+	}
+}

@@ -158,9 +158,8 @@ func findCondition(cs []flaggerv1beta1.CanaryCondition, t flaggerv1beta1.CanaryC
 }
 
 // record appends the checks of a step to the bounded history and returns
-// the first failed one.
-func (d *decider) record(checks []flaggerv1beta1.CanaryCheckResult) *flaggerv1beta1.CanaryCheckResult {
-	var failed *flaggerv1beta1.CanaryCheckResult
+// the first that fails the step and the first that holds it.
+func (d *decider) record(checks []flaggerv1beta1.CanaryCheckResult) (failed, held *flaggerv1beta1.CanaryCheckResult) {
 	for i := range checks {
 		c := checks[i]
 		c.CanaryWeight = d.next.CanaryWeight
@@ -168,14 +167,17 @@ func (d *decider) record(checks []flaggerv1beta1.CanaryCheckResult) *flaggerv1be
 			c.Time = metav1.NewTime(d.in.Now)
 		}
 		d.next.Analysis = append(d.next.Analysis, c)
-		if !c.Passed && failed == nil {
+		if c.Counts() && failed == nil {
 			failed = &c
+		}
+		if c.Held && !c.DryRun && held == nil {
+			held = &c
 		}
 	}
 	if n := len(d.next.Analysis); n > maxHistory {
 		d.next.Analysis = slices.Clone(d.next.Analysis[n-maxHistory:])
 	}
-	return failed
+	return failed, held
 }
 
 func (d *decider) act(actions ...Action) { d.actions = append(d.actions, actions...) }
