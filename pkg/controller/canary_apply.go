@@ -105,6 +105,9 @@ func (r *CanaryReconciler) emit(ctx context.Context, cd *flaggerv1beta1.Canary, 
 		}
 		r.Recorder.Event(cd, string(e.Type), eventReason, e.Message)
 		r.eventHooks(ctx, cd, e)
+		if e.Mute {
+			continue
+		}
 		msg := notifier.Message{Canary: cd.Name, Namespace: cd.Namespace, Phase: d.Status.Phase, Severity: severity, Text: e.Message}
 		if err := r.Notifier.Post(ctx, msg); err != nil {
 			logger.Error(err, "Delivering a notification failed")

@@ -34,7 +34,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 		provider = r.MeshProvider
 	}
 	sc := &scope{cd: cd, in: statemachine.Input{
-		Spec: cd.Spec, Status: cd.Status, Generation: cd.Generation, Now: r.now(),
+		Spec: cd.Spec, Status: cd.Status, Name: cd.Name, Namespace: cd.Namespace, Generation: cd.Generation, Now: r.now(),
 		Config: statemachine.Config{MinInterval: r.MinInterval, SplitsTraffic: provider != flaggerv1beta1.ProviderKubernetes},
 	}}
 	sc.in.Obs.Deleting = !cd.DeletionTimestamp.IsZero() && controllerutil.ContainsFinalizer(cd, Finalizer)

@@ -86,12 +86,13 @@ func (d *decider) idle() {
 		return
 	}
 	if !d.in.Obs.Admitted {
-		d.wait(fmt.Sprintf("New revision waits for an analysis slot: %s", d.in.Obs.AdmissionMessage))
+		d.wait(fmt.Sprintf("New revision waits for an analysis slot: %s", d.in.Obs.AdmissionMessage), false)
 		return
 	}
 	if hasHooks(d.in.Spec, flaggerv1beta1.ConfirmRolloutHook) {
 		if g, ok := d.in.Results.Gates[flaggerv1beta1.ConfirmRolloutHook]; !ok || !g.Open {
-			d.wait("New revision waits for approval from the confirm-rollout webhooks: " + g.Message)
+			d.wait("New revision waits for approval from the confirm-rollout webhooks: "+g.Message+openHint(d.in, flaggerv1beta1.ConfirmRolloutHook),
+				gateMuted(d.in.Spec, flaggerv1beta1.ConfirmRolloutHook))
 			return
 		}
 	}
@@ -99,11 +100,11 @@ func (d *decider) idle() {
 }
 
 // wait parks a new revision in phase Waiting, saying since when and why.
-func (d *decider) wait(why string) {
+func (d *decider) wait(why string, mute bool) {
 	if d.next.Phase != flaggerv1beta1.CanaryPhaseWaiting {
 		d.setPhase(flaggerv1beta1.CanaryPhaseWaiting, why)
 		d.next.WaitingSince = d.now()
-		d.event(Normal, "%s", why)
+		d.gateEvent(why, mute)
 	} else {
 		since := d.in.Now.Sub(d.next.WaitingSince.Time).Truncate(time.Second)
 		d.setCondition(flaggerv1beta1.PromotedType, metav1Unknown, string(flaggerv1beta1.CanaryPhaseWaiting),
@@ -245,11 +246,13 @@ func (d *decider) gate(t flaggerv1beta1.HookType, what string) bool {
 	if g.Open {
 		return true
 	}
-	why := fmt.Sprintf("Waiting for approval of the %s of %s (%s webhooks)%s", what, d.in.Spec.TargetRef.Name, t, suffix(g.Message))
+	why := fmt.Sprintf("Waiting for approval of the %s of %s (%s webhooks)%s%s", what, d.in.Spec.TargetRef.Name, t, suffix(g.Message),
+		openHint(d.in, t))
+	mute := gateMuted(d.in.Spec, t)
 	if t == flaggerv1beta1.ConfirmPromotionHook {
 		if d.next.Phase != flaggerv1beta1.CanaryPhaseWaitingPromotion {
 			d.setPhase(flaggerv1beta1.CanaryPhaseWaitingPromotion, why)
-			d.event(Normal, "%s", why)
+			d.gateEvent(why, mute)
 		} else {
 			since := d.in.Now.Sub(d.next.LastTransitionTime.Time).Truncate(time.Second)
 			d.setCondition(flaggerv1beta1.PromotedType, metav1Unknown, string(flaggerv1beta1.CanaryPhaseWaitingPromotion),
@@ -257,8 +260,12 @@ func (d *decider) gate(t flaggerv1beta1.HookType, what string) bool {
 		}
 		return false
 	}
-	d.event(Normal, "%s", why)
+	d.gateEvent(why, mute)
 	return false
+}
+
+func (d *decider) gateEvent(msg string, mute bool) {
+	d.events = append(d.events, Event{Type: Normal, Message: msg, Mute: mute})
 }
 
 // promote copies the canary into the primary, after making sure the primary

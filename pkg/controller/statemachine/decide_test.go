@@ -468,3 +468,27 @@ func TestDecide_HeldAndDryRunChecksDoNotFailTheStep(t *testing.T) {
 		t.Errorf("the dry-run failure is not recorded: %+v", d.Status.Analysis)
 	}
 }
+
+func TestDecide_ClosedGatesSayHowToOpenThemAndHonourMuteAlert(t *testing.T) {
+	spec := canarySpec(func(s *flaggerv1beta1.CanarySpec) {
+		s.Analysis.Webhooks = []flaggerv1beta1.CanaryWebhook{{
+			Name: "approve", Type: flaggerv1beta1.ConfirmPromotionHook, URL: "http://loadtester.test/gate/check", MuteAlert: true,
+		}}
+	})
+	in := input(spec, progressing(40, 2), obs("rev2"))
+	in.Name, in.Namespace = "podinfo", "test"
+	in.Results = gates(flaggerv1beta1.ConfirmPromotionHook, false)
+	d := Decide(in)
+	if len(d.Events) != 1 || !d.Events[0].Mute {
+		t.Fatalf("events = %+v, want one muted event", d.Events)
+	}
+	want := `open it with: curl -d '{"name": "podinfo", "namespace": "test"}' http://loadtester.test/gate/open`
+	if !strings.Contains(d.Events[0].Message, want) {
+		t.Errorf("event %q does not say %q", d.Events[0].Message, want)
+	}
+
+	in.Spec.Analysis.Webhooks[0].MuteAlert = false
+	if d := Decide(in); len(d.Events) != 1 || d.Events[0].Mute {
+		t.Errorf("events = %+v, want one event that alerts", d.Events)
+	}
+}

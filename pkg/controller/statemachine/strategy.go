@@ -1,6 +1,8 @@
 package statemachine
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -130,4 +132,33 @@ func hasHooks(spec flaggerv1beta1.CanarySpec, t flaggerv1beta1.HookType) bool {
 		}
 	}
 	return false
+}
+
+// gateMuted reports whether every webhook of a gate type asks not to alert
+// while it keeps the gate closed (muteAlert).
+func gateMuted(spec flaggerv1beta1.CanarySpec, t flaggerv1beta1.HookType) bool {
+	muted := false
+	for _, h := range spec.Analysis.Webhooks {
+		if h.EffectiveType() != t {
+			continue
+		}
+		if !h.MuteAlert {
+			return false
+		}
+		muted = true
+	}
+	return muted
+}
+
+// openHint tells a person how to open a gate served by a load tester: its
+// /gate/check address has a /gate/open sibling.
+func openHint(in Input, t flaggerv1beta1.HookType) string {
+	for _, h := range in.Spec.Analysis.Webhooks {
+		if h.EffectiveType() != t || !strings.HasSuffix(h.URL, "/gate/check") {
+			continue
+		}
+		open := strings.TrimSuffix(h.URL, "/check") + "/open"
+		return fmt.Sprintf("; open it with: curl -d '{\"name\": %q, \"namespace\": %q}' %s", in.Name, in.Namespace, open)
+	}
+	return ""
 }

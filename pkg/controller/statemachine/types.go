@@ -20,6 +20,8 @@ type Input struct {
 	Spec flaggerv1beta1.CanarySpec
 	// Status is the Canary's persisted status: the state machine's memory.
 	Status flaggerv1beta1.CanaryStatus
+	// Name and Namespace identify the Canary, for messages.
+	Name, Namespace string
 	// Generation is the Canary's metadata.generation.
 	Generation int64
 	// Obs is what the reconciler observed in the cluster.
@@ -179,6 +181,9 @@ type Event struct {
 	Type EventType
 	// Message says what happened, in a sentence.
 	Message string
+	// Mute keeps the event out of alerts (webhooks with muteAlert); it is
+	// still a Kubernetes event.
+	Mute bool
 }
 
 // Decision is what Decide returns.
