@@ -44,9 +44,18 @@ func post(t *testing.T, url string, p webhook.Payload) (int, string) {
 
 func do(t *testing.T, method, url string, body []byte) (int, string) {
 	t.Helper()
+	return doAuth(t, method, url, body, "")
+}
+
+// doAuth sends a request with an Authorization header (none when empty).
+func doAuth(t *testing.T, method, url string, body []byte, authorization string) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := testClient.Do(req)
 	if err != nil {

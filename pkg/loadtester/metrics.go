@@ -36,7 +36,7 @@ func newMetrics() *metrics {
 		}, []string{"canary", "namespace", "quantile"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_loadtester_commands_total",
-			Help: "Commands run, by canary, type (hey for in-process load tests) and result (succeeded, failed, stopped).",
+			Help: "Commands run, by canary, type (hey for in-process load tests) and result (succeeded, failed, stopped, refused).",
 		}, []string{"canary", "namespace", "type", "result"}),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_loadtester_commands_running",

@@ -1,6 +1,7 @@
 package loadtester
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -36,6 +37,19 @@ type Config struct {
 	LookPath func(file string) (string, error)
 	// Getenv expands $NAME in command lines; nil means os.Getenv.
 	Getenv func(key string) string
+	// AllowCommands lets the server run every binary, as Flagger's
+	// loadtester does. The default, false, runs only in-process hey load
+	// tests and the binaries in AllowedCommands, and refuses other
+	// commands with 403.
+	AllowCommands bool
+	// AllowedCommands are the binaries the server may run, by name: the
+	// first word of a type cmd command line ("sh" for one with shell
+	// syntax), "bash" for type bash, "helm" for helm and helmv3, "kubectl".
+	// Allowing sh or bash allows every command.
+	AllowedCommands []string
+	// AuthToken, when set, makes every endpoint but /healthz answer 401 to
+	// requests without the header "Authorization: Bearer <AuthToken>".
+	AuthToken string
 }
 
 // Server is the load tester's HTTP API. It serves:
@@ -48,7 +62,9 @@ type Config struct {
 //     per canary, not requested until opened;
 //   - /healthz and /metrics.
 //
-// Close stops the commands it runs.
+// Commands other than hey load tests run only when Config allows their
+// binary; with Config.AuthToken every endpoint but /healthz needs the
+// token. Close stops the commands it runs.
 type Server struct {
 	log      logr.Logger
 	timeout  time.Duration
@@ -58,6 +74,9 @@ type Server struct {
 	mux      *http.ServeMux
 	runs     *runs
 	metrics  *metrics
+	policy   commandPolicy
+	// token is the digest of Config.AuthToken; nil means no auth.
+	token *tokenHash
 }
 
 // New returns a Server with no gate open and no command running.
@@ -65,6 +84,11 @@ func New(cfg Config) *Server {
 	s := &Server{
 		log: cfg.Log, timeout: cfg.Timeout, nsRegexp: cfg.NamespaceRegexp,
 		lookPath: cfg.LookPath, getenv: cfg.Getenv, mux: http.NewServeMux(), metrics: newMetrics(),
+		policy: newCommandPolicy(cfg.AllowCommands, cfg.AllowedCommands),
+	}
+	if cfg.AuthToken != "" {
+		h := tokenHash(sha256.Sum256([]byte(cfg.AuthToken)))
+		s.token = &h
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
@@ -92,8 +116,11 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP serves the load tester's API.
+// ServeHTTP serves the load tester's API, checking the bearer token first.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.requireToken(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -40,7 +40,9 @@ func (t task) log(l logr.Logger) logr.Logger {
 //     end of the output when they fail.
 //
 // A malformed payload or command, or an unknown type, answers 400; a
-// command whose binary is not installed answers 500 naming it.
+// command whose binary the server does not allow (see Config) answers 403
+// naming it, hey load tests being always allowed; a command whose binary
+// is not installed answers 500 naming it.
 func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.payload(w, r, false)
 	if !ok {
@@ -55,9 +57,14 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 	case "cmd":
 		s.startCmd(w, t)
 	case "bash":
-		s.runSync(w, r, t, "bash", []string{"-c", t.command})
+		if s.permit(w, t, "bash", "") {
+			s.runSync(w, r, t, "bash", []string{"-c", t.command})
+		}
 	case "helm", "helmv3", "kubectl":
 		bin := strings.TrimSuffix(t.kind, "v3")
+		if !s.permit(w, t, bin, "") {
+			return
+		}
 		args, err := shellWords(t.command, s.getenv)
 		if err != nil {
 			reply(w, http.StatusBadRequest, "parsing the %s arguments: %v (use type bash for shell syntax)", bin, err)
@@ -119,6 +126,9 @@ func (s *Server) startCmd(w http.ResponseWriter, t task) {
 		}
 		run = func(ctx context.Context) { s.runLoad(ctx, t, load) }
 	} else {
+		if bin, why := cmdBinary(t.command, words, syntax); !s.permit(w, t, bin, why) {
+			return
+		}
 		if err := s.checkShellCommand(words, syntax != nil); err != nil {
 			reply(w, http.StatusInternalServerError, "%v", err)
 			return

@@ -115,7 +115,7 @@ func TestClose_StopsLoadTestsAndRefusesNewOnes(t *testing.T) {
 
 func TestPostCmd_RunsOtherCommandsWithShInTheBackground(t *testing.T) {
 	t.Parallel()
-	_, ts := newTestServer(t, Config{})
+	_, ts := newTestServer(t, Config{AllowedCommands: []string{"sh"}})
 	status, body := post(t, ts.URL+"/", cmdPayload("podinfo", "test", map[string]string{"cmd": "echo started | cat", "logCmdOutput": "true"}))
 	if status != http.StatusAccepted || !strings.Contains(body, "command started") {
 		t.Fatalf("POST = %d %q, want 202 command started", status, body)
@@ -149,7 +149,7 @@ func fakeBinaries(t *testing.T) func(string) (string, error) {
 
 func TestPost_RunsSynchronousCommandsAndExplainsFailures(t *testing.T) {
 	t.Parallel()
-	_, ts := newTestServer(t, Config{LookPath: fakeBinaries(t)})
+	_, ts := newTestServer(t, Config{LookPath: fakeBinaries(t), AllowCommands: true})
 	tests := []struct {
 		name       string
 		metadata   map[string]string
@@ -199,7 +199,7 @@ func TestPost_NamesMissingBinaries(t *testing.T) {
 		}
 		return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
 	}
-	_, ts := newTestServer(t, Config{LookPath: lookPath})
+	_, ts := newTestServer(t, Config{LookPath: lookPath, AllowCommands: true})
 	for _, md := range []map[string]string{
 		{"type": "helm", "cmd": "test podinfo"},
 		{"type": "kubectl", "cmd": "get pods"},
