@@ -1,5 +1,7 @@
 package router
 
+import flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+
 // The pure renderers, for the golden tests of package router_test.
 var (
 	// RenderVirtualService is renderVirtualService.
@@ -8,4 +10,21 @@ var (
 	RenderDestinationRule = renderDestinationRule
 	// RenderHTTPRoute is renderHTTPRoute.
 	RenderHTTPRoute = renderHTTPRoute
+	// RenderCanaryIngress is renderCanaryIngress.
+	RenderCanaryIngress = renderCanaryIngress
 )
+
+// RenderTrafficSplit renders the spec of the TrafficSplit of an SMI API
+// version ("v1alpha1", "v1alpha2" or "v1alpha3") for a split.
+func RenderTrafficSplit(version string, cd *flaggerv1beta1.Canary, r Routes) (any, error) {
+	v := map[string]smiVersion{"v1alpha1": smiV1alpha1, "v1alpha2": smiV1alpha2, "v1alpha3": smiV1alpha3}[version]
+	split, err := renderTrafficSplit(cd, r)
+	if err != nil {
+		return nil, err
+	}
+	obj := v.newObject()
+	if err := v.write(obj, split); err != nil {
+		return nil, err
+	}
+	return v.spec(obj), nil
+}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
@@ -40,10 +41,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	// testenv's scheme lacks Gateway API v1beta1, which the
-	// gatewayapi:v1beta1 router writes.
+	// testenv's scheme lacks Gateway API v1beta1 and SMI, which the
+	// gatewayapi:v1beta1, linkerd, smi and osm routers write.
 	if err := router.AddToScheme(e.Scheme); err != nil {
 		fmt.Fprintln(os.Stderr, errors.Join(err, e.Stop()))
+		os.Exit(1)
+	}
+	// testenv installs no SMI CRDs: install the minimal one of testdata.
+	if _, err := envtest.InstallCRDs(e.Config, envtest.CRDInstallOptions{
+		Paths: []string{filepath.Join("testdata", "crds")}, ErrorIfPathMissing: true,
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, errors.Join(fmt.Errorf("installing the CRDs of testdata/crds: %w", err), e.Stop()))
 		os.Exit(1)
 	}
 	env = e

@@ -73,6 +73,12 @@ func PodContainers(spec *corev1.PodSpec) []Container {
 type Deps struct {
 	// Client reads from the cache and writes.
 	Client client.Client
+	// IngressAnnotationsPrefix is the prefix of the NGINX Ingress
+	// controller's annotations that the nginx router writes, such as
+	// nginx.ingress.kubernetes.io in nginx.ingress.kubernetes.io/canary.
+	// It is set from the -ingress-annotations-prefix flag; empty means
+	// DefaultIngressAnnotationsPrefix.
+	IngressAnnotationsPrefix string
 }
 
 // providers maps a provider name to its router. Adding a provider is one
@@ -82,6 +88,12 @@ var providers = map[string]func(Deps) Interface{
 	flaggerv1beta1.ProviderIstio:             newIstioRouter,
 	flaggerv1beta1.ProviderGatewayAPIV1:      newGatewayAPIV1Router,
 	flaggerv1beta1.ProviderGatewayAPIV1beta1: newGatewayAPIV1beta1Router,
+	flaggerv1beta1.ProviderNGINX:             newNGINXRouter,
+	flaggerv1beta1.ProviderLinkerd:           newSMIRouter(smiV1alpha1),
+	flaggerv1beta1.ProviderSMIV1alpha1:       newSMIRouter(smiV1alpha1),
+	flaggerv1beta1.ProviderSMIV1alpha2:       newSMIRouter(smiV1alpha2),
+	flaggerv1beta1.ProviderSMIV1alpha3:       newSMIRouter(smiV1alpha3),
+	flaggerv1beta1.ProviderOSM:               newSMIRouter(smiV1alpha2),
 }
 
 // New returns the router for a provider name, or an error naming the

@@ -15,13 +15,21 @@ import (
 )
 
 // splitProvider describes a router that splits traffic by weight, for the
-// tests the istio and gatewayapi routers share.
+// tests the routers share.
 type splitProvider struct {
 	// name is the provider's name, for New; dir holds its golden files
 	// under testdata.
 	name, dir string
 	// spec sets the Service fields the provider uses.
 	spec func(*flaggerv1beta1.CanarySpec)
+	// setup, when set, creates the user's objects the provider reads in
+	// the test's namespace.
+	setup func(t *testing.T, ns string)
+	// mirrors is true when the provider can mirror traffic.
+	mirrors bool
+	// abTesting makes an analysis an A/B test the provider can route, or
+	// is nil when the provider cannot route A/B tests.
+	abTesting func(*flaggerv1beta1.CanaryAnalysis)
 	// object returns the routing object named after the apex, empty.
 	object func(ns string) client.Object
 	// specOf returns the YAML of an object's spec, as in the golden files.
@@ -59,6 +67,8 @@ var istioProvider = splitProvider{
 	render: func(cd *flaggerv1beta1.Canary, r router.Routes) (any, error) {
 		return router.RenderVirtualService(cd, r)
 	},
+	mirrors:   true,
+	abTesting: abTesting,
 	edit: `{"spec":{"gateways":["someone-elses-gateway"],"http":[{"name":"default","route":[` +
 		`{"destination":{"host":"podinfo-primary","port":{"number":9898}},"weight":50},` +
 		`{"destination":{"host":"podinfo-canary","port":{"number":9898}},"weight":50}]}]}}`,
@@ -86,12 +96,14 @@ var gatewayAPIProvider = splitProvider{
 	specOf: func(t *testing.T, obj client.Object) []byte {
 		return specYAML(t, obj.(*gatewayv1.HTTPRoute).Spec)
 	},
-	render: func(cd *flaggerv1beta1.Canary, r router.Routes) (any, error) { return router.RenderHTTPRoute(cd, r) },
+	render:    func(cd *flaggerv1beta1.Canary, r router.Routes) (any, error) { return router.RenderHTTPRoute(cd, r) },
+	mirrors:   true,
+	abTesting: abTesting,
 	edit: `{"spec":{"hostnames":["elsewhere.example.com"],"rules":[{"backendRefs":[` +
 		`{"name":"podinfo-primary","port":9898,"weight":50},{"name":"podinfo-canary","port":9898,"weight":50}]}]}}`,
 }
 
-var splitProviders = []splitProvider{istioProvider, gatewayAPIProvider}
+var splitProviders = append([]splitProvider{istioProvider, gatewayAPIProvider, nginxProvider}, smiProviders...)
 
 // serviceHeaders are header operations of the tests' Canaries.
 func serviceHeaders() *flaggerv1beta1.Headers {
@@ -129,6 +141,9 @@ func newSplitCanary(t *testing.T, p splitProvider) (*flaggerv1beta1.Canary, rout
 		s.Analysis.StepWeight, s.Analysis.MaxWeight = ptr.To[int32](10), ptr.To[int32](50)
 		p.spec(s)
 	})
+	if p.setup != nil {
+		p.setup(t, ns)
+	}
 	c, writes := countingClient(t)
 	r, err := router.New(p.name, router.Deps{Client: c})
 	if err != nil {
@@ -160,16 +175,16 @@ func renderedSpec(t *testing.T, p splitProvider, cd *flaggerv1beta1.Canary, r ro
 func TestSplitRouters_WriteEachStepAsInGoldenFile(t *testing.T) {
 	t.Parallel()
 	steps := []struct {
-		name     string
-		analysis func(*flaggerv1beta1.CanaryAnalysis) // nil: canary release
-		routes   router.Routes
-		golden   string
+		name       string
+		mirror, ab bool // the step needs mirroring or A/B routing; else a canary release
+		routes     router.Routes
+		golden     string
 	}{
 		{name: "starts on the primary", routes: router.Routes{Primary: 100}, golden: "primary-100-0"},
 		{name: "shifts 10% to the canary", routes: router.Routes{Primary: 90, Canary: 10}, golden: "canary-90-10"},
 		{name: "shifts 20% to the canary", routes: router.Routes{Primary: 80, Canary: 20}, golden: "canary-80-20"},
-		{name: "mirrors to the canary", analysis: mirroring, routes: router.Routes{Primary: 100, Mirrored: true}, golden: "mirrored-100-0"},
-		{name: "sends A/B matches to the canary", analysis: abTesting, routes: router.Routes{Canary: 100}, golden: "ab-testing-0-100"},
+		{name: "mirrors to the canary", mirror: true, routes: router.Routes{Primary: 100, Mirrored: true}, golden: "mirrored-100-0"},
+		{name: "sends A/B matches to the canary", ab: true, routes: router.Routes{Canary: 100}, golden: "ab-testing-0-100"},
 		{name: "returns to the primary", routes: router.Routes{Primary: 100}, golden: "primary-100-0"},
 	}
 	for _, p := range splitProviders {
@@ -182,9 +197,15 @@ func TestSplitRouters_WriteEachStepAsInGoldenFile(t *testing.T) {
 			}
 			assertOwnedBy(t, cd, p.object(cd.Namespace))
 			for _, step := range steps {
+				if step.mirror && !p.mirrors || step.ab && p.abTesting == nil {
+					continue // TestSplitRouters_RefuseWhatTheProviderCannotRoute
+				}
 				stepCanary := cd.DeepCopy()
-				if step.analysis != nil {
-					step.analysis(stepCanary.Spec.Analysis)
+				switch {
+				case step.mirror:
+					mirroring(stepCanary.Spec.Analysis)
+				case step.ab:
+					p.abTesting(stepCanary.Spec.Analysis)
 				}
 				writes()
 				if err := r.SetRoutes(ctx, stepCanary, podinfo, step.routes); err != nil {
@@ -261,6 +282,45 @@ func TestSplitRouters_RejectSplitsThatDoNotAddUpTo100(t *testing.T) {
 			}
 			if n := writes(); n != 0 {
 				t.Errorf("refused splits wrote %d times", n)
+			}
+		})
+	}
+}
+
+func TestSplitRouters_RefuseWhatTheProviderCannotRoute(t *testing.T) {
+	t.Parallel()
+	for _, p := range splitProviders {
+		if p.mirrors && p.abTesting != nil {
+			continue
+		}
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			cd, r, writes := newSplitCanary(t, p)
+			ctx := testContext(t)
+			if !p.mirrors {
+				mirrored := cd.DeepCopy()
+				mirroring(mirrored.Spec.Analysis)
+				err := r.SetRoutes(ctx, mirrored, podinfo, router.Routes{Primary: 100, Mirrored: true})
+				if err == nil || !strings.Contains(err.Error(), "cannot mirror traffic") {
+					t.Errorf("mirrored SetRoutes error = %v, want one saying the provider cannot mirror", err)
+				}
+			}
+			ab := cd.DeepCopy()
+			abTesting(ab.Spec.Analysis)
+			if p.abTesting == nil {
+				err := r.SetRoutes(ctx, ab, podinfo, router.Routes{Canary: 100})
+				if err == nil || !strings.Contains(err.Error(), "cannot route A/B tests") {
+					t.Errorf("A/B SetRoutes error = %v, want one saying the provider cannot route A/B tests", err)
+				}
+			}
+			if n := writes(); n != 0 {
+				t.Errorf("refused routes wrote %d times", n)
+			}
+			if p.abTesting == nil {
+				// The engine must still be able to end an A/B test on the primary.
+				if err := r.SetRoutes(ctx, ab, podinfo, router.Routes{Primary: 100}); err != nil {
+					t.Errorf("A/B SetRoutes to the primary: %v", err)
+				}
 			}
 		})
 	}
