@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,7 +35,13 @@ type options struct {
 	zapEncoding       string
 	zapReplaceGlobals bool
 	version           bool
+	allowCommands     bool
+	allowedCommands   []string
+	authTokenFile     string
 }
+
+// authTokenEnv holds the bearer token when -auth-token-file is not set.
+const authTokenEnv = "LOADTESTER_AUTH_TOKEN"
 
 func main() {
 	opts, err := parseFlags(os.Args[1:], os.Stderr)
@@ -69,6 +76,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.zapEncoding, "zap-encoding", "json", "Log encoding: json or console.")
 	fs.BoolVar(&o.zapReplaceGlobals, "zap-replace-globals", false, "Make the logger zap's global logger.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
+	fs.BoolVar(&o.allowCommands, "allow-commands", false, "Run every command a webhook asks for, as Flagger's loadtester does. By default only in-process hey load tests and the binaries of -allowed-commands run.")
+	fs.Func("allowed-commands", "Comma-separated binaries that commands may run, e.g. helm,kubectl,k6: the first word of a type cmd line (sh for shell syntax), bash, helm (helm and helmv3) or kubectl. Allowing sh or bash allows every command.", func(v string) error {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				o.allowedCommands = append(o.allowedCommands, name)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&o.authTokenFile, "auth-token-file", "", "File holding a bearer token that every request but /healthz must send (Authorization: Bearer <token>); read once at start. Without it the token comes from $"+authTokenEnv+", and no token means no auth.")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("parsing flags: %w", err)
 	}
@@ -94,7 +111,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 // run serves the load tester until ctx ends, then stops its commands and
 // lets the requests in progress finish.
 func run(ctx context.Context, o *options, logger logr.Logger) error {
-	cfg := loadtester.Config{Log: logger, Timeout: o.timeout}
+	token, err := authToken(o.authTokenFile, os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg := loadtester.Config{
+		Log: logger, Timeout: o.timeout,
+		AllowCommands: o.allowCommands, AllowedCommands: o.allowedCommands, AuthToken: token,
+	}
 	if o.namespaceRegexp != "" {
 		cfg.NamespaceRegexp = regexp.MustCompile(o.namespaceRegexp) // checked by parseFlags
 	}
@@ -106,7 +130,8 @@ func run(ctx context.Context, o *options, logger logr.Logger) error {
 	srv := &http.Server{Handler: lt, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	logger.Info("Starting the load tester", "version", version.String(), "address", ln.Addr().String(), "timeout", o.timeout.String())
+	logger.Info("Starting the load tester", "version", version.String(), "address", ln.Addr().String(), "timeout", o.timeout.String(),
+		"allowCommands", o.allowCommands, "allowedCommands", o.allowedCommands, "authRequired", token != "")
 
 	select {
 	case err := <-served:
@@ -123,4 +148,23 @@ func run(ctx context.Context, o *options, logger logr.Logger) error {
 	}
 	logger.Info("The load tester stopped")
 	return nil
+}
+
+// authToken reads the bearer token from file, or from $LOADTESTER_AUTH_TOKEN
+// when file is empty; "" means no auth. Blanks around the token (the
+// newline ending a file) are dropped; a file without a token is an error,
+// so that auth is not turned off by mistake.
+func authToken(file string, getenv func(string) string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(getenv(authTokenEnv)), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading -auth-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("-auth-token-file %s holds no token", file)
+	}
+	return token, nil
 }

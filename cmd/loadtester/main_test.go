@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +24,8 @@ func TestParseFlags_TakesFlaggersFlagsWithTheirDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.port != 9090 || o.timeout != time.Hour || o.logLevel != "info" || o.zapEncoding != "json" || o.namespaceRegexp != "" {
+	if o.port != 9090 || o.timeout != time.Hour || o.logLevel != "info" || o.zapEncoding != "json" || o.namespaceRegexp != "" ||
+		o.allowCommands || o.allowedCommands != nil || o.authTokenFile != "" {
 		t.Errorf("defaults = %+v", o)
 	}
 	o, err = parseFlags([]string{"-port=8080", "-timeout=30m", "-namespace-regexp=^test$", "-log-level=debug", "-zap-encoding=console", "-zap-replace-globals"}, io.Discard)
@@ -32,12 +35,62 @@ func TestParseFlags_TakesFlaggersFlagsWithTheirDefaults(t *testing.T) {
 	if o.port != 8080 || o.timeout != 30*time.Minute || o.namespaceRegexp != "^test$" || o.logLevel != "debug" || o.zapEncoding != "console" || !o.zapReplaceGlobals {
 		t.Errorf("parsed = %+v", o)
 	}
+	o, err = parseFlags([]string{"-allow-commands", "-allowed-commands= helm,kubectl,,k6 ", "-allowed-commands=sh", "-auth-token-file=/etc/token"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.allowCommands || !slices.Equal(o.allowedCommands, []string{"helm", "kubectl", "k6", "sh"}) || o.authTokenFile != "/etc/token" {
+		t.Errorf("parsed = %+v", o)
+	}
 	for _, bad := range [][]string{
 		{"-port=70000"}, {"-timeout=0s"}, {"-log-level=loud"}, {"-zap-encoding=xml"}, {"-namespace-regexp=("}, {"-unknown"}, {"extra"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) succeeded, want an error", bad)
 		}
+	}
+}
+
+func TestAuthToken_ComesFromTheFileOrTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tokenFile, emptyFile := write("token", "from-file\n"), write("empty", " \n")
+	tests := []struct {
+		name    string
+		file    string
+		env     string
+		want    string
+		wantErr string
+	}{
+		{name: "neither: no auth"},
+		{name: "the environment", env: " from-env\n", want: "from-env"},
+		{name: "the file, its newline dropped", file: tokenFile, want: "from-file"},
+		{name: "the file wins over the environment", file: tokenFile, env: "from-env", want: "from-file"},
+		{name: "a missing file is an error", file: filepath.Join(dir, "missing"), wantErr: "reading -auth-token-file"},
+		{name: "an empty file is an error", file: emptyFile, env: "from-env", wantErr: "holds no token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string {
+				if k != authTokenEnv {
+					t.Errorf("getenv(%q), want %s", k, authTokenEnv)
+				}
+				return tt.env
+			}
+			got, err := authToken(tt.file, getenv)
+			switch {
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("authToken = %q, %v; want an error containing %q", got, err, tt.wantErr)
+			case tt.wantErr == "" && (err != nil || got != tt.want):
+				t.Errorf("authToken = %q, %v; want %q", got, err, tt.want)
+			}
+		})
 	}
 }
 
@@ -87,7 +140,13 @@ func TestLoadtester_ServesTheAPIAndStopsOnSIGTERM(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer target.Close()
 
-	cmd := exec.Command(bin, "-port=0", "-timeout=1m")
+	const token = "binary-test-token"
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-port=0", "-timeout=1m", "-allowed-commands=true", "-auth-token-file="+tokenFile)
+	cmd.Env = append(os.Environ(), authTokenEnv+"=") // the file, not the caller's environment
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -118,11 +177,14 @@ func TestLoadtester_ServesTheAPIAndStopsOnSIGTERM(t *testing.T) {
 	}
 	base := "http://127.0.0.1:" + port
 	client := &http.Client{Timeout: 5 * time.Second}
-	send := func(method, path, body string) int {
+	send := func(method, path, body, authorization string) int {
 		t.Helper()
 		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
 		}
 		resp, err := client.Do(req)
 		if err != nil {
@@ -134,20 +196,29 @@ func TestLoadtester_ServesTheAPIAndStopsOnSIGTERM(t *testing.T) {
 	}
 
 	payload := `{"name":"podinfo","namespace":"test"}`
+	command := func(cmd string) string {
+		return `{"name":"podinfo","namespace":"test","metadata":{"cmd":"` + cmd + `"}}`
+	}
+	bearer := "Bearer " + token
 	steps := []struct {
-		method, path, body string
-		want               int
+		method, path, body, authorization string
+		want                              int
 	}{
-		{http.MethodGet, "/healthz", "", 200},
-		{http.MethodPost, "/gate/check", payload, 403},
-		{http.MethodPost, "/gate/open", payload, 202},
-		{http.MethodPost, "/gate/check", payload, 200},
-		{http.MethodPost, "/", `{"name":"podinfo","namespace":"test","metadata":{"cmd":"hey -z 1m -q 20 -c 1 ` + target.URL + `"}}`, 202},
-		{http.MethodGet, "/metrics", "", 200},
+		{http.MethodGet, "/healthz", "", "", 200},
+		{http.MethodPost, "/gate/open", payload, "", 401},
+		{http.MethodPost, "/gate/open", payload, "Bearer wrong", 401},
+		{http.MethodGet, "/metrics", "", "", 401},
+		{http.MethodPost, "/gate/check", payload, bearer, 403},
+		{http.MethodPost, "/gate/open", payload, bearer, 202},
+		{http.MethodPost, "/gate/check", payload, bearer, 200},
+		{http.MethodPost, "/", command("true"), bearer, 202},
+		{http.MethodPost, "/", command("echo not allowed"), bearer, 403},
+		{http.MethodPost, "/", command("hey -z 1m -q 20 -c 1 " + target.URL), bearer, 202},
+		{http.MethodGet, "/metrics", "", bearer, 200},
 	}
 	for _, s := range steps {
-		if got := send(s.method, s.path, s.body); got != s.want {
-			t.Errorf("%s %s = %d, want %d", s.method, s.path, got, s.want)
+		if got := send(s.method, s.path, s.body, s.authorization); got != s.want {
+			t.Errorf("%s %s %s with Authorization %q = %d, want %d", s.method, s.path, s.body, s.authorization, got, s.want)
 		}
 	}
 	waitFor(t, "the load test's requests", func() bool { return hits.Load() > 0 })
@@ -163,7 +234,7 @@ func TestLoadtester_ServesTheAPIAndStopsOnSIGTERM(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the load tester did not stop on SIGTERM")
 	}
-	for _, want := range []string{"Load test stopped", "The load tester stopped"} {
+	for _, want := range []string{"Command refused", `"binary":"echo"`, "Load test stopped", "The load tester stopped"} {
 		if _, ok := logs.find(want); !ok {
 			t.Errorf("no %q in the logs:\n%s", want, logs.text())
 		}
