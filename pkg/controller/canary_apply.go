@@ -33,6 +33,11 @@ func (r *CanaryReconciler) apply(ctx context.Context, sc *scope, actions []state
 
 func (r *CanaryReconciler) act(ctx context.Context, sc *scope, a statemachine.Action) error {
 	cd := sc.cd
+	if (sc.workload == nil || sc.router == nil) && a.Kind != statemachine.RunPostRollout && a.Kind != statemachine.RemoveFinalizer {
+		// The state machine acts only on valid Canaries; this is a guard
+		// against a decision that would need what observe could not build.
+		return fmt.Errorf("cannot %s: the Canary's workload or router is unknown", a.Kind)
+	}
 	switch a.Kind {
 	case statemachine.EnsurePrimary:
 		return sc.workload.EnsurePrimary(ctx, cd)
@@ -51,9 +56,6 @@ func (r *CanaryReconciler) act(ctx context.Context, sc *scope, a statemachine.Ac
 	case statemachine.Promote:
 		return sc.workload.Promote(ctx, cd)
 	case statemachine.FinalizeRoutes:
-		if sc.router == nil {
-			return nil
-		}
 		return sc.router.Finalize(ctx, cd, sc.target)
 	case statemachine.RunPostRollout, statemachine.RemoveFinalizer:
 		return nil // after the status is persisted: see Reconcile

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,6 +55,13 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 	st, err := wl.Observe(ctx, cd)
 	if err != nil {
 		return sc, r.invalidOr(sc, err)
+	}
+	if !sc.in.Obs.Deleting && r.needsMetricCheck(cd, st) {
+		if err := r.Analyzer.Check(ctx, cd); err != nil {
+			sc.in.Obs.Invalid = &statemachine.Problem{Reason: "MetricUnavailable", Message: err.Error(),
+				RetryAfter: planInterval(cd, r.MinInterval)}
+			return sc, nil
+		}
 	}
 	sc.target = routerTarget(st)
 	obs := &sc.in.Obs
@@ -136,4 +144,40 @@ func routerTarget(st *canary.State) router.Target {
 		SelectorLabel: st.SelectorLabel, SelectorValue: st.SelectorValue,
 		Containers: router.PodContainers(&corev1.PodSpec{Containers: st.Containers}),
 	}
+}
+
+// needsMetricCheck reports whether every metric must be resolved and its
+// provider asked before going on: at initialization, after a spec change,
+// before an analysis starts, and while the last check failed.
+func (r *CanaryReconciler) needsMetricCheck(cd *flaggerv1beta1.Canary, st *canary.State) bool {
+	if r.Analyzer == nil {
+		return false
+	}
+	s := cd.Status
+	for _, c := range s.Conditions {
+		if c.Type == flaggerv1beta1.ValidType && c.Reason == "MetricUnavailable" {
+			return true
+		}
+	}
+	switch s.Phase {
+	case "", flaggerv1beta1.CanaryPhaseInitializing:
+		return true
+	case flaggerv1beta1.CanaryPhaseInitialized, flaggerv1beta1.CanaryPhaseSucceeded,
+		flaggerv1beta1.CanaryPhaseFailed, flaggerv1beta1.CanaryPhaseWaiting:
+		if st.Revision != s.LastAppliedSpec && st.Revision != s.LastPromotedSpec {
+			return true
+		}
+	}
+	return s.ObservedGeneration != cd.Generation
+}
+
+// planInterval is the Canary's analysis interval, for retries.
+func planInterval(cd *flaggerv1beta1.Canary, minimum time.Duration) time.Duration {
+	d := time.Minute
+	if cd.Spec.Analysis != nil {
+		if v, err := time.ParseDuration(cd.Spec.Analysis.Interval); err == nil && v > 0 {
+			d = v
+		}
+	}
+	return max(d, minimum)
 }

@@ -402,3 +402,24 @@ func TestReconcile_TransientAPIErrorIsRetriedNotReadAsAChange(t *testing.T) {
 			before.Status.LastAppliedSpec, after.Status.LastAppliedSpec)
 	}
 }
+
+func TestEngine_AnUnreachableMetricsProviderHoldsTheCanaryUntilItAnswers(t *testing.T) {
+	h := newHarness(t)
+	h.metrics.set(0)
+	h.metrics.setOffline(true)
+	h.create(newDeployment("podinfo", 1), newCanary("podinfo"))
+	h.eventually("a Valid=False condition naming the metric", func() (bool, string) {
+		cd := h.canary("podinfo")
+		for _, c := range cd.Status.Conditions {
+			if c.Type == flaggerv1beta1.ValidType && c.Reason == "MetricUnavailable" && strings.Contains(c.Message, "metric error-rate") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", cd.Status.Conditions)
+	})
+	if cd := h.canary("podinfo"); cd.Status.Phase != "" {
+		t.Errorf("phase = %s, want nothing started while the metrics cannot be read", cd.Status.Phase)
+	}
+	h.metrics.setOffline(false)
+	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
+}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -51,8 +52,15 @@ const unready = "test.sluice.dev/unready"
 // scriptedMetrics is a metrics.Resolver and metrics.Provider whose value,
 // for every metric, the test sets; before the first set there is no data.
 type scriptedMetrics struct {
-	mu    sync.Mutex
-	value *float64
+	mu      sync.Mutex
+	value   *float64
+	offline bool
+}
+
+func (s *scriptedMetrics) setOffline(off bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offline = off
 }
 
 func (s *scriptedMetrics) set(v float64) {
@@ -74,7 +82,14 @@ func (s *scriptedMetrics) RunQuery(context.Context, string) (float64, error) {
 	return *s.value, nil
 }
 
-func (s *scriptedMetrics) IsOnline(context.Context) (bool, error) { return true, nil }
+func (s *scriptedMetrics) IsOnline(context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.offline {
+		return false, errors.New("dial tcp 127.0.0.1:9090: connect: connection refused")
+	}
+	return true, nil
+}
 
 // harness is one test's namespace, manager and simulated cluster controllers.
 type harness struct {

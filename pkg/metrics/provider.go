@@ -102,6 +102,35 @@ func OneLine(query string) string {
 	return strings.Join(strings.Fields(query), " ")
 }
 
+// Check resolves every metric of the Canary and asks each provider whether
+// it answers, without running the analysis queries. It returns an error
+// naming the first metric that cannot be evaluated, so that an analysis
+// never starts on checks that could not run.
+func (a *Analyzer) Check(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	if cd.Spec.Analysis == nil || cd.Spec.SkipAnalysis {
+		return nil
+	}
+	checked := map[Provider]bool{}
+	for _, m := range cd.Spec.Analysis.Metrics {
+		p, _, err := a.Resolver.Resolve(ctx, cd, m)
+		if err != nil {
+			return err
+		}
+		if checked[p] {
+			continue
+		}
+		checked[p] = true
+		online, err := p.IsOnline(ctx)
+		switch {
+		case err != nil:
+			return fmt.Errorf("metric %s: its provider does not answer: %w", m.Name, err)
+		case !online:
+			return fmt.Errorf("metric %s: its provider is not online", m.Name)
+		}
+	}
+	return nil
+}
+
 // applyNoData applies a metric's onNoData policy to a query without data.
 func applyNoData(policy flaggerv1beta1.NoDataPolicy, err error) (passed, held bool, msg string) {
 	switch policy {

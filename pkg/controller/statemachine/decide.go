@@ -27,6 +27,8 @@ func Decide(in Input) Decision {
 	d := &decider{in: in, p: planOf(in.Spec, in.Config), next: *in.Status.DeepCopy()}
 	d.next.ObservedGeneration = in.Generation
 	switch {
+	case in.Obs.Deleting && in.Obs.Invalid != nil:
+		d.abandon(*in.Obs.Invalid)
 	case in.Obs.Deleting:
 		d.terminate()
 	case in.Obs.Invalid != nil:

@@ -492,3 +492,23 @@ func TestDecide_ClosedGatesSayHowToOpenThemAndHonourMuteAlert(t *testing.T) {
 		t.Errorf("events = %+v, want one event that alerts", d.Events)
 	}
 }
+
+func TestDecide_DeletingACanaryThatCannotBeOperatedReleasesIt(t *testing.T) {
+	in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{Deleting: true,
+		Invalid: &Problem{Reason: "TargetNotFound", Message: "Deployment podinfo not found"}})
+	d := Decide(in)
+	if !slices.Equal(kinds(d.Actions), []ActionKind{RemoveFinalizer}) || d.Status.Phase != flaggerv1beta1.CanaryPhaseTerminated {
+		t.Errorf("actions %v, phase %s; want only RemoveFinalizer and Terminated", kinds(d.Actions), d.Status.Phase)
+	}
+	if len(d.Events) != 1 || !strings.Contains(d.Events[0].Message, "without restoring") {
+		t.Errorf("events = %+v", d.Events)
+	}
+}
+
+func TestDecide_AProblemOutsideTheClusterIsRetried(t *testing.T) {
+	in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{
+		Invalid: &Problem{Reason: "MetricUnavailable", Message: "metric error-rate: its provider does not answer", RetryAfter: 30 * time.Second}})
+	if d := Decide(in); d.RequeueAfter != 30*time.Second {
+		t.Errorf("RequeueAfter = %s, want 30s", d.RequeueAfter)
+	}
+}

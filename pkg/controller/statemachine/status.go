@@ -90,10 +90,22 @@ func (d *decider) terminate() {
 	d.event(Normal, "Terminated canary: %s restored", d.in.Spec.TargetRef.Name)
 }
 
+// abandon lets a Canary that Sluice cannot operate be deleted: the target
+// cannot be restored, which a warning says, and the finalizer goes.
+func (d *decider) abandon(p Problem) {
+	d.event(Warning, "Cannot restore %s before the deletion: %s; deleting the Canary without restoring it",
+		d.in.Spec.TargetRef.Name, p.Message)
+	d.act(Action{Kind: RemoveFinalizer})
+	d.setPhase(flaggerv1beta1.CanaryPhaseTerminated, "Deleted without restoring the target: "+p.Message)
+}
+
 // invalid reports a Canary that Sluice cannot act on; nothing is touched.
 func (d *decider) invalid(p Problem) {
 	if d.setCondition(flaggerv1beta1.ValidType, corev1.ConditionFalse, p.Reason, p.Message) {
 		d.event(Warning, "%s", p.Message)
+	}
+	if p.RetryAfter > 0 {
+		d.wakeAt = append(d.wakeAt, d.in.Now.Add(p.RetryAfter))
 	}
 }
 

@@ -77,6 +77,10 @@ type Problem struct {
 	Reason string
 	// Message says what is wrong and what to do.
 	Message string
+	// RetryAfter, when set, looks at the Canary again after this long:
+	// the problem is outside the cluster's objects (a metrics provider that
+	// does not answer) and no watch would notice it is solved.
+	RetryAfter time.Duration
 }
 
 // Workload is the observed state of one workload.
