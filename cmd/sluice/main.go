@@ -174,7 +174,8 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 			IncludeLabelPrefix: splitList(opts.IncludeLabelPrefix),
 			ConfigTracking:     opts.EnableConfigTracking,
 		},
-		MeshProvider: opts.MeshProvider,
+		MeshProvider:             opts.MeshProvider,
+		IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix,
 		Analyzer: &metrics.Analyzer{Resolver: metrics.NewResolver(mgr.GetAPIReader(), metrics.ResolverConfig{
 			MetricsServer: opts.MetricsServer, MeshProvider: opts.MeshProvider, NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
 		})},

@@ -53,6 +53,9 @@ type CanaryReconciler struct {
 	Workloads canary.Config
 	// MeshProvider is the provider of Canaries without spec.provider.
 	MeshProvider string
+	// IngressAnnotationsPrefix is the prefix of the NGINX canary
+	// annotations (-ingress-annotations-prefix); empty means NGINX's.
+	IngressAnnotationsPrefix string
 	// Analyzer runs the metric checks.
 	Analyzer *metrics.Analyzer
 	// Webhooks calls the analysis webhooks.

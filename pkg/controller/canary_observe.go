@@ -57,9 +57,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 		return sc, r.invalidOr(sc, err)
 	}
 	if !sc.in.Obs.Deleting && r.needsMetricCheck(cd, st) {
-		if err := r.Analyzer.Check(ctx, cd); err != nil {
-			sc.in.Obs.Invalid = &statemachine.Problem{Reason: "MetricUnavailable", Message: err.Error(),
-				RetryAfter: planInterval(cd, r.MinInterval)}
+		if sc.in.Obs.Invalid = r.metricProblem(ctx, cd); sc.in.Obs.Invalid != nil {
 			return sc, nil
 		}
 	}
@@ -76,7 +74,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 
 // routerFor returns the provider's router, or the problem of an unknown one.
 func (r *CanaryReconciler) routerFor(provider string) (router.Interface, *statemachine.Problem) {
-	rt, err := router.New(provider, router.Deps{Client: r.Client})
+	rt, err := router.New(provider, router.Deps{Client: r.Client, IngressAnnotationsPrefix: r.IngressAnnotationsPrefix})
 	if err != nil {
 		return nil, &statemachine.Problem{Reason: "UnsupportedProvider", Message: err.Error()}
 	}
@@ -169,6 +167,15 @@ func (r *CanaryReconciler) needsMetricCheck(cd *flaggerv1beta1.Canary, st *canar
 		}
 	}
 	return s.ObservedGeneration != cd.Generation
+}
+
+// metricProblem reports a metric that cannot be evaluated, as a problem
+// retried every analysis interval.
+func (r *CanaryReconciler) metricProblem(ctx context.Context, cd *flaggerv1beta1.Canary) *statemachine.Problem {
+	if err := r.Analyzer.Check(ctx, cd); err != nil {
+		return &statemachine.Problem{Reason: "MetricUnavailable", Message: err.Error(), RetryAfter: planInterval(cd, r.MinInterval)}
+	}
+	return nil
 }
 
 // planInterval is the Canary's analysis interval, for retries.
