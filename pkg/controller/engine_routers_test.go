@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	networkingk8sv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	smiv1alpha1 "github.com/sluicedev/sluice/pkg/apis/smi/v1alpha1"
 )
 
 // weightsOf reads the canary weight a router object holds now, or -1.
@@ -43,6 +47,47 @@ func gatewayWeight(h *harness) int32 {
 	return -1
 }
 
+func nginxWeight(h *harness) int32 {
+	var ing networkingk8sv1.Ingress
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo-canary"}, &ing); err != nil {
+		return -1
+	}
+	w, err := strconv.Atoi(ing.Annotations["nginx.ingress.kubernetes.io/canary-weight"])
+	if err != nil {
+		return -1
+	}
+	return int32(w)
+}
+
+func linkerdWeight(h *harness) int32 {
+	var ts smiv1alpha1.TrafficSplit
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &ts); err != nil {
+		return -1
+	}
+	for _, b := range ts.Spec.Backends {
+		if b.Service == "podinfo-canary" && b.Weight != nil {
+			return int32(b.Weight.Value())
+		}
+	}
+	return -1
+}
+
+// userIngress is the Ingress a user owns for the NGINX provider.
+func userIngress() *networkingk8sv1.Ingress {
+	return &networkingk8sv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo"},
+		Spec: networkingk8sv1.IngressSpec{Rules: []networkingk8sv1.IngressRule{{
+			Host: "app.example.com",
+			IngressRuleValue: networkingk8sv1.IngressRuleValue{HTTP: &networkingk8sv1.HTTPIngressRuleValue{Paths: []networkingk8sv1.HTTPIngressPath{{
+				Path: "/", PathType: ptr.To(networkingk8sv1.PathTypePrefix),
+				Backend: networkingk8sv1.IngressBackend{Service: &networkingk8sv1.IngressServiceBackend{
+					Name: "podinfo", Port: networkingk8sv1.ServiceBackendPort{Number: 9898},
+				}},
+			}}}},
+		}}},
+	}
+}
+
 // TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter runs a full canary
 // release (0 → 20 → 40 → promotion) per traffic provider and records the
 // weights the routing object held along the way.
@@ -56,11 +101,18 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
 		{flaggerv1beta1.ProviderGatewayAPIV1, gatewayWeight, func(cd *flaggerv1beta1.Canary) {
 			cd.Spec.Service.GatewayRefs = []flaggerv1beta1.ParentReference{{Name: "public", Namespace: ptr.To("gateways")}}
 		}},
+		{flaggerv1beta1.ProviderNGINX, nginxWeight, func(cd *flaggerv1beta1.Canary) {
+			cd.Spec.IngressRef = &flaggerv1beta1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
+		}},
+		{flaggerv1beta1.ProviderLinkerd, linkerdWeight, func(*flaggerv1beta1.Canary) {}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider, func(t *testing.T) {
 			h := newHarness(t)
 			h.metrics.set(0)
+			if tt.provider == flaggerv1beta1.ProviderNGINX {
+				h.create(userIngress())
+			}
 			h.create(newDeployment("podinfo", 1), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
 				cd.Spec.Provider = tt.provider
 				cd.Spec.Analysis.Iterations = nil

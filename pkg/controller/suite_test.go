@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -25,6 +27,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/canary"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/notifier"
+	"github.com/sluicedev/sluice/pkg/router"
 	"github.com/sluicedev/sluice/pkg/webhook"
 )
 
@@ -36,6 +39,16 @@ func TestMain(m *testing.M) {
 	env, err = testenv.Start(testenv.Options{Istio: true, GatewayAPI: true})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the API server: %v\n", err)
+		os.Exit(1)
+	}
+	// The SMI TrafficSplit CRD the router tests use, and every router kind.
+	_, err = envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "router", "testdata", "crds")}})
+	if err == nil {
+		err = router.AddToScheme(env.Scheme)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "installing the router CRDs: %v\n", err)
+		_ = env.Stop()
 		os.Exit(1)
 	}
 	code := m.Run()
