@@ -176,9 +176,12 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 		},
 		MeshProvider:             opts.MeshProvider,
 		IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix,
-		Analyzer: &metrics.Analyzer{Resolver: metrics.NewResolver(mgr.GetAPIReader(), metrics.ResolverConfig{
-			MetricsServer: opts.MetricsServer, MeshProvider: opts.MeshProvider, NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
-		})},
+		Analyzer: &metrics.Analyzer{
+			Resolver: metrics.NewResolver(mgr.GetAPIReader(), metrics.ResolverConfig{
+				MetricsServer: opts.MetricsServer, MeshProvider: opts.MeshProvider, NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
+			}),
+			Observe: rec.ObserveMetricQuery,
+		},
 		Webhooks:              &webhook.HTTPCaller{},
 		Notifier:              dispatcher,
 		EventWebhook:          opts.EventWebhook,

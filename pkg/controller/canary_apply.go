@@ -68,7 +68,7 @@ func (r *CanaryReconciler) act(ctx context.Context, sc *scope, a statemachine.Ac
 // are reported, but they cannot change the outcome.
 func (r *CanaryReconciler) postRollout(ctx context.Context, cd *flaggerv1beta1.Canary) {
 	for _, h := range hooksOf(cd, flaggerv1beta1.PostRolloutHook) {
-		if err := r.Webhooks.Call(ctx, h, webhook.NewPayload(cd, h)); err != nil {
+		if err := r.call(ctx, h, webhook.NewPayload(cd, h)); err != nil {
 			r.Recorder.Eventf(cd, corev1.EventTypeWarning, eventReason, "post-rollout webhook %s failed: %v", h.Name, err)
 		}
 	}
@@ -130,7 +130,7 @@ func (r *CanaryReconciler) eventHooks(ctx context.Context, cd *flaggerv1beta1.Ca
 	for _, h := range hooks {
 		payload := webhook.NewEventPayload(cd, h, string(e.Type), e.Message, r.now())
 		go func() {
-			if err := r.Webhooks.Call(context.WithoutCancel(ctx), h, payload); err != nil {
+			if err := r.call(context.WithoutCancel(ctx), h, payload); err != nil {
 				logger.Error(err, "Event webhook failed", "webhook", h.Name)
 			}
 		}()

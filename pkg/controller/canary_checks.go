@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -65,7 +66,7 @@ func hooksOf(cd *flaggerv1beta1.Canary, t flaggerv1beta1.HookType) []flaggerv1be
 func (r *CanaryReconciler) gate(ctx context.Context, cd *flaggerv1beta1.Canary, t flaggerv1beta1.HookType) statemachine.Gate {
 	hooks := hooksOf(cd, t)
 	for _, h := range hooks {
-		err := r.Webhooks.Call(ctx, h, webhook.NewPayload(cd, h))
+		err := r.call(ctx, h, webhook.NewPayload(cd, h))
 		if t == flaggerv1beta1.RollbackHook {
 			if err == nil {
 				return statemachine.Gate{Open: true, Message: fmt.Sprintf("webhook %s", h.Name)}
@@ -86,10 +87,21 @@ func (r *CanaryReconciler) hookChecks(ctx context.Context, cd *flaggerv1beta1.Ca
 	checks := make([]flaggerv1beta1.CanaryCheckResult, 0, len(hooks))
 	for _, h := range hooks {
 		c := flaggerv1beta1.CanaryCheckResult{Time: metav1.NewTime(r.now()), Kind: flaggerv1beta1.CheckWebhook, Name: h.Name, Passed: true}
-		if err := r.Webhooks.Call(ctx, h, webhook.NewPayload(cd, h)); err != nil {
+		if err := r.call(ctx, h, webhook.NewPayload(cd, h)); err != nil {
 			c.Passed, c.Message = false, fmt.Sprintf("%s webhook: %v", t, err)
 		}
 		checks = append(checks, c)
 	}
 	return checks
+}
+
+// call calls a webhook and records its latency and outcome in
+// sluice_webhook_duration_seconds.
+func (r *CanaryReconciler) call(ctx context.Context, h flaggerv1beta1.CanaryWebhook, p webhook.Payload) error {
+	start := time.Now()
+	err := r.Webhooks.Call(ctx, h, p)
+	if r.Metrics != nil {
+		r.Metrics.ObserveWebhook(h.EffectiveType(), time.Since(start), err)
+	}
+	return err
 }

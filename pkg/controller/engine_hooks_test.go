@@ -102,7 +102,9 @@ func TestEngine_CallsEveryHookTypeWithFlaggersPayload(t *testing.T) {
 }
 
 // TestEngine_GatesOpenAndRollBackThroughTheLoadTester drives the gates
-// with Sluice's own load tester, as users do with Flagger's.
+// with Sluice's own load tester, as users do with Flagger's: a revision waits
+// at confirm-rollout and at confirm-promotion until /gate/open, and
+// /rollback/open rolls the next one back mid-analysis.
 func TestEngine_GatesOpenAndRollBackThroughTheLoadTester(t *testing.T) {
 	lt := loadtester.New(loadtester.Config{})
 	defer lt.Close()
@@ -114,6 +116,7 @@ func TestEngine_GatesOpenAndRollBackThroughTheLoadTester(t *testing.T) {
 		cd.Spec.Analysis.Iterations = ptr.To[int32](6)
 		cd.Spec.Analysis.Webhooks = []flaggerv1beta1.CanaryWebhook{
 			{Name: "ask", Type: flaggerv1beta1.ConfirmRolloutHook, URL: srv.URL + "/gate/check"},
+			{Name: "approve", Type: flaggerv1beta1.ConfirmPromotionHook, URL: srv.URL + "/gate/check"},
 			{Name: "abort", Type: flaggerv1beta1.RollbackHook, URL: srv.URL + "/rollback/check"},
 		}
 	}))
@@ -135,6 +138,14 @@ func TestEngine_GatesOpenAndRollBackThroughTheLoadTester(t *testing.T) {
 		}
 	}
 	post("/gate/open")
+	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseProgressing)
+	post("/gate/close")
+	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseWaitingPromotion)
+	post("/gate/open")
+	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseSucceeded)
+
+	// The next revision passes the gate at once and is rolled back mid-analysis.
+	h.setImage("podinfo", "ghcr.io/example/podinfo:6.2.0")
 	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseProgressing)
 	post("/rollback/open")
 	failed := h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseFailed)

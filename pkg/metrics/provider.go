@@ -53,6 +53,10 @@ type Analyzer struct {
 	Resolver Resolver
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Observe, when set, receives the provider kind (prometheus, datadog,
+	// ...), the latency and the error of every query, for
+	// sluice_metric_query_duration_seconds.
+	Observe func(provider string, took time.Duration, err error)
 }
 
 // Analyze runs every metric of the Canary and returns one result each, in
@@ -80,7 +84,11 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 			continue
 		}
 		r.Query = query
+		start := time.Now()
 		v, err := p.RunQuery(ctx, query)
+		if a.Observe != nil {
+			a.Observe(KindOf(p), time.Since(start), err)
+		}
 		switch {
 		case errors.Is(err, ErrNoValues):
 			r.NoData = true
@@ -100,6 +108,16 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 // spaces, so that a multi-line template reads well in a message or an event.
 func OneLine(query string) string {
 	return strings.Join(strings.Fields(query), " ")
+}
+
+// KindOf names a provider's kind for metrics and logs: its Go type's name
+// in lower case, such as prometheus or datadog.
+func KindOf(p Provider) string {
+	name := fmt.Sprintf("%T", p)
+	if i := strings.LastIndex(name, "."); i >= 0 {
+		name = name[i+1:]
+	}
+	return strings.ToLower(strings.TrimPrefix(name, "*"))
 }
 
 // Check resolves every metric of the Canary and asks each provider whether

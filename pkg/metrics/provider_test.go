@@ -3,9 +3,12 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/utils/ptr"
 
@@ -91,5 +94,21 @@ func TestAnalyze_AppliesOnNoDataAndDryRunAndRecordsTheQuery(t *testing.T) {
 		if r.Query != tt.metric.Name {
 			t.Errorf("%s: query %q not recorded", tt.metric.Name, r.Query)
 		}
+	}
+}
+
+func TestAnalyze_ReportsEachQueryToObserve(t *testing.T) {
+	var seen []string
+	a := &Analyzer{Resolver: byName{scripted{"ok": {v: 1}, "err": {err: errors.New("boom")}}},
+		Observe: func(provider string, took time.Duration, err error) {
+			seen = append(seen, fmt.Sprintf("%s %v", provider, err))
+		}}
+	cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{Analysis: &flaggerv1beta1.CanaryAnalysis{Metrics: []flaggerv1beta1.CanaryMetric{{Name: "ok"}, {Name: "err"}}}}}
+	a.Analyze(context.Background(), cd)
+	if want := []string{"scripted <nil>", "scripted boom"}; !slices.Equal(seen, want) {
+		t.Errorf("observed %q, want %q", seen, want)
+	}
+	if k := KindOf(&Prometheus{}); k != "prometheus" {
+		t.Errorf("KindOf(*Prometheus) = %q", k)
 	}
 }
