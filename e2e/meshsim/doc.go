@@ -1,0 +1,14 @@
+// Package meshsim is the simulated data plane of Sluice's end-to-end runs,
+// where no container runtime exists: it plays an Istio mesh for one Canary.
+//
+// It watches the Canary's VirtualService and the Pods of the canary and
+// primary workloads, runs one in-process HTTP backend per version whose
+// answers follow annotations of the version's ready pods (error rate,
+// latency), serves a front proxy that splits real HTTP requests between the
+// versions as the VirtualService's HTTP routes say (A/B matches first, then
+// weights), and exports Istio's own request metrics for those requests on
+// /metrics, for Prometheus to scrape. The canary analysis then runs its real
+// PromQL against real data.
+//
+// It is test code, not shipped, and not a stable Go API.
+package meshsim

@@ -1,0 +1,296 @@
+package meshsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// Options say which Canary the simulator plays the mesh for.
+type Options struct {
+	// Config reaches the API server. Required.
+	Config *rest.Config
+	// Namespace is the Canary's namespace. Required.
+	Namespace string
+	// Apex is the apex Service's name, also the VirtualService's name.
+	// Default: Workload.
+	Apex string
+	// Workload is the target workload's name: its pods carry the label
+	// app=<Workload>, the primary's app=<Workload>-primary. Required.
+	Workload string
+	// SyncTimeout bounds the wait for the first list of the watched
+	// objects. Default 30 seconds.
+	SyncTimeout time.Duration
+}
+
+// Sim is a running simulated mesh. Stop it when done.
+type Sim struct {
+	// ProxyURL is the front proxy: requests sent there are routed as the
+	// VirtualService says, to the version's backend.
+	ProxyURL string
+	// MetricsURL serves Istio's request metrics in the Prometheus format.
+	MetricsURL string
+
+	opts     Options
+	cache    cache.Cache
+	metrics  *istioMetrics
+	state    atomic.Pointer[state]
+	refresh  sync.Mutex // serializes rebuilding state
+	servers  []*http.Server
+	backends [2]string // backend base URLs by version
+	proxy    *frontProxy
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// state is what the sim routes by, rebuilt on every watch event.
+type state struct {
+	// table is nil while the VirtualService does not exist.
+	table *table
+	// ready are the Running and Ready pods of each version.
+	ready [2][]pod
+}
+
+// Start watches the VirtualService and the pods, starts the backends, the
+// front proxy and the metrics server on 127.0.0.1, and returns once the
+// watches have listed what exists. Cancelling ctx stops the watches; call
+// Stop to stop everything.
+func Start(ctx context.Context, opts Options) (*Sim, error) {
+	switch {
+	case opts.Config == nil:
+		return nil, errors.New("meshsim: Options.Config is required")
+	case opts.Namespace == "" || opts.Workload == "":
+		return nil, errors.New("meshsim: Options.Namespace and Options.Workload are required")
+	}
+	if opts.Apex == "" {
+		opts.Apex = opts.Workload
+	}
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = 30 * time.Second
+	}
+	m, err := newIstioMetrics()
+	if err != nil {
+		return nil, err
+	}
+	s := &Sim{opts: opts, metrics: m}
+	s.state.Store(&state{})
+	if err := s.startWatches(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.startServers(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Routes returns the split of the default route that the sim applies now.
+func (s *Sim) Routes() Routes {
+	if t := s.current().table; t != nil {
+		return t.summary
+	}
+	return Routes{}
+}
+
+// Ready returns how many Running and Ready pods the sim sees for the
+// primary and the canary.
+func (s *Sim) Ready() (primaryPods, canaryPods int) {
+	st := s.current()
+	return len(st.ready[primary]), len(st.ready[canary])
+}
+
+// Stop stops the servers and the watches. It is safe to call twice.
+func (s *Sim) Stop() {
+	s.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// The front proxy and the metrics server first, the backends last:
+		// requests in flight finish through them.
+		for i := len(s.servers) - 1; i >= 0; i-- {
+			srv := s.servers[i]
+			if err := srv.Shutdown(ctx); err != nil {
+				_ = srv.Close()
+			}
+		}
+		if s.proxy != nil {
+			s.proxy.wait()
+		}
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+	})
+}
+
+// current is the state the sim routes by now.
+func (s *Sim) current() *state { return s.state.Load() }
+
+// service is the Service of a version.
+func (s *Sim) service(v version) string {
+	if v == canary {
+		return s.opts.Apex + "-canary"
+	}
+	return s.opts.Apex + "-primary"
+}
+
+// workload is the workload name of a version.
+func (s *Sim) workload(v version) string {
+	if v == canary {
+		return s.opts.Workload
+	}
+	return s.opts.Workload + "-primary"
+}
+
+// startWatches starts a cache of the VirtualService and of the two
+// versions' pods, rebuilding the state on every change.
+func (s *Sim) startWatches(ctx context.Context) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
+	if err := networkingv1.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
+	apps, err := labels.NewRequirement("app", selection.In, []string{s.workload(canary), s.workload(primary)})
+	if err != nil {
+		return fmt.Errorf("selecting the pods of %s: %w", s.opts.Workload, err)
+	}
+	c, err := cache.New(s.opts.Config, cache.Options{
+		Scheme:            scheme,
+		DefaultNamespaces: map[string]cache.Config{s.opts.Namespace: {}},
+		DefaultTransform:  cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:                  {Label: labels.NewSelector().Add(*apps)},
+			&networkingv1.VirtualService{}: {Field: fields.OneTermEqualSelector("metadata.name", s.opts.Apex)},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the cache of %s/%s: %w", s.opts.Namespace, s.opts.Apex, err)
+	}
+	s.cache = c
+	watchCtx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	logger := log.FromContext(ctx).WithValues("namespace", s.opts.Namespace, "apex", s.opts.Apex)
+	rebuild := func() {
+		if err := s.rebuild(watchCtx); err != nil && watchCtx.Err() == nil {
+			logger.Error(err, "rebuilding the simulated mesh")
+		}
+	}
+	handler := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { rebuild() },
+		UpdateFunc: func(any, any) { rebuild() },
+		DeleteFunc: func(any) { rebuild() },
+	}
+	for _, obj := range []client.Object{&corev1.Pod{}, &networkingv1.VirtualService{}} {
+		inf, err := c.GetInformer(watchCtx, obj)
+		if err != nil {
+			return fmt.Errorf("watching %T in %s: %w", obj, s.opts.Namespace, err)
+		}
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			return fmt.Errorf("handling %T events in %s: %w", obj, s.opts.Namespace, err)
+		}
+	}
+	s.wg.Go(func() {
+		if err := c.Start(watchCtx); err != nil {
+			logger.Error(err, "watching the simulated mesh's objects")
+		}
+	})
+	syncCtx, cancelSync := context.WithTimeout(watchCtx, s.opts.SyncTimeout)
+	defer cancelSync()
+	if !c.WaitForCacheSync(syncCtx) {
+		return fmt.Errorf("listing the VirtualService %s/%s and its pods: not synced within %s", s.opts.Namespace, s.opts.Apex, s.opts.SyncTimeout)
+	}
+	return s.rebuild(watchCtx)
+}
+
+// rebuild reads the VirtualService and the pods from the cache into a new
+// state.
+func (s *Sim) rebuild(ctx context.Context) error {
+	s.refresh.Lock()
+	defer s.refresh.Unlock()
+	next := &state{}
+	vs := &networkingv1.VirtualService{}
+	err := s.cache.Get(ctx, client.ObjectKey{Namespace: s.opts.Namespace, Name: s.opts.Apex}, vs)
+	switch {
+	case err == nil:
+		next.table = compile(&vs.Spec, s.opts.Apex)
+	case client.IgnoreNotFound(err) != nil:
+		return fmt.Errorf("reading the VirtualService %s/%s: %w", s.opts.Namespace, s.opts.Apex, err)
+	}
+	pods := &corev1.PodList{}
+	if err := s.cache.List(ctx, pods, client.InNamespace(s.opts.Namespace)); err != nil {
+		return fmt.Errorf("listing the pods of %s/%s: %w", s.opts.Namespace, s.opts.Workload, err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !ready(p) {
+			continue
+		}
+		v := canary
+		if p.Labels["app"] == s.workload(primary) {
+			v = primary
+		}
+		next.ready[v] = append(next.ready[v], podOf(p))
+	}
+	s.state.Store(next)
+	return nil
+}
+
+// startServers starts the two backends, the front proxy and the metrics
+// server, each on a free port of 127.0.0.1.
+func (s *Sim) startServers() error {
+	for _, v := range []version{primary, canary} {
+		url, err := s.serve(&backend{sim: s, version: v, workload: s.workload(v)})
+		if err != nil {
+			return fmt.Errorf("starting the %s backend: %w", v, err)
+		}
+		s.backends[v] = url
+	}
+	s.proxy = newFrontProxy(s)
+	url, err := s.serve(s.proxy)
+	if err != nil {
+		return fmt.Errorf("starting the front proxy: %w", err)
+	}
+	s.ProxyURL = url
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	url, err = s.serve(mux)
+	if err != nil {
+		return fmt.Errorf("starting the metrics server: %w", err)
+	}
+	s.MetricsURL = url + "/metrics"
+	return nil
+}
+
+// serve serves h on a free port of 127.0.0.1 and returns its base URL.
+func (s *Sim) serve(h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listening on 127.0.0.1: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	s.wg.Go(func() { _ = srv.Serve(ln) })
+	return "http://" + ln.Addr().String(), nil
+}
