@@ -28,3 +28,6 @@ func RenderTrafficSplit(version string, cd *flaggerv1beta1.Canary, r Routes) (an
 	}
 	return v.spec(obj), nil
 }
+
+// RenderHTTPProxy is renderHTTPProxy.
+var RenderHTTPProxy = renderHTTPProxy

@@ -79,6 +79,13 @@ type Deps struct {
 	// It is set from the -ingress-annotations-prefix flag; empty means
 	// DefaultIngressAnnotationsPrefix.
 	IngressAnnotationsPrefix string
+	// IngressClass is the ingress class of the routing objects that
+	// ingress controllers serve, such as the ingressClassName of the
+	// contour router's HTTPProxy, so that only the controller of that
+	// class serves them. It is set from the -ingress-class flag; empty
+	// means no class, which the controllers that serve objects without a
+	// class pick up.
+	IngressClass string
 }
 
 // providers maps a provider name to its router. Adding a provider is one
@@ -94,6 +101,7 @@ var providers = map[string]func(Deps) Interface{
 	flaggerv1beta1.ProviderSMIV1alpha2:       newSMIRouter(smiV1alpha2),
 	flaggerv1beta1.ProviderSMIV1alpha3:       newSMIRouter(smiV1alpha3),
 	flaggerv1beta1.ProviderOSM:               newSMIRouter(smiV1alpha2),
+	flaggerv1beta1.ProviderContour:           newContourRouter,
 }
 
 // New returns the router for a provider name, or an error naming the

@@ -1,10 +1,13 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
@@ -106,4 +109,28 @@ func (f *fieldErrors) Err() error {
 		}
 	}
 	return errors.Join(out...)
+}
+
+// ensureSplit creates or updates a routing object that carries the split,
+// with Ensure. read returns the split obj holds; write renders the spec
+// and metadata for a split onto obj. The split written is routes or, when
+// routes is nil, the one the live object holds if it can be read and adds
+// up to 100, else all traffic to the primary. So Reconcile restores the
+// rest of the spec and keeps the split, which the engine corrects with
+// SetRoutes.
+func ensureSplit(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary, obj client.Object, routes *Routes,
+	read func() (Routes, error), write func(Routes) error) error {
+	_, err := Ensure(ctx, c, cd, obj, func() error {
+		want := Routes{Primary: 100}
+		switch {
+		case routes != nil:
+			want = *routes
+		case obj.GetUID() != "":
+			if live, err := read(); err == nil && checkSplit(cd, live) == nil {
+				want = live
+			}
+		}
+		return write(want)
+	})
+	return err
 }
