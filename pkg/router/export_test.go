@@ -31,3 +31,6 @@ func RenderTrafficSplit(version string, cd *flaggerv1beta1.Canary, r Routes) (an
 
 // RenderHTTPProxy is renderHTTPProxy.
 var RenderHTTPProxy = renderHTTPProxy
+
+// RenderTraefikService is renderTraefikService.
+var RenderTraefikService = renderTraefikService

@@ -102,6 +102,7 @@ var providers = map[string]func(Deps) Interface{
 	flaggerv1beta1.ProviderSMIV1alpha3:       newSMIRouter(smiV1alpha3),
 	flaggerv1beta1.ProviderOSM:               newSMIRouter(smiV1alpha2),
 	flaggerv1beta1.ProviderContour:           newContourRouter,
+	flaggerv1beta1.ProviderTraefik:           newTraefikRouter,
 }
 
 // New returns the router for a provider name, or an error naming the

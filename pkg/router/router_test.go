@@ -34,7 +34,7 @@ func TestNew_ReturnsKnownProvidersAndRejectsOthers(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{
 		"kubernetes", "istio", "gatewayapi:v1", "gatewayapi:v1beta1", "nginx",
-		"linkerd", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "osm", "contour",
+		"linkerd", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "osm", "contour", "traefik",
 	} {
 		if r, err := router.New(name, router.Deps{Client: env.Client}); err != nil || r == nil {
 			t.Errorf("New(%q) = %v, %v; want a router", name, r, err)
@@ -44,7 +44,7 @@ func TestNew_ReturnsKnownProvidersAndRejectsOthers(t *testing.T) {
 	// itself has no defaults and no fallback.
 	for _, name := range []string{"nosuch", "", "gatewayapi", "gatewayapi:v2", "Istio", "smi", "smi:v1alpha4"} {
 		_, err := router.New(name, router.Deps{Client: env.Client})
-		if err == nil || !strings.Contains(err.Error(), "is not supported; supported: ") || !strings.Contains(err.Error(), "contour, gatewayapi:v1, gatewayapi:v1beta1, istio, kubernetes, linkerd, nginx, osm, smi:v1alpha1, smi:v1alpha2, smi:v1alpha3") {
+		if err == nil || !strings.Contains(err.Error(), "is not supported; supported: ") || !strings.Contains(err.Error(), "contour, gatewayapi:v1, gatewayapi:v1beta1, istio, kubernetes, linkerd, nginx, osm, smi:v1alpha1, smi:v1alpha2, smi:v1alpha3, traefik") {
 			t.Errorf("New(%q) error = %v, want one listing the supported providers", name, err)
 		}
 	}

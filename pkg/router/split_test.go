@@ -103,7 +103,7 @@ var gatewayAPIProvider = splitProvider{
 		`{"name":"podinfo-primary","port":9898,"weight":50},{"name":"podinfo-canary","port":9898,"weight":50}]}]}}`,
 }
 
-var splitProviders = append([]splitProvider{istioProvider, gatewayAPIProvider, nginxProvider, contourProvider}, smiProviders...)
+var splitProviders = append([]splitProvider{istioProvider, gatewayAPIProvider, nginxProvider, contourProvider, traefikProvider}, smiProviders...)
 
 // serviceHeaders are header operations of the tests' Canaries.
 func serviceHeaders() *flaggerv1beta1.Headers {
