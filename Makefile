@@ -57,6 +57,12 @@ tools: ## Build kube-apiserver, etcd and controller-gen into bin/ (cached in ~/.
 	hack/tool.sh etcd
 	hack/tool.sh controller-gen
 
+.PHONY: tools-e2e
+tools-e2e: tools ## Also build kube-controller-manager, kube-scheduler and kwok for the local control plane (minutes cold).
+	hack/tool.sh kube-controller-manager
+	hack/tool.sh kube-scheduler
+	hack/tool.sh kwok
+
 .PHONY: test
 test: tools check-generated ## Run every test against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS=$(BIN) go test $(GO_TEST_FLAGS) ./...

@@ -12,12 +12,14 @@ KUBE_VERSION=v1.37.2
 ETCD_VERSION=v3.7.0
 CONTROLLER_TOOLS_VERSION=v0.23.0
 GOLANGCI_LINT_VERSION=v2.15.0
+KWOK_VERSION=v0.8.0
 
 case "$name" in
   kube-apiserver|kube-controller-manager|kube-scheduler) version=$KUBE_VERSION ;;
   etcd) version=$ETCD_VERSION ;;
   controller-gen) version=$CONTROLLER_TOOLS_VERSION ;;
   golangci-lint) version=$GOLANGCI_LINT_VERSION ;;
+  kwok) version=$KWOK_VERSION ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 
@@ -54,6 +56,10 @@ case "$name" in
     tmp=$(mktemp -d)
     GOBIN="$tmp" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$version"
     mv "$tmp/golangci-lint" "$out"; rmdir "$tmp" ;;
+  kwok)
+    tmp=$(mktemp -d)
+    GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$version"
+    mv "$tmp/kwok" "$out"; rmdir "$tmp" ;;
 esac
 mv "$out" "$bin/$name"
 echo "$version" > "$bin/.$name.version"
