@@ -176,6 +176,7 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 		},
 		MeshProvider:             opts.MeshProvider,
 		IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix,
+		IngressClass:             opts.IngressClass,
 		Analyzer: &metrics.Analyzer{
 			Resolver: metrics.NewResolver(mgr.GetAPIReader(), metrics.ResolverConfig{
 				MetricsServer: opts.MetricsServer, MeshProvider: opts.MeshProvider, NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,

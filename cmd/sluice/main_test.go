@@ -222,7 +222,7 @@ func TestManager_TakesLeaseServesProbesAndMetricsAndStopsOnSIGTERM(t *testing.T)
 	base := "http://127.0.0.1:" + port
 	began := time.Now()
 	p := start(t, "-kubeconfig", kubeconfig, "-enable-leader-election", "-leader-election-namespace", "default",
-		"-port", port, "-log-level", "info", "-ingress-class", "contour")
+		"-port", port, "-log-level", "info", "-kubeconfig-service-mesh", "/mesh.kubeconfig")
 
 	leaseKey := types.NamespacedName{Namespace: "default", Name: LeaderElectionID}
 	var holder string
@@ -275,8 +275,8 @@ func TestManager_TakesLeaseServesProbesAndMetricsAndStopsOnSIGTERM(t *testing.T)
 		return nil
 	})
 	if out := p.stderr.String(); !strings.Contains(out, `"level":"warn"`) ||
-		!strings.Contains(out, "flag -ingress-class is set but has no effect yet: traffic routing is not implemented") {
-		t.Errorf("no warning about -ingress-class in the log")
+		!strings.Contains(out, "flag -kubeconfig-service-mesh is set but has no effect yet: routing objects are written to the workloads' cluster") {
+		t.Errorf("no warning about -kubeconfig-service-mesh in the log")
 	}
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

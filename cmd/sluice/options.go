@@ -118,8 +118,7 @@ type FlagRow struct {
 // notWired maps each flag that is parsed but not acted on yet to what is
 // missing. Remove a flag from here in the change that wires it.
 var notWired = map[string]string{
-	"kubeconfig-service-mesh": "traffic routing is not implemented",
-	"ingress-class":           "traffic routing is not implemented",
+	"kubeconfig-service-mesh": "routing objects are written to the workloads' cluster",
 	"control-loop-interval":   "Sluice requeues each Canary at its own analysis interval, so there is no loop to tune",
 }
 

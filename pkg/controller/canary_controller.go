@@ -56,6 +56,9 @@ type CanaryReconciler struct {
 	// IngressAnnotationsPrefix is the prefix of the NGINX canary
 	// annotations (-ingress-annotations-prefix); empty means NGINX's.
 	IngressAnnotationsPrefix string
+	// IngressClass is set on the Contour HTTPProxies Sluice creates
+	// (-ingress-class); empty means none.
+	IngressClass string
 	// Analyzer runs the metric checks.
 	Analyzer *metrics.Analyzer
 	// Webhooks calls the analysis webhooks.

@@ -15,7 +15,9 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	contourv1 "github.com/sluicedev/sluice/pkg/apis/contour/v1"
 	smiv1alpha1 "github.com/sluicedev/sluice/pkg/apis/smi/v1alpha1"
+	traefikv1alpha1 "github.com/sluicedev/sluice/pkg/apis/traefik/v1alpha1"
 )
 
 // weightsOf reads the canary weight a router object holds now, or -1.
@@ -72,6 +74,32 @@ func linkerdWeight(h *harness) int32 {
 	return -1
 }
 
+func contourWeight(h *harness) int32 {
+	var proxy contourv1.HTTPProxy
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &proxy); err != nil || len(proxy.Spec.Routes) == 0 {
+		return -1
+	}
+	for _, s := range proxy.Spec.Routes[len(proxy.Spec.Routes)-1].Services {
+		if s.Name == "podinfo-canary" {
+			return int32(s.Weight)
+		}
+	}
+	return -1
+}
+
+func traefikWeight(h *harness) int32 {
+	var ts traefikv1alpha1.TraefikService
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &ts); err != nil || ts.Spec.Weighted == nil {
+		return -1
+	}
+	for _, s := range ts.Spec.Weighted.Services {
+		if s.Name == "podinfo-canary" {
+			return int32(s.Weight)
+		}
+	}
+	return -1
+}
+
 // userIngress is the Ingress a user owns for the NGINX provider.
 func userIngress() *networkingk8sv1.Ingress {
 	return &networkingk8sv1.Ingress{
@@ -105,6 +133,8 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
 			cd.Spec.IngressRef = &flaggerv1beta1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
 		}},
 		{flaggerv1beta1.ProviderLinkerd, linkerdWeight, func(*flaggerv1beta1.Canary) {}},
+		{flaggerv1beta1.ProviderContour, contourWeight, func(*flaggerv1beta1.Canary) {}},
+		{flaggerv1beta1.ProviderTraefik, traefikWeight, func(*flaggerv1beta1.Canary) {}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider, func(t *testing.T) {
