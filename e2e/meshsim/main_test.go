@@ -19,13 +19,18 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/internal/testenv"
 )
 
-// env is the API server every test of the package shares.
-var env *testenv.Env
+// env is the API server every test of the package shares, and kube a
+// client of it whose rate limit does not slow parallel tests down.
+var (
+	env  *testenv.Env
+	kube client.Client
+)
 
 func TestMain(m *testing.M) {
 	var err error
@@ -34,7 +39,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 500, 1000
+	kube, err = client.New(cfg, client.Options{Scheme: env.Scheme})
+	code := 1
+	if err == nil {
+		code = m.Run()
+	} else {
+		fmt.Fprintln(os.Stderr, err)
+	}
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
@@ -59,10 +72,10 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "meshsim-"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
+	if err := kube.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), ns) })
+	t.Cleanup(func() { _ = kube.Delete(context.Background(), ns) })
 	sim, err := Start(ctx, Options{Config: env.Config, Namespace: ns.Name, Apex: apex, Workload: workload})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +99,7 @@ func (f *fixture) pod(name string, isPrimary, isReady bool, annotations map[stri
 		},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}},
 	}
-	if err := env.Client.Create(f.t.Context(), p); err != nil {
+	if err := kube.Create(f.t.Context(), p); err != nil {
 		f.t.Fatal(err)
 	}
 	f.setReady(p, isReady)
@@ -101,7 +114,7 @@ func (f *fixture) setReady(p *corev1.Pod, isReady bool) {
 		p.Status.Phase = corev1.PodRunning
 		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	}
-	if err := env.Client.Status().Update(f.t.Context(), p); err != nil {
+	if err := kube.Status().Update(f.t.Context(), p); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -123,19 +136,35 @@ func (f *fixture) routeTo(primaryWeight, canaryWeight int, matches ...*istionetw
 	}
 	http = append(http, &istionetworking.HTTPRoute{Name: "default", Route: dests(primaryWeight, canaryWeight)})
 	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: f.ns}}
-	err := env.Client.Get(f.t.Context(), client.ObjectKeyFromObject(vs), vs)
+	err := kube.Get(f.t.Context(), client.ObjectKeyFromObject(vs), vs)
 	vs.Spec.Hosts, vs.Spec.Http = []string{apex}, http
 	switch {
 	case err == nil:
-		err = env.Client.Update(f.t.Context(), vs)
+		err = kube.Update(f.t.Context(), vs)
 	case client.IgnoreNotFound(err) == nil:
-		err = env.Client.Create(f.t.Context(), vs)
+		err = kube.Create(f.t.Context(), vs)
 	}
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	want := Routes{Primary: primaryWeight, Canary: canaryWeight, Matches: min(len(matches), 1), Found: true}
 	f.eventually("the sim applies "+fmt.Sprint(want), func() bool { return f.sim.Routes() == want })
+}
+
+// mirror makes the default route copy percent of its requests to the
+// canary, as Sluice's Istio router does for a mirrored split.
+func (f *fixture) mirror(percent float64) {
+	f.t.Helper()
+	vs := &networkingv1.VirtualService{}
+	if err := kube.Get(f.t.Context(), client.ObjectKey{Namespace: f.ns, Name: apex}, vs); err != nil {
+		f.t.Fatal(err)
+	}
+	def := vs.Spec.Http[len(vs.Spec.Http)-1]
+	def.Mirror = &istionetworking.Destination{Host: apex + "-canary"}
+	def.MirrorPercentage = &istionetworking.Percent{Value: percent}
+	if err := kube.Update(f.t.Context(), vs); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // eventually waits up to 10 seconds for cond.

@@ -207,3 +207,28 @@ func TestSim_AnswersNotFoundWithoutAVirtualService(t *testing.T) {
 		t.Errorf("want 404 for every request, got %v", got)
 	}
 }
+
+func TestSim_CopiesMirroredRequestsToTheCanary(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.pod("p1", true, true, fast)
+	f.pod("c1", false, true, map[string]string{AnnotationLatency: "1", AnnotationErrorRate: "1"})
+	f.waitReady(1, 1)
+	f.routeTo(100, 0)
+	f.mirror(50)
+	f.eventually("the sim mirrors", func() bool { return f.sim.Routes().Mirrored })
+
+	const n = 400
+	if got := f.send(n); got["primary 200"] != n {
+		t.Fatalf("want every answer from the primary, whatever the mirror says, got %v", got)
+	}
+	sel := map[string]string{"reporter": "destination", "destination_workload": workload, "response_code": "500"}
+	var mirrored float64
+	f.eventually("the mirrored requests are counted", func() bool {
+		ms := where(f.scrape("istio_requests_total"), sel)
+		if len(ms) == 1 {
+			mirrored = ms[0].GetCounter().GetValue()
+		}
+		return within(int(mirrored), n, 0.5, 0.1)
+	})
+}
