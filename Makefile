@@ -76,10 +76,9 @@ check-generated: $(CONTROLLER_GEN) ## Fail when the checked-in CRDs or RBAC diff
 	  || { echo "kustomize/base is stale: run 'make generate manifests' and commit" >&2; exit 1; }
 
 .PHONY: demo
-demo: ## Run Sluice on a local control plane (not available yet: see README).
-	@echo "make demo needs the end-to-end harness (local control plane with Deployments, Pods and traffic)," >&2
-	@echo "which is not built yet. Until then: 'make run' starts the manager against a local API server." >&2
-	@exit 1
+demo: tools-e2e ## Play a healthy and a faulty release on a local control plane (DEMO_FLAGS=--keep to keep it running).
+	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh
+	KUBEBUILDER_ASSETS=$(BIN) go run ./e2e/demo $(DEMO_FLAGS)
 
 ##@ Build
 

@@ -256,6 +256,10 @@ func (c *Cluster) controllerManagerArgs() (componentArgs, error) {
 			// envtest's API server has no request-header CA to look up.
 			"--authentication-skip-lookup=true",
 			"--controllers=*",
+			// KWOK renews node leases, but on two busy cores a renewal can
+			// come late; a long grace period keeps the node lifecycle
+			// controller from marking nodes (and their pods) not ready.
+			"--node-monitor-grace-period=10m",
 			"--leader-elect=false",
 			"--use-service-account-credentials=false",
 			"--service-account-private-key-file=" + filepath.Join(certDir, "sa-signer.key"),
@@ -305,6 +309,9 @@ func (c *Cluster) kwokArgs(stages []string) (componentArgs, error) {
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
 		"--manage-nodes-with-annotation-selector=" + fakeNodeAnnotation + "=fake",
+		// Without leases the nodes only heartbeat through their status,
+		// which the node lifecycle controller reads as going not ready.
+		"--node-lease-duration-seconds=40",
 		"--cidr=" + podCIDR,
 		"--server-address=127.0.0.1:" + strconv.Itoa(port),
 	}
