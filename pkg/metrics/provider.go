@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 
@@ -71,6 +72,7 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 		now = a.Now
 	}
 	results := make([]flaggerv1beta1.CanaryCheckResult, 0, len(cd.Spec.Analysis.Metrics))
+	ran := queries{}
 	for _, m := range cd.Spec.Analysis.Metrics {
 		r := flaggerv1beta1.CanaryCheckResult{Time: metav1.NewTime(now()), Kind: flaggerv1beta1.CheckMetric, Name: m.Name}
 		if m.ThresholdRange != nil {
@@ -84,11 +86,7 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 			continue
 		}
 		r.Query = query
-		start := time.Now()
-		v, err := p.RunQuery(ctx, query)
-		if a.Observe != nil {
-			a.Observe(KindOf(p), time.Since(start), err)
-		}
+		v, err := ran.run(ctx, a, p, query)
 		switch {
 		case errors.Is(err, ErrNoValues):
 			r.NoData = true
@@ -110,6 +108,46 @@ func OneLine(query string) string {
 	return strings.Join(strings.Fields(query), " ")
 }
 
+// queries remembers the answers of one step, so that two metrics with the
+// same query on the same provider cost one request.
+type queries map[queryKey]answer
+
+type queryKey struct {
+	p     any
+	query string
+}
+
+type answer struct {
+	v   float64
+	err error
+}
+
+func (q queries) run(ctx context.Context, a *Analyzer, p Provider, query string) (float64, error) {
+	id, comparable := identity(p)
+	key := queryKey{id, query}
+	if ans, ok := q[key]; ok && comparable {
+		return ans.v, ans.err
+	}
+	start := time.Now()
+	v, err := p.RunQuery(ctx, query)
+	if a.Observe != nil {
+		a.Observe(KindOf(p), time.Since(start), err)
+	}
+	if comparable {
+		q[key] = answer{v, err}
+	}
+	return v, err
+}
+
+// identity returns a provider as a map key when its type can be one
+// (providers are pointers in practice); otherwise answers are not shared.
+func identity(p Provider) (any, bool) {
+	if t := reflect.TypeOf(p); t == nil || !t.Comparable() {
+		return nil, false
+	}
+	return p, true
+}
+
 // KindOf names a provider's kind for metrics and logs: its Go type's name
 // in lower case, such as prometheus or datadog.
 func KindOf(p Provider) string {
@@ -128,16 +166,18 @@ func (a *Analyzer) Check(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 	if cd.Spec.Analysis == nil || cd.Spec.SkipAnalysis {
 		return nil
 	}
-	checked := map[Provider]bool{}
+	checked := map[any]bool{}
 	for _, m := range cd.Spec.Analysis.Metrics {
 		p, _, err := a.Resolver.Resolve(ctx, cd, m)
 		if err != nil {
 			return err
 		}
-		if checked[p] {
-			continue
+		if id, ok := identity(p); ok {
+			if checked[id] {
+				continue
+			}
+			checked[id] = true
 		}
-		checked[p] = true
 		online, err := p.IsOnline(ctx)
 		switch {
 		case err != nil:

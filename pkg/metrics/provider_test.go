@@ -112,3 +112,27 @@ func TestAnalyze_ReportsEachQueryToObserve(t *testing.T) {
 		t.Errorf("KindOf(*Prometheus) = %q", k)
 	}
 }
+
+// counting is a provider that counts the queries it answers.
+type counting struct{ n int }
+
+func (c *counting) RunQuery(context.Context, string) (float64, error) { c.n++; return 1, nil }
+func (c *counting) IsOnline(context.Context) (bool, error)            { return true, nil }
+
+type sameQuery struct{ p Provider }
+
+func (r sameQuery) Resolve(context.Context, *flaggerv1beta1.Canary, flaggerv1beta1.CanaryMetric) (Provider, string, error) {
+	return r.p, "sum(rate(requests[1m]))", nil
+}
+
+func TestAnalyze_RunsAQuerySharedByMetricsOnce(t *testing.T) {
+	p := &counting{}
+	cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{Analysis: &flaggerv1beta1.CanaryAnalysis{Metrics: []flaggerv1beta1.CanaryMetric{
+		{Name: "a", ThresholdRange: &flaggerv1beta1.CanaryThresholdRange{Min: ptr.To(0.5)}},
+		{Name: "b", ThresholdRange: &flaggerv1beta1.CanaryThresholdRange{Max: ptr.To(0.5)}},
+	}}}}
+	r := (&Analyzer{Resolver: sameQuery{p}}).Analyze(context.Background(), cd)
+	if p.n != 1 || len(r) != 2 || !r[0].Passed || r[1].Passed {
+		t.Errorf("%d queries, results %+v; want one query judged by both ranges", p.n, r)
+	}
+}
