@@ -67,6 +67,11 @@ tools-e2e: tools ## Also build kube-controller-manager, kube-scheduler and kwok 
 test: tools check-generated ## Run every test against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS=$(BIN) go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: e2e
+e2e: tools-e2e ## Run the end-to-end scenarios on a local control plane with Prometheus and the sluice binary (a few minutes).
+	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh
+	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -timeout 30m ./e2e/... -v
+
 .PHONY: check-generated
 check-generated: $(CONTROLLER_GEN) ## Fail when the checked-in CRDs or RBAC differ from the Go types and markers.
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
