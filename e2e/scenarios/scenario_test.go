@@ -245,8 +245,8 @@ func (s *scenario) waitPhase(want flaggerv1beta1.CanaryPhase, timeout time.Durat
 	s.logf("Canary %s", want)
 }
 
-// release waits until a change to the target is picked up: the Canary
-// leaves its previous phase for Progressing.
+// waitProgressing waits until a change to the target is picked up: the
+// Canary leaves its previous phase for Progressing.
 func (s *scenario) waitProgressing() {
 	s.t.Helper()
 	s.waitPhase(flaggerv1beta1.CanaryPhaseProgressing, time.Minute, nil)

@@ -124,10 +124,11 @@ func (s *scenario) initialize(cd *flaggerv1beta1.Canary, objs ...client.Object) 
 	}
 }
 
-// defaultRoute is the weights of the VirtualService's last HTTP route, the
-// one without match conditions.
+// weights are the primary's and the canary's weights in a route.
 type weights struct{ primary, canary int32 }
 
+// vsWeights reads the weights of the VirtualService's last HTTP route, the
+// one without match conditions.
 func (s *scenario) vsWeights() (weights, error) {
 	vs := &networkingv1.VirtualService{}
 	if err := s.get(app, vs); err != nil {
