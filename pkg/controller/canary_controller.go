@@ -210,6 +210,10 @@ func problemOf(err error) *statemachine.Problem {
 	if router.IsNotOwned(err) {
 		return &statemachine.Problem{Reason: "NotOwned", Message: err.Error()}
 	}
+	if router.IsConfigError(err) {
+		// A referenced object may appear later and is not watched.
+		return &statemachine.Problem{Reason: "UnsupportedRouting", Message: err.Error(), RetryAfter: time.Minute}
+	}
 	return nil
 }
 

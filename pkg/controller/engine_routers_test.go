@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -173,6 +174,44 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
 			if w := tt.weight(h); w != 0 {
 				t.Errorf("after promotion the canary weight is %d, want 0", w)
 			}
+		})
+	}
+}
+
+// TestEngine_RoutingThatCannotBeBuiltIsReported checks that a routing
+// problem in the spec becomes a condition and an event, not a retry loop.
+func TestEngine_RoutingThatCannotBeBuiltIsReported(t *testing.T) {
+	tests := []struct {
+		provider string
+		mutate   func(*flaggerv1beta1.Canary)
+		want     string
+	}{
+		{flaggerv1beta1.ProviderNGINX, func(*flaggerv1beta1.Canary) {}, "nginx needs spec.ingressRef"},
+		{flaggerv1beta1.ProviderNGINX, func(cd *flaggerv1beta1.Canary) {
+			cd.Spec.IngressRef = &flaggerv1beta1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "missing"}
+		}, "named in spec.ingressRef does not exist"},
+		{flaggerv1beta1.ProviderGatewayAPIV1, func(*flaggerv1beta1.Canary) {}, "gatewayapi needs spec.service.gatewayRefs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			h := newHarness(t)
+			h.metrics.set(0)
+			h.create(newDeployment("podinfo", 1), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
+				cd.Spec.Provider = tt.provider
+				cd.Spec.Analysis.Iterations = nil
+				cd.Spec.Analysis.StepWeight, cd.Spec.Analysis.MaxWeight = ptr.To[int32](20), ptr.To[int32](40)
+				tt.mutate(cd)
+			}))
+			h.eventually("a Valid=False UnsupportedRouting condition", func() (bool, string) {
+				cd := h.canary("podinfo")
+				for _, c := range cd.Status.Conditions {
+					if c.Type == flaggerv1beta1.ValidType && c.Reason == "UnsupportedRouting" && strings.Contains(c.Message, tt.want) {
+						return true, ""
+					}
+				}
+				return false, fmt.Sprintf("%+v", cd.Status.Conditions)
+			})
+			h.waitEvent("podinfo", tt.want)
 		})
 	}
 }

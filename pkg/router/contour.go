@@ -89,7 +89,7 @@ func (r *contourRouter) ensureHTTPProxy(ctx context.Context, cd *flaggerv1beta1.
 		func(want Routes) error {
 			spec, err := renderHTTPProxy(cd, r.ingressClass, want)
 			if err != nil {
-				return err
+				return configError(err)
 			}
 			proxy.Spec = *spec
 			setApexMetadata(proxy, cd)

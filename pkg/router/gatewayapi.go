@@ -115,7 +115,7 @@ func (r *gatewayAPIRouter) ensureHTTPRoute(ctx context.Context, cd *flaggerv1bet
 		}
 		spec, err := renderHTTPRoute(cd, want)
 		if err != nil {
-			return err
+			return configError(err)
 		}
 		route.Spec = spec
 		setApexMetadata(obj, cd)

@@ -54,7 +54,7 @@ func (r *istioRouter) Reconcile(ctx context.Context, cd *flaggerv1beta1.Canary, 
 		_, err := Ensure(ctx, r.client, cd, dr, func() error {
 			spec, err := renderDestinationRule(cd, host)
 			if err != nil {
-				return err
+				return configError(err)
 			}
 			spec.DeepCopyInto(&dr.Spec)
 			return nil
@@ -127,7 +127,7 @@ func (r *istioRouter) ensureVirtualService(ctx context.Context, cd *flaggerv1bet
 		}
 		spec, err := renderVirtualService(cd, want)
 		if err != nil {
-			return err
+			return configError(err)
 		}
 		spec.DeepCopyInto(&vs.Spec)
 		setApexMetadata(vs, cd)

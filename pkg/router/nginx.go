@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -118,13 +119,16 @@ func canaryIngressName(cd *flaggerv1beta1.Canary) string {
 func (r *nginxRouter) ensureCanaryIngress(ctx context.Context, cd *flaggerv1beta1.Canary, routes *Routes) error {
 	ref := cd.Spec.IngressRef
 	if ref == nil {
-		return errNoIngressRef
+		return configError(errNoIngressRef)
 	}
 	if ref.Kind != "" && ref.Kind != "Ingress" || ref.APIVersion != "" && ref.APIVersion != networkingv1.SchemeGroupVersion.String() {
-		return fmt.Errorf("spec.ingressRef is %s %s, but the nginx provider reads an Ingress of %s", ref.APIVersion, ref.Kind, networkingv1.SchemeGroupVersion)
+		return configError(fmt.Errorf("spec.ingressRef is %s %s, but the nginx provider reads an Ingress of %s", ref.APIVersion, ref.Kind, networkingv1.SchemeGroupVersion))
 	}
 	source := &networkingv1.Ingress{}
 	if err := r.client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: ref.Name}, source); err != nil {
+		if apierrors.IsNotFound(err) {
+			return configError(fmt.Errorf("the Ingress %s/%s named in spec.ingressRef does not exist: create it or fix spec.ingressRef", cd.Namespace, ref.Name))
+		}
 		return fmt.Errorf("reading the Ingress %s/%s of spec.ingressRef: %w", cd.Namespace, ref.Name, err)
 	}
 	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: canaryIngressName(cd), Namespace: cd.Namespace}}
@@ -140,7 +144,7 @@ func (r *nginxRouter) ensureCanaryIngress(ctx context.Context, cd *flaggerv1beta
 		}
 		desired, err := renderCanaryIngress(cd, source, r.prefix, want)
 		if err != nil {
-			return err
+			return configError(err)
 		}
 		ing.Spec = desired.Spec
 		// Canary annotations that are no longer wanted go, whoever set

@@ -169,7 +169,7 @@ func TestNGINXRouter_FailsClearlyWithoutTheUserIngress(t *testing.T) {
 		wantErr string
 	}{
 		{name: "no ingressRef", edit: func(cd *flaggerv1beta1.Canary) { cd.Spec.IngressRef = nil }, wantErr: "nginx needs spec.ingressRef"},
-		{name: "no such Ingress", edit: func(cd *flaggerv1beta1.Canary) { cd.Spec.IngressRef.Name = "missing" }, wantErr: "reading the Ingress"},
+		{name: "no such Ingress", edit: func(cd *flaggerv1beta1.Canary) { cd.Spec.IngressRef.Name = "missing" }, wantErr: "named in spec.ingressRef does not exist"},
 		{name: "no backend on the apex", edit: func(cd *flaggerv1beta1.Canary) { cd.Spec.Service.Name = "frontend" }, wantErr: "has no backend on the Service frontend"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

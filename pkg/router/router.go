@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -127,4 +128,31 @@ func ServiceNames(cd *flaggerv1beta1.Canary) (apex, primary, canary string) {
 		apex = cd.Spec.TargetRef.Name
 	}
 	return apex, apex + "-primary", apex + "-canary"
+}
+
+// ConfigError is a problem with the Canary's spec that the provider cannot
+// route: a missing reference, a match the provider cannot express. The
+// engine reports it on the Canary instead of retrying.
+type ConfigError struct {
+	// Err says what is wrong, naming the field.
+	Err error
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// configError marks err, when not nil, as a ConfigError.
+func configError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ConfigError{Err: err}
+}
+
+// IsConfigError reports whether err, or an error it wraps, is a ConfigError.
+func IsConfigError(err error) bool {
+	var c *ConfigError
+	return errors.As(err, &c)
 }

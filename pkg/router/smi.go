@@ -207,7 +207,7 @@ func (r *smiRouter) ensureTrafficSplit(ctx context.Context, cd *flaggerv1beta1.C
 		}
 		split, err := renderTrafficSplit(cd, want)
 		if err != nil {
-			return err
+			return configError(err)
 		}
 		if err := r.version.write(obj, split); err != nil {
 			return err

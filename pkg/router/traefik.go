@@ -84,7 +84,7 @@ func (r *traefikRouter) ensureTraefikService(ctx context.Context, cd *flaggerv1b
 		func(want Routes) error {
 			spec, err := renderTraefikService(cd, want)
 			if err != nil {
-				return err
+				return configError(err)
 			}
 			ts.Spec = *spec
 			setApexMetadata(ts, cd)
