@@ -106,6 +106,15 @@ func (e *engine) syncPrimaryHPA(ctx context.Context, cd *flaggerv1beta1.Canary, 
 	return err
 }
 
+// SyncAutoscaler copies the target HPA's spec to <hpa>-primary.
+func (e *engine) SyncAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	hpa, err := e.readAutoscaler(ctx, cd)
+	if err != nil || hpa == nil {
+		return err
+	}
+	return e.syncPrimaryHPA(ctx, cd, hpa, true)
+}
+
 // raisePrimaryHPAMin raises the minimum of <hpa>-primary to n, capped at
 // its maximum. It never lowers it, and does nothing without an HPA or
 // before the primary HPA exists.

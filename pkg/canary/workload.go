@@ -46,6 +46,12 @@ type Workload interface {
 	// autoscaler's minimum) to at least replicas, so that it can take the
 	// canary's load at promotion. It never lowers either.
 	ScalePrimaryAtLeast(ctx context.Context, cd *flaggerv1beta1.Canary, replicas int32) error
+
+	// SyncAutoscaler copies the target autoscaler's spec to the primary's
+	// again, undoing the raise of ScalePrimaryAtLeast once the primary
+	// carries the traffic and its autoscaler sees the load. Without an
+	// autoscaler it does nothing.
+	SyncAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) error
 }
 
 // State is what Observe saw.

@@ -55,6 +55,8 @@ func (r *CanaryReconciler) act(ctx context.Context, sc *scope, a statemachine.Ac
 		return sc.workload.ScalePrimaryAtLeast(ctx, cd, a.Replicas)
 	case statemachine.Promote:
 		return sc.workload.Promote(ctx, cd)
+	case statemachine.SyncAutoscaler:
+		return sc.workload.SyncAutoscaler(ctx, cd)
 	case statemachine.FinalizeRoutes:
 		return sc.router.Finalize(ctx, cd, sc.target)
 	case statemachine.RunPostRollout, statemachine.RemoveFinalizer:

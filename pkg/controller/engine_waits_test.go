@@ -92,6 +92,15 @@ func TestEngine_PromotionScalesThePrimaryToTheCanaryLoadFirst(t *testing.T) {
 	if n := ptr.Deref(h.deployment("podinfo-primary").Spec.Replicas, 0); n < 6 {
 		t.Errorf("primary replicas = %d after promotion, want at least the canary's 6", n)
 	}
+	// Once the primary carries the traffic, its autoscaler gets the user's
+	// bounds back and scales from the real load.
+	var primaryHPA autoscalingv2.HorizontalPodAutoscaler
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo-primary"}, &primaryHPA); err != nil {
+		t.Fatal(err)
+	}
+	if got := ptr.Deref(primaryHPA.Spec.MinReplicas, 0); got != 1 {
+		t.Errorf("primary HPA minReplicas = %d after promotion, want the target's 1", got)
+	}
 }
 
 func TestEngine_ConcurrencyCapQueuesAnalysesInArrivalOrder(t *testing.T) {

@@ -326,7 +326,7 @@ func (d *decider) failPromotion(why string) {
 
 func (d *decider) finalising() {
 	s := &d.next
-	d.act(Action{Kind: ScaleTargetToZero}, Action{Kind: RunPostRollout})
+	d.act(Action{Kind: ScaleTargetToZero}, Action{Kind: SyncAutoscaler}, Action{Kind: RunPostRollout})
 	s.LastPromotedSpec = s.LastAppliedSpec
 	d.resetRun()
 	d.setPhase(flaggerv1beta1.CanaryPhaseSucceeded, "Canary analysis completed successfully: the primary runs the new revision.")

@@ -256,7 +256,7 @@ func TestDecide(t *testing.T) {
 			input(canarySpec(), progressing(40, 2, func(s *flaggerv1beta1.CanaryStatus) {
 				s.Phase, s.WaitingSince = flaggerv1beta1.CanaryPhasePromoting, ago(time.Minute)
 			}), obs("rev2")),
-			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, actions: []ActionKind{SetRoutes, ScaleTargetToZero, RunPostRollout},
+			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, actions: []ActionKind{SetRoutes, ScaleTargetToZero, SyncAutoscaler, RunPostRollout},
 				routes: &Routes{Primary: 100}, applied: "rev2", promoted: "rev2", event: "Promotion completed! Scaling down podinfo"}},
 		{"a promotion stuck past the deadline fails and leaves traffic on the canary",
 			input(canarySpec(), progressing(40, 2, func(s *flaggerv1beta1.CanaryStatus) {

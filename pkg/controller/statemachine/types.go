@@ -138,6 +138,9 @@ const (
 	SetRoutes ActionKind = "SetRoutes"
 	// ScaleTargetToZero parks the target workload.
 	ScaleTargetToZero ActionKind = "ScaleTargetToZero"
+	// SyncAutoscaler gives the primary's autoscaler the target's spec
+	// again once the primary carries the traffic.
+	SyncAutoscaler ActionKind = "SyncAutoscaler"
 	// FinalizeRoutes points the routing back at the target before the
 	// Canary goes away.
 	FinalizeRoutes ActionKind = "FinalizeRoutes"
