@@ -34,7 +34,7 @@ var (
 
 func TestMain(m *testing.M) {
 	var err error
-	env, err = testenv.Start(testenv.Options{Istio: true})
+	env, err = testenv.Start(testenv.Options{Istio: true, GatewayAPI: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -70,13 +70,20 @@ type fixture struct {
 // newFixture creates a namespace and starts a sim in it.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newProviderFixture(t, ProviderIstio)
+}
+
+// newProviderFixture creates a namespace and starts a sim of provider in
+// it.
+func newProviderFixture(t *testing.T, provider string) *fixture {
+	t.Helper()
 	ctx := t.Context()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "meshsim-"}}
 	if err := kube.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = kube.Delete(context.Background(), ns) })
-	sim, err := Start(ctx, Options{Config: env.Config, Namespace: ns.Name, Apex: apex, Workload: workload})
+	sim, err := Start(ctx, Options{Config: env.Config, Namespace: ns.Name, Apex: apex, Workload: workload, Provider: provider})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,13 @@ const (
 	unknown         = "unknown"
 )
 
+// recorder counts the requests the proxies see, in the metrics of one
+// provider, and serves them from its registry.
+type recorder interface {
+	record(h hop)
+	gatherer() prometheus.Gatherer
+}
+
 // istioMetrics are istio_requests_total and
 // istio_request_duration_milliseconds in their own registry.
 type istioMetrics struct {
@@ -110,6 +117,53 @@ func (m *istioMetrics) record(h hop) {
 	m.requests.WithLabelValues(values...).Inc()
 	m.duration.WithLabelValues(values...).Observe(float64(h.elapsed) / float64(time.Millisecond))
 }
+
+// gatherer is the registry of Istio's metrics.
+func (m *istioMetrics) gatherer() prometheus.Gatherer { return m.registry }
+
+// httpLabels are the labels of the application's own request metrics
+// that Sluice's builtin queries for Gateway API read: the namespace and
+// pod (as Prometheus's Kubernetes pod discovery relabels them) and the
+// status code.
+var httpLabels = []string{"kubernetes_namespace", "kubernetes_pod_name", "status"}
+
+// httpMetrics is http_request_duration_seconds, the histogram each pod of
+// the application exports itself (podinfo does), as seen by a Prometheus
+// scraping the pods. A Gateway API implementation has no standard request
+// metrics, so Sluice's builtin queries for gatewayapi read these.
+type httpMetrics struct {
+	registry *prometheus.Registry
+	duration *prometheus.HistogramVec
+}
+
+// newHTTPMetrics registers the application's request metrics in a new
+// registry.
+func newHTTPMetrics() (*httpMetrics, error) {
+	m := &httpMetrics{
+		registry: prometheus.NewRegistry(),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "Request durations in seconds, as the application's pods measure them.",
+			Buckets: prometheus.DefBuckets,
+		}, httpLabels),
+	}
+	if err := m.registry.Register(m.duration); err != nil {
+		return nil, fmt.Errorf("registering the application's request metrics: %w", err)
+	}
+	return m, nil
+}
+
+// record counts a request a pod answered; the gateway's side of a request,
+// and requests no pod answered, are not the application's to count.
+func (m *httpMetrics) record(h hop) {
+	if !h.destination || h.pod == nil {
+		return
+	}
+	m.duration.WithLabelValues(h.namespace, h.pod.name, strconv.Itoa(h.code)).Observe(h.elapsed.Seconds())
+}
+
+// gatherer is the registry of the application's metrics.
+func (m *httpMetrics) gatherer() prometheus.Gatherer { return m.registry }
 
 // orUnknown returns s, or "unknown" when s is empty, as Istio labels
 // what it does not know.

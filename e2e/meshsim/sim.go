@@ -23,6 +23,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// The providers the simulator plays.
+const (
+	// ProviderIstio routes by the VirtualService <apex> and exports
+	// Istio's request metrics.
+	ProviderIstio = "istio"
+	// ProviderGatewayAPI routes by the HTTPRoute <apex> (gateway.networking.k8s.io/v1)
+	// and exports the application's own request metrics
+	// (http_request_duration_seconds), which Sluice's builtin queries for
+	// gatewayapi read.
+	ProviderGatewayAPI = "gatewayapi"
 )
 
 // Options say which Canary the simulator plays the mesh for.
@@ -31,7 +44,11 @@ type Options struct {
 	Config *rest.Config
 	// Namespace is the Canary's namespace. Required.
 	Namespace string
-	// Apex is the apex Service's name, also the VirtualService's name.
+	// Provider is ProviderIstio or ProviderGatewayAPI. Default:
+	// ProviderIstio.
+	Provider string
+	// Apex is the apex Service's name, also the name of the VirtualService
+	// or HTTPRoute.
 	// Default: Workload.
 	Apex string
 	// Workload is the target workload's name: its pods carry the label
@@ -45,14 +62,14 @@ type Options struct {
 // Sim is a running simulated mesh. Stop it when done.
 type Sim struct {
 	// ProxyURL is the front proxy: requests sent there are routed as the
-	// VirtualService says, to the version's backend.
+	// VirtualService (or HTTPRoute) says, to the version's backend.
 	ProxyURL string
-	// MetricsURL serves Istio's request metrics in the Prometheus format.
+	// MetricsURL serves the provider's request metrics in the Prometheus format.
 	MetricsURL string
 
 	opts     Options
 	cache    cache.Cache
-	metrics  *istioMetrics
+	metrics  recorder
 	state    atomic.Pointer[state]
 	refresh  sync.Mutex // serializes rebuilding state
 	servers  []*http.Server
@@ -65,13 +82,13 @@ type Sim struct {
 
 // state is what the sim routes by, rebuilt on every watch event.
 type state struct {
-	// table is nil while the VirtualService does not exist.
+	// table is nil while the VirtualService (or HTTPRoute) does not exist.
 	table *table
 	// ready are the Running and Ready pods of each version.
 	ready [2][]pod
 }
 
-// Start watches the VirtualService and the pods, starts the backends, the
+// Start watches the VirtualService (or HTTPRoute) and the pods, starts the backends, the
 // front proxy and the metrics server on 127.0.0.1, and returns once the
 // watches have listed what exists. Cancelling ctx stops the watches; call
 // Stop to stop everything.
@@ -88,7 +105,19 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 30 * time.Second
 	}
-	m, err := newIstioMetrics()
+	var (
+		m   recorder
+		err error
+	)
+	switch opts.Provider {
+	case "", ProviderIstio:
+		opts.Provider = ProviderIstio
+		m, err = newIstioMetrics()
+	case ProviderGatewayAPI:
+		m, err = newHTTPMetrics()
+	default:
+		return nil, fmt.Errorf("meshsim: unknown Options.Provider %q (want %q or %q)", opts.Provider, ProviderIstio, ProviderGatewayAPI)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +191,7 @@ func (s *Sim) workload(v version) string {
 	return s.opts.Workload + "-primary"
 }
 
-// startWatches starts a cache of the VirtualService and of the two
+// startWatches starts a cache of the VirtualService (or HTTPRoute) and of the two
 // versions' pods, rebuilding the state on every change.
 func (s *Sim) startWatches(ctx context.Context) error {
 	scheme := runtime.NewScheme()
@@ -172,6 +201,10 @@ func (s *Sim) startWatches(ctx context.Context) error {
 	if err := networkingv1.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("building scheme: %w", err)
 	}
+	if err := gatewayv1.Install(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
+	routing, _ := s.routing()
 	apps, err := labels.NewRequirement("app", selection.In, []string{s.workload(canary), s.workload(primary)})
 	if err != nil {
 		return fmt.Errorf("selecting the pods of %s: %w", s.opts.Workload, err)
@@ -181,8 +214,8 @@ func (s *Sim) startWatches(ctx context.Context) error {
 		DefaultNamespaces: map[string]cache.Config{s.opts.Namespace: {}},
 		DefaultTransform:  cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:                  {Label: labels.NewSelector().Add(*apps)},
-			&networkingv1.VirtualService{}: {Field: fields.OneTermEqualSelector("metadata.name", s.opts.Apex)},
+			&corev1.Pod{}: {Label: labels.NewSelector().Add(*apps)},
+			routing:       {Field: fields.OneTermEqualSelector("metadata.name", s.opts.Apex)},
 		},
 	})
 	if err != nil {
@@ -202,7 +235,7 @@ func (s *Sim) startWatches(ctx context.Context) error {
 		UpdateFunc: func(any, any) { rebuild() },
 		DeleteFunc: func(any) { rebuild() },
 	}
-	for _, obj := range []client.Object{&corev1.Pod{}, &networkingv1.VirtualService{}} {
+	for _, obj := range []client.Object{&corev1.Pod{}, routing} {
 		inf, err := c.GetInformer(watchCtx, obj)
 		if err != nil {
 			return fmt.Errorf("watching %T in %s: %w", obj, s.opts.Namespace, err)
@@ -219,24 +252,24 @@ func (s *Sim) startWatches(ctx context.Context) error {
 	syncCtx, cancelSync := context.WithTimeout(watchCtx, s.opts.SyncTimeout)
 	defer cancelSync()
 	if !c.WaitForCacheSync(syncCtx) {
-		return fmt.Errorf("listing the VirtualService %s/%s and its pods: not synced within %s", s.opts.Namespace, s.opts.Apex, s.opts.SyncTimeout)
+		return fmt.Errorf("listing the %T %s/%s and its pods: not synced within %s", routing, s.opts.Namespace, s.opts.Apex, s.opts.SyncTimeout)
 	}
 	return s.rebuild(watchCtx)
 }
 
-// rebuild reads the VirtualService and the pods from the cache into a new
+// rebuild reads the VirtualService (or HTTPRoute) and the pods from the cache into a new
 // state.
 func (s *Sim) rebuild(ctx context.Context) error {
 	s.refresh.Lock()
 	defer s.refresh.Unlock()
 	next := &state{}
-	vs := &networkingv1.VirtualService{}
-	err := s.cache.Get(ctx, client.ObjectKey{Namespace: s.opts.Namespace, Name: s.opts.Apex}, vs)
+	obj, compiled := s.routing()
+	err := s.cache.Get(ctx, client.ObjectKey{Namespace: s.opts.Namespace, Name: s.opts.Apex}, obj)
 	switch {
 	case err == nil:
-		next.table = compile(&vs.Spec, s.opts.Apex)
+		next.table = compiled()
 	case client.IgnoreNotFound(err) != nil:
-		return fmt.Errorf("reading the VirtualService %s/%s: %w", s.opts.Namespace, s.opts.Apex, err)
+		return fmt.Errorf("reading the %T %s/%s: %w", obj, s.opts.Namespace, s.opts.Apex, err)
 	}
 	pods := &corev1.PodList{}
 	if err := s.cache.List(ctx, pods, client.InNamespace(s.opts.Namespace)); err != nil {
@@ -257,6 +290,18 @@ func (s *Sim) rebuild(ctx context.Context) error {
 	return nil
 }
 
+// routing returns an empty routing object of the provider (the
+// VirtualService or the HTTPRoute) and a function that compiles it once
+// read.
+func (s *Sim) routing() (client.Object, func() *table) {
+	if s.opts.Provider == ProviderGatewayAPI {
+		r := &gatewayv1.HTTPRoute{}
+		return r, func() *table { return compileHTTPRoute(&r.Spec, s.opts.Apex) }
+	}
+	vs := &networkingv1.VirtualService{}
+	return vs, func() *table { return compile(&vs.Spec, s.opts.Apex) }
+}
+
 // startServers starts the two backends, the front proxy and the metrics
 // server, each on a free port of 127.0.0.1.
 func (s *Sim) startServers() error {
@@ -274,7 +319,7 @@ func (s *Sim) startServers() error {
 	}
 	s.ProxyURL = url
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.gatherer(), promhttp.HandlerOpts{}))
 	url, err = s.serve(mux)
 	if err != nil {
 		return fmt.Errorf("starting the metrics server: %w", err)

@@ -56,6 +56,19 @@ type scenario struct {
 // end of Sluice's log are printed first.
 func newScenario(t *testing.T, mesh bool) *scenario {
 	t.Helper()
+	provider := ""
+	if mesh {
+		provider = meshsim.ProviderIstio
+	}
+	return newProviderScenario(t, provider)
+}
+
+// newProviderScenario is newScenario with the simulated mesh playing
+// provider (meshsim.ProviderIstio or meshsim.ProviderGatewayAPI), or
+// without a mesh when provider is empty.
+func newProviderScenario(t *testing.T, provider string) *scenario {
+	t.Helper()
+	mesh := provider != ""
 	if suite.cluster == nil {
 		t.Fatal("the control plane is not running: run through TestMain (go test -tags e2e)")
 	}
@@ -75,7 +88,7 @@ func newScenario(t *testing.T, mesh bool) *scenario {
 
 	metricsServer := "http://127.0.0.1:9" // never queried: the scenario has no metrics
 	if mesh {
-		sim, err := meshsim.Start(s.t.Context(), meshsim.Options{Config: suite.cluster.Config, Namespace: s.ns, Workload: app})
+		sim, err := meshsim.Start(s.t.Context(), meshsim.Options{Config: suite.cluster.Config, Namespace: s.ns, Workload: app, Provider: provider})
 		if err != nil {
 			t.Fatalf("starting the simulated mesh: %v", err)
 		}
