@@ -103,25 +103,17 @@ func (r *gatewayAPIRouter) ensureHTTPRoute(ctx context.Context, cd *flaggerv1bet
 	apex, _, _ := ServiceNames(cd)
 	obj, route := r.newRoute()
 	route.ObjectMeta = metav1.ObjectMeta{Name: apex, Namespace: cd.Namespace}
-	_, err := Ensure(ctx, r.client, cd, obj, func() error {
-		want := Routes{Primary: 100}
-		switch {
-		case routes != nil:
-			want = *routes
-		case route.UID != "":
-			if live, err := httpRouteRoutes(&route.Spec, cd); err == nil && checkSplit(cd, live) == nil {
-				want = live
+	return ensureSplit(ctx, r.client, cd, obj, routes,
+		func() (Routes, error) { return httpRouteRoutes(&route.Spec, cd) },
+		func(want Routes) error {
+			spec, err := renderHTTPRoute(cd, want)
+			if err != nil {
+				return configError(err)
 			}
-		}
-		spec, err := renderHTTPRoute(cd, want)
-		if err != nil {
-			return configError(err)
-		}
-		route.Spec = spec
-		setApexMetadata(obj, cd)
-		return nil
-	})
-	return err
+			route.Spec = spec
+			setApexMetadata(obj, cd)
+			return nil
+		})
 }
 
 // renderHTTPRoute returns the spec of the HTTPRoute <apex> for a split:

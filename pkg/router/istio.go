@@ -115,25 +115,17 @@ func (r *istioRouter) Finalize(context.Context, *flaggerv1beta1.Canary, Target) 
 func (r *istioRouter) ensureVirtualService(ctx context.Context, cd *flaggerv1beta1.Canary, routes *Routes) error {
 	apex, _, _ := ServiceNames(cd)
 	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: cd.Namespace}}
-	_, err := Ensure(ctx, r.client, cd, vs, func() error {
-		want := Routes{Primary: 100}
-		switch {
-		case routes != nil:
-			want = *routes
-		case vs.UID != "":
-			if live, err := istioRoutes(&vs.Spec, cd); err == nil && checkSplit(cd, live) == nil {
-				want = live
+	return ensureSplit(ctx, r.client, cd, vs, routes,
+		func() (Routes, error) { return istioRoutes(&vs.Spec, cd) },
+		func(want Routes) error {
+			spec, err := renderVirtualService(cd, want)
+			if err != nil {
+				return configError(err)
 			}
-		}
-		spec, err := renderVirtualService(cd, want)
-		if err != nil {
-			return configError(err)
-		}
-		spec.DeepCopyInto(&vs.Spec)
-		setApexMetadata(vs, cd)
-		return nil
-	})
-	return err
+			spec.DeepCopyInto(&vs.Spec)
+			setApexMetadata(vs, cd)
+			return nil
+		})
 }
 
 // renderDestinationRule returns the spec of the DestinationRule of the

@@ -132,32 +132,24 @@ func (r *nginxRouter) ensureCanaryIngress(ctx context.Context, cd *flaggerv1beta
 		return fmt.Errorf("reading the Ingress %s/%s of spec.ingressRef: %w", cd.Namespace, ref.Name, err)
 	}
 	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: canaryIngressName(cd), Namespace: cd.Namespace}}
-	_, err := Ensure(ctx, r.client, cd, ing, func() error {
-		want := Routes{Primary: 100}
-		switch {
-		case routes != nil:
-			want = *routes
-		case ing.UID != "":
-			if live, err := nginxRoutes(ing.Annotations, r.prefix); err == nil && checkSplit(cd, live) == nil {
-				want = live
+	return ensureSplit(ctx, r.client, cd, ing, routes,
+		func() (Routes, error) { return nginxRoutes(ing.Annotations, r.prefix) },
+		func(want Routes) error {
+			desired, err := renderCanaryIngress(cd, source, r.prefix, want)
+			if err != nil {
+				return configError(err)
 			}
-		}
-		desired, err := renderCanaryIngress(cd, source, r.prefix, want)
-		if err != nil {
-			return configError(err)
-		}
-		ing.Spec = desired.Spec
-		// Canary annotations that are no longer wanted go, whoever set
-		// them: NGINX would act on them.
-		for k := range ing.Annotations {
-			if _, ok := desired.Annotations[k]; !ok && isCanaryAnnotation(k, r.prefix) {
-				delete(ing.Annotations, k)
+			ing.Spec = desired.Spec
+			// Canary annotations that are no longer wanted go, whoever set
+			// them: NGINX would act on them.
+			for k := range ing.Annotations {
+				if _, ok := desired.Annotations[k]; !ok && isCanaryAnnotation(k, r.prefix) {
+					delete(ing.Annotations, k)
+				}
 			}
-		}
-		SetMetadata(ing, desired.Labels, desired.Annotations, nil)
-		return nil
-	})
-	return err
+			SetMetadata(ing, desired.Labels, desired.Annotations, nil)
+			return nil
+		})
 }
 
 // renderCanaryIngress returns the canary Ingress for a split: the name,

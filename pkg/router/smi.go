@@ -193,29 +193,25 @@ func (r *smiRouter) ensureTrafficSplit(ctx context.Context, cd *flaggerv1beta1.C
 	obj := r.version.newObject()
 	obj.SetName(apex)
 	obj.SetNamespace(cd.Namespace)
-	_, err := Ensure(ctx, r.client, cd, obj, func() error {
-		want := Routes{Primary: 100}
-		switch {
-		case routes != nil:
-			want = *routes
-		case obj.GetUID() != "":
-			if live, err := r.version.read(obj); err == nil {
-				if split := splitOf(live.backends, primary, canary, false); checkSplit(cd, split) == nil {
-					want = split
-				}
+	return ensureSplit(ctx, r.client, cd, obj, routes,
+		func() (Routes, error) {
+			live, err := r.version.read(obj)
+			if err != nil {
+				return Routes{}, err
 			}
-		}
-		split, err := renderTrafficSplit(cd, want)
-		if err != nil {
-			return configError(err)
-		}
-		if err := r.version.write(obj, split); err != nil {
-			return err
-		}
-		setApexMetadata(obj, cd)
-		return nil
-	})
-	return err
+			return splitOf(live.backends, primary, canary, false), nil
+		},
+		func(want Routes) error {
+			split, err := renderTrafficSplit(cd, want)
+			if err != nil {
+				return configError(err)
+			}
+			if err := r.version.write(obj, split); err != nil {
+				return err
+			}
+			setApexMetadata(obj, cd)
+			return nil
+		})
 }
 
 // renderTrafficSplit returns the split of the TrafficSplit <apex>: the
