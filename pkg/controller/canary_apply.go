@@ -20,18 +20,23 @@ import (
 // the meaning is in the message.
 const eventReason = "Synced"
 
-// apply carries out the actions in order. Each is idempotent, so after a
-// failure the next reconcile decides again and repeats what is needed.
-func (r *CanaryReconciler) apply(ctx context.Context, sc *scope, actions []statemachine.Action) error {
-	for _, a := range actions {
-		if err := r.act(ctx, sc, a); err != nil {
+// apply carries out the actions of a decision in order. Each is
+// idempotent, so after a failure the next reconcile decides again and
+// repeats what is needed. Routers are given the Canary with the decided
+// status, so that they render what the decision holds (the session cookies
+// of the analysis) rather than what the last reconcile left.
+func (r *CanaryReconciler) apply(ctx context.Context, sc *scope, d statemachine.Decision) error {
+	routed := sc.cd.DeepCopy()
+	routed.Status = d.Status
+	for _, a := range d.Actions {
+		if err := r.act(ctx, sc, routed, a); err != nil {
 			return fmt.Errorf("%s for canary %s/%s: %w", a.Kind, sc.cd.Namespace, sc.cd.Name, err)
 		}
 	}
 	return nil
 }
 
-func (r *CanaryReconciler) act(ctx context.Context, sc *scope, a statemachine.Action) error {
+func (r *CanaryReconciler) act(ctx context.Context, sc *scope, routed *flaggerv1beta1.Canary, a statemachine.Action) error {
 	cd := sc.cd
 	if (sc.workload == nil || sc.router == nil) && a.Kind != statemachine.RunPostRollout && a.Kind != statemachine.RemoveFinalizer {
 		// The state machine acts only on valid Canaries; this is a guard
@@ -44,9 +49,9 @@ func (r *CanaryReconciler) act(ctx context.Context, sc *scope, a statemachine.Ac
 	case statemachine.EnsureServices:
 		return router.EnsureServices(ctx, r.Client, cd, sc.target)
 	case statemachine.ReconcileRoutes:
-		return sc.router.Reconcile(ctx, cd, sc.target)
+		return sc.router.Reconcile(ctx, routed, sc.target)
 	case statemachine.SetRoutes:
-		return sc.router.SetRoutes(ctx, cd, sc.target, router.Routes{Primary: a.Routes.Primary, Canary: a.Routes.Canary, Mirrored: a.Routes.Mirrored})
+		return sc.router.SetRoutes(ctx, routed, sc.target, router.Routes{Primary: a.Routes.Primary, Canary: a.Routes.Canary, Mirrored: a.Routes.Mirrored})
 	case statemachine.ScaleTargetUp:
 		return sc.workload.ScaleTargetUp(ctx, cd)
 	case statemachine.ScaleTargetToZero:
@@ -58,7 +63,7 @@ func (r *CanaryReconciler) act(ctx context.Context, sc *scope, a statemachine.Ac
 	case statemachine.SyncAutoscaler:
 		return sc.workload.SyncAutoscaler(ctx, cd)
 	case statemachine.FinalizeRoutes:
-		return sc.router.Finalize(ctx, cd, sc.target)
+		return sc.router.Finalize(ctx, routed, sc.target)
 	case statemachine.RunPostRollout, statemachine.RemoveFinalizer:
 		return nil // after the status is persisted: see Reconcile
 	}

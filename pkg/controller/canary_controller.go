@@ -126,7 +126,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 	sc.in.Results = r.runDue(ctx, sc, statemachine.Plan(sc.in))
 	decision := statemachine.Decide(sc.in)
-	if err := r.apply(ctx, sc, decision.Actions); err != nil {
+	if err := r.apply(ctx, sc, decision); err != nil {
 		p := problemOf(err)
 		if p == nil {
 			return ctrl.Result{}, err

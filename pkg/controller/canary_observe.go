@@ -47,6 +47,12 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 	if sc.router, sc.in.Obs.Invalid = r.routerFor(provider); sc.in.Obs.Invalid != nil {
 		return sc, nil
 	}
+	if a := cd.Spec.Analysis; a != nil && a.SessionAffinity != nil && !router.SupportsSessionAffinity(sc.router) {
+		sc.in.Obs.Invalid = &statemachine.Problem{Reason: "UnsupportedRouting", Message: fmt.Sprintf(
+			"spec.analysis.sessionAffinity: provider %s cannot pin users to a version with cookies (the istio and gatewayapi providers can); "+
+				"remove sessionAffinity or use one of those providers", provider)}
+		return sc, nil
+	}
 	wl, err := canary.New(cd, canary.Deps{Client: r.Client, Reader: r.APIReader, Config: r.Workloads})
 	if err != nil {
 		return sc, r.invalidOr(sc, err)

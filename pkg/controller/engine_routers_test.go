@@ -191,6 +191,9 @@ func TestEngine_RoutingThatCannotBeBuiltIsReported(t *testing.T) {
 			cd.Spec.IngressRef = &flaggerv1beta1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "missing"}
 		}, "named in spec.ingressRef does not exist"},
 		{flaggerv1beta1.ProviderGatewayAPIV1, func(*flaggerv1beta1.Canary) {}, "gatewayapi needs spec.service.gatewayRefs"},
+		{flaggerv1beta1.ProviderContour, func(cd *flaggerv1beta1.Canary) {
+			cd.Spec.Analysis.SessionAffinity = &flaggerv1beta1.SessionAffinity{CookieName: "canary-user"}
+		}, "provider contour cannot pin users to a version with cookies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -214,4 +217,65 @@ func TestEngine_RoutingThatCannotBeBuiltIsReported(t *testing.T) {
 			h.waitEvent("podinfo", tt.want)
 		})
 	}
+}
+
+// TestEngine_SessionAffinityPinsUsersDuringTheReleaseOnly runs an Istio
+// release with session affinity: while the canary takes traffic, the
+// VirtualService sends requests with the analysis's cookie to it and sets
+// the cookie on its responses; after the promotion the cookie is expired
+// for the users who still send it.
+func TestEngine_SessionAffinityPinsUsersDuringTheReleaseOnly(t *testing.T) {
+	h := newHarness(t)
+	h.metrics.set(0)
+	h.create(newDeployment("podinfo", 1), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
+		cd.Spec.Provider = flaggerv1beta1.ProviderIstio
+		cd.Spec.Analysis.Iterations = nil
+		cd.Spec.Analysis.StepWeight, cd.Spec.Analysis.MaxWeight = ptr.To[int32](20), ptr.To[int32](40)
+		cd.Spec.Analysis.SessionAffinity = &flaggerv1beta1.SessionAffinity{CookieName: "canary-user", PrimaryCookieName: "primary-user", MaxAge: 3600}
+	}))
+	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
+	h.setImage("podinfo", "ghcr.io/example/podinfo:6.1.0")
+
+	var cookie string
+	h.eventually("the canary cookie in the status and the VirtualService", func() (bool, string) {
+		cd := h.canary("podinfo")
+		cookie = cd.Status.SessionAffinityCookie
+		vs := h.virtualService()
+		if cookie == "" || cd.Status.PrimarySessionAffinityCookie == "" || len(vs.Spec.Http) != 3 {
+			return false, fmt.Sprintf("status cookies %q %q, %d HTTP routes", cookie, cd.Status.PrimarySessionAffinityCookie, len(vs.Spec.Http))
+		}
+		sticky, def := vs.Spec.Http[0], vs.Spec.Http[2]
+		pinned := sticky.Name == "sticky-canary" && strings.Contains(sticky.Match[0].Headers["cookie"].GetRegex(), cookie) &&
+			sticky.Route[1].Weight == 100
+		setsCookie := strings.HasPrefix(def.Route[1].GetHeaders().GetResponse().GetAdd()["Set-Cookie"], cookie+"; Max-Age=3600")
+		return pinned && setsCookie, fmt.Sprintf("routes %v", vs.Spec.Http)
+	})
+	if !strings.HasPrefix(cookie, "canary-user=") {
+		t.Errorf("sessionAffinityCookie = %q, want canary-user=<value>", cookie)
+	}
+
+	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseSucceeded)
+	cd := h.canary("podinfo")
+	if cd.Status.SessionAffinityCookie != "" || cd.Status.PrimarySessionAffinityCookie != "" || cd.Status.PreviousSessionAffinityCookie != cookie {
+		t.Errorf("after the promotion the cookies are %q, %q, previous %q; want none, none, previous %q", cd.Status.SessionAffinityCookie,
+			cd.Status.PrimarySessionAffinityCookie, cd.Status.PreviousSessionAffinityCookie, cookie)
+	}
+	vs := h.virtualService()
+	if len(vs.Spec.Http) != 2 || vs.Spec.Http[0].Name != "expire-cookie" {
+		t.Fatalf("after the promotion the HTTP routes are %v, want expire-cookie then default", vs.Spec.Http)
+	}
+	expire := vs.Spec.Http[0]
+	if got := expire.Route[0].GetHeaders().GetResponse().GetAdd()["Set-Cookie"]; got != cookie+"; Max-Age=-1" || expire.Route[0].Weight != 100 {
+		t.Errorf("the expire-cookie route sends weight %d to the primary with Set-Cookie %q, want 100 and %q", expire.Route[0].Weight, got, cookie+"; Max-Age=-1")
+	}
+}
+
+// virtualService reads the VirtualService podinfo.
+func (h *harness) virtualService() *networkingv1.VirtualService {
+	h.t.Helper()
+	var vs networkingv1.VirtualService
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &vs); err != nil {
+		h.t.Fatalf("reading the VirtualService: %v", err)
+	}
+	return &vs
 }

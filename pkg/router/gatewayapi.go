@@ -37,6 +37,10 @@ type gatewayAPIRouter struct {
 	newRoute func() (client.Object, *gatewayv1.HTTPRoute)
 }
 
+// rendersSessionAffinity marks the router as one that pins users with
+// cookies (see affinity.go).
+func (r *gatewayAPIRouter) rendersSessionAffinity() {}
+
 func newGatewayAPIV1Router(d Deps) Interface {
 	return &gatewayAPIRouter{client: d.Client, newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
 		r := &gatewayv1.HTTPRoute{}
@@ -130,6 +134,9 @@ func (r *gatewayAPIRouter) ensureHTTPRoute(ctx context.Context, cd *flaggerv1bet
 //     default rule also has the request mirrors of spec.service.mirror and,
 //     for a mirrored split, a mirror to the canary (percent from
 //     analysis.mirrorWeight).
+//   - With analysis.sessionAffinity, the cookie rules of affinityOf come
+//     first (their header match makes them more specific than the default
+//     rule too), and the default rule's backends set the cookies.
 //
 // Fields the API server would default are written out, so that the stored
 // object equals the rendered one and an unchanged spec causes no write.
@@ -172,6 +179,29 @@ func renderHTTPRoute(cd *flaggerv1beta1.Canary, routes Routes) (gatewayv1.HTTPRo
 		}
 		def.Filters = append(def.Filters, gatewayMirror(flaggerv1beta1.BackendObjectReference{Name: canary, Port: ptr.To(svc.Port)}, percent))
 	}
+	aff := affinityOf(cd, routes)
+	for _, cr := range aff.routes {
+		sticky := gatewayv1.HTTPRouteRule{
+			Matches:     c.abMatches("spec.analysis.sessionAffinity", cr.match(), def.Matches),
+			Filters:     slices.Clone(filters),
+			BackendRefs: gatewaySplit(primary, canary, svc.Port, cr.routes()),
+			Timeouts:    gatewayTimeouts(svc),
+		}
+		if cr.setCookie != "" {
+			for i := range sticky.BackendRefs {
+				if ptr.Deref(sticky.BackendRefs[i].Weight, 0) == 100 {
+					sticky.BackendRefs[i].Filters = gatewaySetCookie(cr.setCookie)
+				}
+			}
+		}
+		spec.Rules = append(spec.Rules, sticky)
+	}
+	if aff.primarySetCookie != "" {
+		def.BackendRefs[0].Filters = gatewaySetCookie(aff.primarySetCookie)
+	}
+	if aff.canarySetCookie != "" {
+		def.BackendRefs[1].Filters = gatewaySetCookie(aff.canarySetCookie)
+	}
 	if abTesting(cd) {
 		for i, cond := range cd.Spec.Analysis.Match {
 			spec.Rules = append(spec.Rules, gatewayv1.HTTPRouteRule{
@@ -210,6 +240,17 @@ func gatewaySplit(primary, canary string, port int32, r Routes) []gatewayv1.HTTP
 		}}
 	}
 	return []gatewayv1.HTTPBackendRef{ref(primary, r.Primary), ref(canary, r.Canary)}
+}
+
+// gatewaySetCookie is a backend filter that adds a Set-Cookie header to
+// the backend's responses.
+func gatewaySetCookie(value string) []gatewayv1.HTTPRouteFilter {
+	return []gatewayv1.HTTPRouteFilter{{
+		Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier,
+		ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{
+			Add: []gatewayv1.HTTPHeader{{Name: "Set-Cookie", Value: value}},
+		},
+	}}
 }
 
 // gatewayMirror is a RequestMirror filter.

@@ -40,6 +40,10 @@ type istioRouter struct {
 	client client.Client
 }
 
+// rendersSessionAffinity marks the router as one that pins users with
+// cookies (see affinity.go).
+func (r *istioRouter) rendersSessionAffinity() {}
+
 func newIstioRouter(d Deps) Interface {
 	return &istioRouter{client: d.Client}
 }
@@ -149,6 +153,8 @@ func renderDestinationRule(cd *flaggerv1beta1.Canary, host string) (*istionetwor
 //     operations, and the default route has spec.service.match.
 //   - A mirrored split copies the default route's requests to the canary
 //     (mirrorPercentage from analysis.mirrorWeight).
+//   - With analysis.sessionAffinity, the cookie routes of affinityOf come
+//     first, and the default route's destinations set the cookies.
 func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetworking.VirtualService, error) {
 	apex, primary, canary := ServiceNames(cd)
 	svc := cd.Spec.Service
@@ -171,6 +177,8 @@ func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetwo
 			return nil, errors.New("istio cannot mirror TCP traffic (spec.service.appProtocol is tcp)")
 		case abTesting(cd):
 			return nil, errors.New("A/B testing matches HTTP requests, but spec.service.appProtocol is tcp")
+		case cd.Spec.Analysis != nil && cd.Spec.Analysis.SessionAffinity != nil:
+			return nil, errors.New("session affinity sets HTTP cookies, but spec.service.appProtocol is tcp")
 		}
 		spec.Tcp = []*istionetworking.TCPRoute{{Route: []*istionetworking.RouteDestination{
 			{Destination: istioDestination(primary, port), Weight: int32(routes.Primary)},
@@ -196,6 +204,7 @@ func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetwo
 			def.MirrorPercentage = &istionetworking.Percent{Value: float64(a.MirrorWeight)}
 		}
 	}
+	spec.Http = append(spec.Http, istioCookieRoutes(c, cd, def, routes)...)
 	if abTesting(cd) {
 		for i, cond := range cd.Spec.Analysis.Match {
 			ab := proto.Clone(def).(*istionetworking.HTTPRoute)
@@ -216,6 +225,43 @@ func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetwo
 // istioDestination is a Service host and port.
 func istioDestination(host string, port uint32) *istionetworking.Destination {
 	return &istionetworking.Destination{Host: host, Port: &istionetworking.PortSelector{Number: port}}
+}
+
+// istioCookieRoutes returns the session affinity routes of a split (see
+// affinityOf), built from the default route, and makes the default route's
+// destinations set the cookies.
+func istioCookieRoutes(c *istioConverter, cd *flaggerv1beta1.Canary, def *istionetworking.HTTPRoute, routes Routes) []*istionetworking.HTTPRoute {
+	_, primary, canary := ServiceNames(cd)
+	port := uint32(cd.Spec.Service.Port)
+	aff := affinityOf(cd, routes)
+	out := make([]*istionetworking.HTTPRoute, 0, len(aff.routes))
+	for _, cr := range aff.routes {
+		sticky := proto.Clone(def).(*istionetworking.HTTPRoute)
+		sticky.Name = cr.name
+		sticky.Match = c.abMatches("spec.analysis.sessionAffinity", cr.match(), def.Match)
+		sticky.Mirror, sticky.MirrorPercentage = nil, nil
+		sticky.Route = istioSplit(primary, canary, port, cr.routes())
+		if cr.setCookie != "" {
+			for _, d := range sticky.Route {
+				if d.Weight == 100 {
+					d.Headers = istioSetCookie(cr.setCookie)
+				}
+			}
+		}
+		out = append(out, sticky)
+	}
+	if aff.primarySetCookie != "" {
+		def.Route[0].Headers = istioSetCookie(aff.primarySetCookie)
+	}
+	if aff.canarySetCookie != "" {
+		def.Route[1].Headers = istioSetCookie(aff.canarySetCookie)
+	}
+	return out
+}
+
+// istioSetCookie adds a Set-Cookie header to the responses of a destination.
+func istioSetCookie(value string) *istionetworking.Headers {
+	return &istionetworking.Headers{Response: &istionetworking.Headers_HeaderOperations{Add: map[string]string{"Set-Cookie": value}}}
 }
 
 // istioSplit returns the weighted destinations of an HTTP route.

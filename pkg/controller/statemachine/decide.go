@@ -128,13 +128,15 @@ func (d *decider) start() {
 		d.event(Warning, "Provider %s cannot split traffic: running a blue/green analysis of %d iterations instead of weight steps",
 			d.in.Spec.Provider, d.p.iterations)
 	}
+	d.affinityNotice()
 	d.wakeAt = append(d.wakeAt, d.deadline())
 }
 
-// resetRun clears the counters of an analysis run.
+// resetRun clears the counters and session cookies of an analysis run.
 func (d *decider) resetRun() {
 	d.next.CanaryWeight, d.next.Iterations, d.next.FailedChecks = 0, 0, 0
 	d.next.LastAnalysisTime, d.next.WaitingSince = nil, nil
+	d.unpinUsers()
 }
 
 func (d *decider) progressing() {
@@ -233,6 +235,7 @@ func (d *decider) advanceWeight(first bool) {
 	}
 	w := nextWeight(d.in.Spec.Analysis, d.p.maxWeight, s.CanaryWeight)
 	s.CanaryWeight = w
+	d.pinUsers()
 	d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: int(100 - w), Canary: int(w)}})
 	d.event(Normal, "Advance %s canary weight %d", d.in.Spec.TargetRef.Name, w)
 }
