@@ -130,7 +130,7 @@ func renderHTTPProxy(cd *flaggerv1beta1.Canary, ingressClass string, routes Rout
 	prefix, headers := contourServiceMatch(f, svc.Match)
 	def := contourv1.Route{
 		Conditions:            contourConditions(f, "spec.service.match[0]", prefix, headers),
-		Services:              contourServices(primary, canary, svc.Port, routes, 0),
+		Services:              contourServices(cd.Namespace, primary, canary, svc.Port, routes, 0),
 		TimeoutPolicy:         contourTimeout(f, svc.Timeout),
 		RetryPolicy:           contourRetries(f, svc.Retries),
 		RequestHeadersPolicy:  contourHeaders(f, "spec.service.headers.request", svc.Headers, false),
@@ -141,7 +141,7 @@ func renderHTTPProxy(cd *flaggerv1beta1.Canary, ingressClass string, routes Rout
 		if a := cd.Spec.Analysis; a != nil && a.MirrorWeight > 0 {
 			weight = a.MirrorWeight
 		}
-		def.Services = contourServices(primary, canary, svc.Port, routes, weight)
+		def.Services = contourServices(cd.Namespace, primary, canary, svc.Port, routes, weight)
 	}
 	if abTesting(cd) {
 		for i, m := range cd.Spec.Analysis.Match {
@@ -152,10 +152,10 @@ func renderHTTPProxy(cd *flaggerv1beta1.Canary, ingressClass string, routes Rout
 			ab := *def.DeepCopy()
 			all := mergeMaps(maps.Clone(headers), headerMatches(m.Headers))
 			ab.Conditions = contourConditions(f, field, prefix, all)
-			ab.Services = contourServices(primary, canary, svc.Port, routes, 0)
+			ab.Services = contourServices(cd.Namespace, primary, canary, svc.Port, routes, 0)
 			spec.Routes = append(spec.Routes, ab)
 		}
-		def.Services = contourServices(primary, canary, svc.Port, Routes{Primary: 100}, 0)
+		def.Services = contourServices(cd.Namespace, primary, canary, svc.Port, Routes{Primary: 100}, 0)
 	}
 	spec.Routes = append(spec.Routes, def)
 	if err := f.Err(); err != nil {
@@ -168,13 +168,22 @@ func renderHTTPProxy(cd *flaggerv1beta1.Canary, ingressClass string, routes Rout
 // route and, when mirrorWeight is above 0, the canary as mirror Service.
 // A mirrored route lists the canary once, as mirror, unless it also takes
 // a share of the requests.
-func contourServices(primary, canary string, port int32, r Routes, mirrorWeight int32) []contourv1.Service {
-	out := []contourv1.Service{{Name: primary, Port: port, Weight: int64(r.Primary)}}
+//
+// Each Service's requests carry Linkerd's l5d-dst-override header with the
+// Service's cluster address, so that a Linkerd proxy beside Envoy sends
+// them to that Service rather than balancing them again by the Host.
+func contourServices(ns, primary, canary string, port int32, r Routes, mirrorWeight int32) []contourv1.Service {
+	service := func(name string, weight int64, mirror bool) contourv1.Service {
+		return contourv1.Service{Name: name, Port: port, Weight: weight, Mirror: mirror, RequestHeadersPolicy: &contourv1.HeadersPolicy{
+			Set: []contourv1.HeaderValue{{Name: "l5d-dst-override", Value: fmt.Sprintf("%s.%s.svc.cluster.local:%d", name, ns, port)}},
+		}}
+	}
+	out := []contourv1.Service{service(primary, int64(r.Primary), false)}
 	if mirrorWeight == 0 || r.Canary > 0 {
-		out = append(out, contourv1.Service{Name: canary, Port: port, Weight: int64(r.Canary)})
+		out = append(out, service(canary, int64(r.Canary), false))
 	}
 	if mirrorWeight > 0 {
-		out = append(out, contourv1.Service{Name: canary, Port: port, Weight: int64(mirrorWeight), Mirror: true})
+		out = append(out, service(canary, int64(mirrorWeight), true))
 	}
 	return out
 }

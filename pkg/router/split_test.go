@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -159,7 +160,13 @@ func liveSpec(t *testing.T, p splitProvider, ns string) []byte {
 	if err := env.Client.Get(t.Context(), objectKey(obj), obj); err != nil {
 		t.Fatalf("reading %T %s: %v", obj, obj.GetName(), err)
 	}
-	return p.specOf(t, obj)
+	return withoutNamespace(p.specOf(t, obj), ns)
+}
+
+// withoutNamespace replaces the test's namespace in a spec with
+// <namespace>, so that golden files do not depend on it.
+func withoutNamespace(spec []byte, ns string) []byte {
+	return bytes.ReplaceAll(spec, []byte("."+ns+"."), []byte(".<namespace>."))
 }
 
 // renderedSpec renders the provider's spec for a split as YAML.
@@ -169,7 +176,7 @@ func renderedSpec(t *testing.T, p splitProvider, cd *flaggerv1beta1.Canary, r ro
 	if err != nil {
 		t.Fatalf("rendering %+v: %v", r, err)
 	}
-	return specYAML(t, spec)
+	return withoutNamespace(specYAML(t, spec), cd.Namespace)
 }
 
 func TestSplitRouters_WriteEachStepAsInGoldenFile(t *testing.T) {

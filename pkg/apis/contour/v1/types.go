@@ -111,6 +111,9 @@ type Service struct {
 	// Mirror makes the Service receive a copy of the route's requests,
 	// whose answers are discarded, instead of a share of them.
 	Mirror bool `json:"mirror,omitempty"`
+	// RequestHeadersPolicy changes the headers of the requests sent to
+	// this Service.
+	RequestHeadersPolicy *HeadersPolicy `json:"requestHeadersPolicy,omitempty"`
 }
 
 // TimeoutPolicy limits how long a request may take.
