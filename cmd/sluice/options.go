@@ -161,7 +161,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.IntVar(&o.KubeconfigBurst, "kubeconfig-burst", 250, "Requests the client may send at once above -kubeconfig-qps.")
 	fs.StringVar(&o.KubeconfigServiceMesh, "kubeconfig-service-mesh", "", "Kubeconfig of the cluster that holds the routing objects, when it is not the workloads' cluster.")
 	fs.StringVar(&o.MetricsServer, "metrics-server", "http://prometheus:9090", "Prometheus-compatible server that answers the builtin metric queries, unless a Canary sets spec.metricsServer.")
-	fs.StringVar(&o.MeshProvider, "mesh-provider", "istio", "Traffic provider of Canaries without spec.provider: "+strings.Join(meshProviders, ", ")+"; a bare gatewayapi is read as gatewayapi:v1. Sluice routes with kubernetes so far; a Canary using another provider is reported as not supported.")
+	fs.StringVar(&o.MeshProvider, "mesh-provider", "istio", "Traffic provider of Canaries without spec.provider: "+strings.Join(meshProviders, ", ")+"; an SMI version may name its mesh (smi:v1alpha3:linkerd); a bare gatewayapi is read as gatewayapi:v1. A Canary whose provider Sluice cannot route is reported as not supported.")
 	fs.StringVar(&o.Namespace, "namespace", "", "Namespace that Sluice watches for Canaries; empty means all namespaces.")
 	fs.StringVar(&o.SelectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "Comma-separated pod labels that select a workload's pods.")
 	fs.StringVar(&o.IncludeLabelPrefix, "include-label-prefix", "", "Comma-separated label prefixes copied from the target workload to the primary.")
@@ -231,6 +231,13 @@ func ParseOptions(args []string, getenv func(string) string) (*Options, error) {
 	return o, nil
 }
 
+// smiWithMesh reports whether a provider is an SMI version followed by the
+// mesh that implements it, such as smi:v1alpha3:linkerd.
+func smiWithMesh(provider string) bool {
+	i := strings.LastIndex(provider, ":")
+	return strings.HasPrefix(provider, "smi:") && i > len("smi:") && i < len(provider)-1 && slices.Contains(meshProviders, provider[:i])
+}
+
 // validate checks the values Sluice acts on, and the mesh provider, whose
 // typos would otherwise go unnoticed until routing is implemented.
 func (o *Options) validate() error {
@@ -240,7 +247,7 @@ func (o *Options) validate() error {
 	if o.ZapEncoding != "json" && o.ZapEncoding != "console" {
 		return fmt.Errorf("invalid value %q for -zap-encoding: must be json or console", o.ZapEncoding)
 	}
-	if !slices.Contains(meshProviders, o.MeshProvider) {
+	if !slices.Contains(meshProviders, o.MeshProvider) && !smiWithMesh(o.MeshProvider) {
 		return fmt.Errorf("invalid value %q for -mesh-provider: must be one of %s", o.MeshProvider, strings.Join(meshProviders, ", "))
 	}
 	for _, c := range []struct {

@@ -175,6 +175,8 @@ func TestParseOptions_RejectsInvalidValuesNamingTheFlag(t *testing.T) {
 		{"non-numeric threadiness", []string{"-threadiness", "two"}, "-threadiness"},
 		{"unknown mesh provider", []string{"-mesh-provider", "supergloo"}, "-mesh-provider"},
 		{"unversioned smi", []string{"-mesh-provider", "smi"}, "-mesh-provider"},
+		{"smi with an empty mesh", []string{"-mesh-provider", "smi:v1alpha3:"}, "-mesh-provider"},
+		{"smi of an unknown version with a mesh", []string{"-mesh-provider", "smi:v1beta1:linkerd"}, "-mesh-provider"},
 		{"zero qps", []string{"-kubeconfig-qps", "0"}, "-kubeconfig-qps"},
 		{"negative burst", []string{"-kubeconfig-burst", "-5"}, "-kubeconfig-burst"},
 		{"port not a number", []string{"-port", "http"}, "-port"},
@@ -208,7 +210,7 @@ func TestParseOptions_AcceptsFlaggerProviderNames(t *testing.T) {
 		flaggerv1beta1.ProviderKubernetes, flaggerv1beta1.ProviderKuma, flaggerv1beta1.ProviderLinkerd,
 		flaggerv1beta1.ProviderNGINX, flaggerv1beta1.ProviderOSM, flaggerv1beta1.ProviderSkipper,
 		flaggerv1beta1.ProviderSMIV1alpha1, flaggerv1beta1.ProviderSMIV1alpha2, flaggerv1beta1.ProviderSMIV1alpha3,
-		flaggerv1beta1.ProviderTraefik,
+		flaggerv1beta1.ProviderTraefik, "smi:v1alpha3:linkerd", "smi:v1alpha2:osm",
 	} {
 		o, err := ParseOptions([]string{"-mesh-provider", p}, env(nil))
 		if err != nil {

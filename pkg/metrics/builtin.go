@@ -166,8 +166,16 @@ func builtinQuery(provider, name string) (string, error) {
 
 // meshOf strips the API version from a provider name: gatewayapi:v1 is
 // gatewayapi, appmesh:v1beta2 is appmesh.
+//
+// An SMI provider that names its mesh, smi:v1alpha3:linkerd, reads that
+// mesh's metrics.
 func meshOf(provider string) string {
-	mesh, _, _ := strings.Cut(provider, ":")
+	mesh, rest, _ := strings.Cut(provider, ":")
+	if mesh == "smi" {
+		if _, named, ok := strings.Cut(rest, ":"); ok {
+			return named
+		}
+	}
 	return mesh
 }
 

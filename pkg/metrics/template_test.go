@@ -101,6 +101,8 @@ func TestBuiltinQuery_CoversEveryProviderWithMetricsAndRefusesTheOthers(t *testi
 		{"knative", BuiltinRequestSuccessRate, nil, `metric "request-success-rate" is neither builtin for provider "knative" nor backed by a templateRef: Sluice has builtin queries only for`},
 		{"skipper", BuiltinRequestDuration, nil, "write a MetricTemplate"},
 		{"smi:v1alpha3", BuiltinRequestDuration, nil, "write a MetricTemplate"},
+		{"smi:v1alpha3:linkerd", BuiltinRequestSuccessRate, []string{`response_total{`, `direction="inbound"`}, ""},
+		{"smi:v1alpha2:osm", BuiltinRequestDuration, []string{`osm_request_duration_ms_bucket{`}, ""},
 		{"istio", "error-rate", nil, `metric "error-rate" is neither builtin for provider "istio" nor backed by a templateRef (the builtin metrics are request-success-rate and request-duration)`},
 	} {
 		t.Run(tc.provider+"/"+tc.metric, func(t *testing.T) {

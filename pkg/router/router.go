@@ -108,8 +108,11 @@ var providers = map[string]func(Deps) Interface{
 
 // New returns the router for a provider name, or an error naming the
 // providers Sluice supports. There is no fallback to another provider.
+//
+// An SMI provider may name the mesh that implements the API after its
+// version, as in smi:v1alpha3:linkerd; the router is the one of the version.
 func New(provider string, deps Deps) (Interface, error) {
-	newRouter, ok := providers[provider]
+	newRouter, ok := providers[smiVersionOf(provider)]
 	if !ok {
 		known := make([]string, 0, len(providers))
 		for name := range providers {
@@ -119,6 +122,17 @@ func New(provider string, deps Deps) (Interface, error) {
 		return nil, fmt.Errorf("traffic provider %q is not supported; supported: %s", provider, strings.Join(known, ", "))
 	}
 	return newRouter(deps), nil
+}
+
+// smiVersionOf returns smi:<version> for smi:<version>:<mesh>, and any
+// other provider name as it is.
+func smiVersionOf(provider string) string {
+	if rest, ok := strings.CutPrefix(provider, "smi:"); ok {
+		if version, mesh, ok := strings.Cut(rest, ":"); ok && mesh != "" && !strings.Contains(mesh, ":") {
+			return "smi:" + version
+		}
+	}
+	return provider
 }
 
 // ServiceNames returns the apex, primary and canary Service names of a Canary.

@@ -35,6 +35,7 @@ func TestNew_ReturnsKnownProvidersAndRejectsOthers(t *testing.T) {
 	for _, name := range []string{
 		"kubernetes", "istio", "gatewayapi:v1", "gatewayapi:v1beta1", "nginx",
 		"linkerd", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "osm", "contour", "traefik",
+		"smi:v1alpha3:linkerd", "smi:v1alpha2:osm", // SMI with the mesh named, as -mesh-provider takes it
 	} {
 		if r, err := router.New(name, router.Deps{Client: env.Client}); err != nil || r == nil {
 			t.Errorf("New(%q) = %v, %v; want a router", name, r, err)
@@ -42,7 +43,7 @@ func TestNew_ReturnsKnownProvidersAndRejectsOthers(t *testing.T) {
 	}
 	// Bare gatewayapi is mapped to v1 by the flag layer; the registry
 	// itself has no defaults and no fallback.
-	for _, name := range []string{"nosuch", "", "gatewayapi", "gatewayapi:v2", "Istio", "smi", "smi:v1alpha4"} {
+	for _, name := range []string{"nosuch", "", "gatewayapi", "gatewayapi:v2", "Istio", "smi", "smi:v1alpha4", "smi:v1alpha4:linkerd", "smi:v1alpha3:", "smi:v1alpha3:a:b"} {
 		_, err := router.New(name, router.Deps{Client: env.Client})
 		if err == nil || !strings.Contains(err.Error(), "is not supported; supported: ") || !strings.Contains(err.Error(), "contour, gatewayapi:v1, gatewayapi:v1beta1, istio, kubernetes, linkerd, nginx, osm, smi:v1alpha1, smi:v1alpha2, smi:v1alpha3, traefik") {
 			t.Errorf("New(%q) error = %v, want one listing the supported providers", name, err)
