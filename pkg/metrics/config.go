@@ -59,6 +59,7 @@ var providerFactories = map[string]func(ProviderConfig) (Provider, error){
 	flaggerv1beta1.MetricProviderGraphite:   factory(NewGraphite),
 	flaggerv1beta1.MetricProviderInfluxDB:   factory(NewInfluxDB),
 	flaggerv1beta1.MetricProviderNewRelic:   factory(NewNewRelic),
+	flaggerv1beta1.MetricProviderCloudWatch: factory(NewCloudWatch),
 }
 
 // factory adapts a constructor that returns a concrete provider, so that a
