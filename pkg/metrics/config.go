@@ -60,6 +60,7 @@ var providerFactories = map[string]func(ProviderConfig) (Provider, error){
 	flaggerv1beta1.MetricProviderInfluxDB:   factory(NewInfluxDB),
 	flaggerv1beta1.MetricProviderNewRelic:   factory(NewNewRelic),
 	flaggerv1beta1.MetricProviderCloudWatch: factory(NewCloudWatch),
+	flaggerv1beta1.MetricProviderDynatrace:  factory(NewDynatrace),
 }
 
 // factory adapts a constructor that returns a concrete provider, so that a
