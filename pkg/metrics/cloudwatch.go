@@ -25,10 +25,6 @@ const (
 	cloudWatchTarget = "GraniteServiceVersion20100801."
 	// cloudWatchContentType is the content type of AWS JSON 1.0 requests.
 	cloudWatchContentType = "application/x-amz-json-1.0"
-	// cloudWatchLookback multiplies the metric's interval into the time
-	// range of a query, as Flagger does: CloudWatch publishes data points
-	// minutes late, so a range of one interval is often empty.
-	cloudWatchLookback = 10
 )
 
 // CloudWatch runs GetMetricData queries against Amazon CloudWatch, signing
@@ -109,7 +105,7 @@ func newCloudWatch(cfg ProviderConfig, lookupEnv func(string) (string, bool)) (*
 	} else {
 		client.Transport = &awsTransport{base: client.Transport, signer: signer}
 	}
-	return &CloudWatch{endpoint: endpoint, lookback: cloudWatchLookback * window, client: client, now: time.Now}, nil
+	return &CloudWatch{endpoint: endpoint, lookback: lookbackIntervals * window, client: client, now: time.Now}, nil
 }
 
 // awsKeys returns a signer holding the AWS keys of the Secret or, when the

@@ -9,6 +9,13 @@ import (
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
 
+// lookbackIntervals is how many metric intervals back the providers whose
+// API takes a time range (Datadog, New Relic, CloudWatch, Dynatrace) look,
+// as Flagger does: SaaS backends publish data points minutes late, so a
+// range of one interval is often empty, and Flagger users' thresholds were
+// tuned on these ranges.
+const lookbackIntervals = 10
+
 // DefaultQueryTimeout bounds every request a provider makes when its
 // configuration sets no timeout.
 const DefaultQueryTimeout = 5 * time.Second

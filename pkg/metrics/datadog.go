@@ -19,8 +19,9 @@ import (
 const DatadogDefaultAddress = "https://api.datadoghq.com"
 
 // Datadog runs metric queries through Datadog's v1 query API
-// (/api/v1/query) with the official client, over the metric's interval
-// ending now, and returns the last point of the single series.
+// (/api/v1/query) with the official client, over ten metric intervals
+// ending now (as Flagger does), and returns the last point of the single
+// series.
 //
 // Secret keys: datadog_api_key and datadog_application_key, as in Flagger;
 // apiKey and applicationKey are accepted too.
@@ -57,7 +58,7 @@ func NewDatadog(cfg ProviderConfig) (*Datadog, error) {
 	client := datadog.NewAPIClient(dc)
 	return &Datadog{
 		address: address,
-		window:  window,
+		window:  lookbackIntervals * window,
 		keys: map[string]datadog.APIKey{
 			"apiKeyAuth": {Key: apiKey},
 			"appKeyAuth": {Key: appKey},

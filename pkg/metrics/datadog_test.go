@@ -55,8 +55,8 @@ func (f fakeDatadog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	from, errF := strconv.ParseInt(q.Get("from"), 10, 64)
 	to, errT := strconv.ParseInt(q.Get("to"), 10, 64)
-	if errF != nil || errT != nil || to-from != 120 || q.Get("query") != "sum:istio.mesh.request.count{*}.as_count()" {
-		f.t.Errorf("query parameters %v: want a 120s window ending now and the query", q)
+	if errF != nil || errT != nil || to-from != 1200 || q.Get("query") != "sum:istio.mesh.request.count{*}.as_count()" {
+		f.t.Errorf("query parameters %v: want a 1200s window (ten 2m intervals) ending now and the query", q)
 	}
 	if d := time.Since(time.Unix(to, 0)); d < 0 || d > time.Minute {
 		f.t.Errorf("to=%d is not now", to)

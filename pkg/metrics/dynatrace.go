@@ -12,10 +12,6 @@ import (
 	"time"
 )
 
-// dynatraceLookback multiplies the metric's interval into the time range
-// of a query, as Flagger does.
-const dynatraceLookback = 10
-
 // Dynatrace runs metric selectors through the Dynatrace Metrics API v2
 // (GET /api/v2/metrics/query) with resolution=Inf, so that each series
 // folds into one data point, over a range that ends now and starts ten
@@ -52,7 +48,7 @@ func NewDynatrace(cfg ProviderConfig) (*Dynatrace, error) {
 	auth := func(h http.Header) { h.Set("Authorization", "Api-Token "+token) }
 	return &Dynatrace{
 		address:  strings.TrimSuffix(cfg.Address, "/"),
-		lookback: dynatraceLookback * window,
+		lookback: lookbackIntervals * window,
 		client:   newHTTPClient(cfg, auth),
 		now:      time.Now,
 	}, nil

@@ -139,7 +139,7 @@ func TestInfluxDB_RunsFluxAndReadsOneTable(t *testing.T) {
 func TestNewRelic_RunsNRQLOverTheInterval(t *testing.T) {
 	check := func(t *testing.T, r *http.Request) {
 		if r.URL.Path != "/v1/accounts/12345/query" || r.Header.Get("X-Query-Key") != "nr-key" ||
-			r.URL.Query().Get("nrql") != "SELECT percentage(count(*), WHERE error IS false) FROM Transaction WHERE appName = 'podinfo' SINCE 60 seconds ago" {
+			r.URL.Query().Get("nrql") != "SELECT percentage(count(*), WHERE error IS false) FROM Transaction WHERE appName = 'podinfo' SINCE 600 seconds ago" {
 			t.Errorf("request %s headers %v", r.URL, r.Header)
 		}
 	}

@@ -19,7 +19,7 @@ const NewRelicDefaultAddress = "https://insights-api.newrelic.com"
 
 // NewRelic runs NRQL queries through New Relic's Insights query API
 // (/v1/accounts/<account>/query), as Flagger does. A query without a SINCE
-// clause looks back over the metric's interval. The query must return one
+// clause looks back over ten metric intervals, as in Flagger. The query must return one
 // result with one number, such as SELECT average(duration) FROM ....
 //
 // Secret keys: newrelic_account_id and newrelic_query_key, as in Flagger.
@@ -49,7 +49,7 @@ func NewNewRelic(cfg ProviderConfig) (*NewRelic, error) {
 		window = time.Minute
 	}
 	auth := func(h http.Header) { h.Set("X-Query-Key", key) }
-	return &NewRelic{address: address, account: account, window: window, client: newHTTPClient(cfg, auth)}, nil
+	return &NewRelic{address: address, account: account, window: lookbackIntervals * window, client: newHTTPClient(cfg, auth)}, nil
 }
 
 // hasSince finds a SINCE clause in NRQL.
