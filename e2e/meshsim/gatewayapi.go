@@ -14,8 +14,9 @@ import (
 // are alternatives, its backendRefs the weighted destinations (weight 1
 // when unset, as the API defaults it) and a RequestMirror filter its
 // mirror. Rules are tried in order; Sluice writes its A/B rules first.
-// Filters other than RequestMirror do not change where a request goes and
-// are ignored.
+// A backendRef's ResponseHeaderModifier filters change that backend's
+// responses. Other filters do not change where a request goes or what
+// the simulation checks, and are ignored.
 func compileHTTPRoute(spec *gatewayv1.HTTPRouteSpec, apex string) *table {
 	t := &table{summary: Routes{Found: true}}
 	for _, rule := range spec.Rules {
@@ -24,7 +25,9 @@ func compileHTTPRoute(spec *gatewayv1.HTTPRouteSpec, apex string) *table {
 			r.matches = append(r.matches, compileHTTPRouteMatch(m))
 		}
 		for _, b := range rule.BackendRefs {
-			r.dests = append(r.dests, destOf(string(b.Name), int(ptr.Deref(b.Weight, 1)), apex))
+			d := destOf(string(b.Name), int(ptr.Deref(b.Weight, 1)), apex)
+			d.respond = gatewayHeaderOps(b.Filters)
+			r.dests = append(r.dests, d)
 		}
 		for _, f := range rule.Filters {
 			if f.Type != gatewayv1.HTTPRouteFilterRequestMirror || f.RequestMirror == nil {
@@ -43,6 +46,26 @@ func compileHTTPRoute(spec *gatewayv1.HTTPRouteSpec, apex string) *table {
 	}
 	t.summarize()
 	return t
+}
+
+// gatewayHeaderOps compiles the ResponseHeaderModifier filters of a
+// backendRef into response header operations.
+func gatewayHeaderOps(filters []gatewayv1.HTTPRouteFilter) headerOps {
+	out := headerOps{set: http.Header{}, add: http.Header{}}
+	for _, f := range filters {
+		m := f.ResponseHeaderModifier
+		if f.Type != gatewayv1.HTTPRouteFilterResponseHeaderModifier || m == nil {
+			continue
+		}
+		for _, h := range m.Set {
+			out.set.Set(string(h.Name), h.Value)
+		}
+		for _, h := range m.Add {
+			out.add.Add(string(h.Name), h.Value)
+		}
+		out.remove = append(out.remove, m.Remove...)
+	}
+	return out
 }
 
 // compileHTTPRouteMatch turns one HTTPRouteMatch into conditions on a

@@ -39,6 +39,17 @@ func (f *fixture) httpRouteTo(primaryWeight, canaryWeight int, matches ...gatewa
 		def = backends(100, 0)
 	}
 	rules = append(rules, gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{root}, BackendRefs: def})
+	f.httpRoute(rules...)
+	want := Routes{Primary: primaryWeight, Canary: canaryWeight, Matches: len(matches), Found: true}
+	if len(matches) > 0 {
+		want.Primary, want.Canary = 100, 0
+	}
+	f.eventually("the sim applies "+fmt.Sprint(want), func() bool { return f.sim.Routes() == want })
+}
+
+// httpRoute creates or updates the HTTPRoute with the rules.
+func (f *fixture) httpRoute(rules ...gatewayv1.HTTPRouteRule) {
+	f.t.Helper()
 	hr := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: f.ns}}
 	err := kube.Get(f.t.Context(), client.ObjectKeyFromObject(hr), hr)
 	hr.Spec.ParentRefs = []gatewayv1.ParentReference{{Name: "public"}}
@@ -52,11 +63,6 @@ func (f *fixture) httpRouteTo(primaryWeight, canaryWeight int, matches ...gatewa
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	want := Routes{Primary: primaryWeight, Canary: canaryWeight, Matches: len(matches), Found: true}
-	if len(matches) > 0 {
-		want.Primary, want.Canary = 100, 0
-	}
-	f.eventually("the sim applies "+fmt.Sprint(want), func() bool { return f.sim.Routes() == want })
 }
 
 func TestGatewayAPI_SplitsRequestsByTheHTTPRouteWeights(t *testing.T) {
@@ -109,6 +115,54 @@ func TestGatewayAPI_RoutesMatchingRequestsToTheCanaryDuringAnABTest(t *testing.T
 			t.Errorf("header %q: want %s for all 50 requests, got %v", tc.header, tc.want, got)
 		}
 	}
+}
+
+func TestGatewayAPI_PinsUsersWithTheBackendsSetCookie(t *testing.T) {
+	t.Parallel()
+	f := newProviderFixture(t, ProviderGatewayAPI)
+	f.pod("p1", true, true, fast)
+	f.pod("c1", false, true, fast)
+	f.waitReady(1, 1)
+	// The rules of stickyCases, as Sluice's Gateway API router renders
+	// session affinity: Set-Cookie in a backend's ResponseHeaderModifier.
+	cookieMatch := func(cookie string) []gatewayv1.HTTPRouteMatch {
+		return []gatewayv1.HTTPRouteMatch{{Headers: []gatewayv1.HTTPHeaderMatch{{
+			Type: ptr.To(gatewayv1.HeaderMatchRegularExpression), Name: "cookie", Value: ".*" + cookie + ".*",
+		}}}}
+	}
+	to := func(name string, weight int32, mod *gatewayv1.HTTPHeaderFilter) gatewayv1.HTTPBackendRef {
+		b := gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{
+			BackendObjectReference: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(name), Port: ptr.To(gatewayv1.PortNumber(9898))},
+			Weight:                 ptr.To(weight),
+		}}
+		if mod != nil {
+			b.Filters = []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier, ResponseHeaderModifier: mod}}
+		}
+		return b
+	}
+	f.httpRoute(
+		gatewayv1.HTTPRouteRule{Matches: cookieMatch("canary-user=c0ffee"), BackendRefs: []gatewayv1.HTTPBackendRef{
+			to(apex+"-primary", 0, nil), to(apex+"-canary", 100, nil),
+		}},
+		gatewayv1.HTTPRouteRule{Matches: cookieMatch("canary-user=0ld"), BackendRefs: []gatewayv1.HTTPBackendRef{
+			to(apex+"-primary", 100, &gatewayv1.HTTPHeaderFilter{
+				Add:    []gatewayv1.HTTPHeader{{Name: "Set-Cookie", Value: "canary-user=0ld; Max-Age=-1"}},
+				Set:    []gatewayv1.HTTPHeader{{Name: "Content-Type", Value: "text/plain"}},
+				Remove: []string{HeaderRevision},
+			}),
+			to(apex+"-canary", 0, nil),
+		}},
+		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{
+			to(apex+"-primary", 50, nil),
+			to(apex+"-canary", 50, &gatewayv1.HTTPHeaderFilter{
+				Add: []gatewayv1.HTTPHeader{{Name: "Set-Cookie", Value: "canary-user=c0ffee; Max-Age=600"}},
+			}),
+		}},
+	)
+	f.eventually("the sim applies the cookie rules", func() bool {
+		return f.sim.Routes() == Routes{Primary: 50, Canary: 50, Matches: 2, Found: true}
+	})
+	f.expectAnswers(stickyCases)
 }
 
 func TestGatewayAPI_ExportsTheApplicationsRequestMetrics(t *testing.T) {

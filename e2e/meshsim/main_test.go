@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,6 +144,15 @@ func (f *fixture) routeTo(primaryWeight, canaryWeight int, matches ...*istionetw
 		http = append(http, &istionetworking.HTTPRoute{Name: "ab", Match: matches, Route: dests(0, 100)})
 	}
 	http = append(http, &istionetworking.HTTPRoute{Name: "default", Route: dests(primaryWeight, canaryWeight)})
+	f.virtualService(http...)
+	want := Routes{Primary: primaryWeight, Canary: canaryWeight, Matches: min(len(matches), 1), Found: true}
+	f.eventually("the sim applies "+fmt.Sprint(want), func() bool { return f.sim.Routes() == want })
+}
+
+// virtualService creates or updates the VirtualService with the HTTP
+// routes.
+func (f *fixture) virtualService(http ...*istionetworking.HTTPRoute) {
+	f.t.Helper()
 	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: f.ns}}
 	err := kube.Get(f.t.Context(), client.ObjectKeyFromObject(vs), vs)
 	vs.Spec.Hosts, vs.Spec.Http = []string{apex}, http
@@ -154,8 +165,6 @@ func (f *fixture) routeTo(primaryWeight, canaryWeight int, matches ...*istionetw
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	want := Routes{Primary: primaryWeight, Canary: canaryWeight, Matches: min(len(matches), 1), Found: true}
-	f.eventually("the sim applies "+fmt.Sprint(want), func() bool { return f.sim.Routes() == want })
 }
 
 // mirror makes the default route copy percent of its requests to the
@@ -242,6 +251,76 @@ func (f *fixture) send(n int, hdr ...string) tally {
 		f.t.Fatal(err)
 	}
 	return out
+}
+
+// answer sends one GET request through the proxy, with the given header
+// (name, value) if any, and returns the version that answered and the
+// response's headers.
+func (f *fixture) answer(hdr ...string) (string, http.Header) {
+	f.t.Helper()
+	req, err := http.NewRequestWithContext(f.t.Context(), http.MethodGet, f.sim.ProxyURL+"/api/info", nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if len(hdr) == 2 {
+		req.Header.Set(hdr[0], hdr[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.Header.Get(HeaderVersion), resp.Header
+}
+
+// stickyCase is what the answers to requests with one Cookie header carry:
+// want maps each version that may answer to the response headers it must
+// answer with (a nil value: the header is absent). Another version
+// answering fails the case, and so does a version of want never answering.
+type stickyCase struct {
+	cookie string
+	want   map[string]map[string][]string
+}
+
+// expectAnswers sends 40 requests per case and checks their answers.
+func (f *fixture) expectAnswers(cases []stickyCase) {
+	f.t.Helper()
+	for _, tc := range cases {
+		var hdr []string
+		if tc.cookie != "" {
+			hdr = []string{"Cookie", tc.cookie}
+		}
+		if err := f.checkAnswers(tc, hdr); err != nil {
+			f.t.Errorf("cookie %q: %v", tc.cookie, err)
+		}
+	}
+}
+
+// checkAnswers sends the requests of one case and says what was wrong
+// with the first wrong answer.
+func (f *fixture) checkAnswers(tc stickyCase, hdr []string) error {
+	f.t.Helper()
+	seen := map[string]int{}
+	for range 40 {
+		v, h := f.answer(hdr...)
+		seen[v]++
+		want, ok := tc.want[v]
+		if !ok {
+			return fmt.Errorf("want answers from %v only, got one from %q", slices.Sorted(maps.Keys(tc.want)), v)
+		}
+		for name, values := range want {
+			if got := h.Values(name); !slices.Equal(got, values) {
+				return fmt.Errorf("%s answered with %s %q, want %q", v, name, got, values)
+			}
+		}
+	}
+	for v := range tc.want {
+		if seen[v] == 0 {
+			return fmt.Errorf("want some answers from %s, got %v", v, seen)
+		}
+	}
+	return nil
 }
 
 // scrape returns the series of the metric family name on the sim's

@@ -81,10 +81,10 @@ func (p *frontProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.mirror(r, rt.mirrorTo)
 		}
 		r.Header.Set(headerService, d.service)
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK, respond: d.respond}
 		p.proxies[d.version].ServeHTTP(rec, r)
 		h.code = rec.code
-		if rec.code == http.StatusServiceUnavailable && rec.Header().Get(HeaderPod) == "" {
+		if rec.code == http.StatusServiceUnavailable && rec.pod == "" {
 			h.workload, h.flags = "", "UH" // the backend had no pod left
 		}
 	}
@@ -131,17 +131,25 @@ func (p *frontProxy) mirror(r *http.Request, d dest) {
 // wait waits for the mirrored requests in flight.
 func (p *frontProxy) wait() { p.mirrors.Wait() }
 
-// statusRecorder remembers the status code written through it.
+// statusRecorder remembers the status code written through it and the
+// pod that answered, and applies the destination's response header
+// operations to the answer.
 type statusRecorder struct {
 	http.ResponseWriter
 	code  int
 	wrote bool
+	// pod is the backend's HeaderPod, read before respond may remove it.
+	pod     string
+	respond headerOps
 }
 
-// WriteHeader records the status code.
+// WriteHeader records the status code and the pod, and applies the
+// header operations before the headers are sent.
 func (s *statusRecorder) WriteHeader(code int) {
 	if !s.wrote {
 		s.code, s.wrote = code, true
+		s.pod = s.Header().Get(HeaderPod)
+		s.respond.apply(s.Header())
 	}
 	s.ResponseWriter.WriteHeader(code)
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	istionetworking "istio.io/api/networking/v1alpha3"
@@ -71,6 +72,32 @@ type dest struct {
 	// Service: no pod backs it.
 	known  bool
 	weight int
+	// respond are the header operations on the responses of this
+	// destination.
+	respond headerOps
+}
+
+// headerOps are the operations on the response headers of a destination
+// (Istio's HTTPRouteDestination headers.response, Gateway API's
+// ResponseHeaderModifier filter of a backendRef). Envoy applies them in
+// this order: removals, then sets (which replace a header's values), then
+// adds (which append to them).
+type headerOps struct {
+	remove   []string
+	set, add http.Header
+}
+
+// apply applies the operations to the headers of a response.
+func (o headerOps) apply(h http.Header) {
+	for _, name := range o.remove {
+		h.Del(name)
+	}
+	for name, vs := range o.set {
+		h[name] = slices.Clone(vs)
+	}
+	for name, vs := range o.add {
+		h[name] = append(h[name], vs...)
+	}
 }
 
 // matcher is one HTTPMatchRequest: all of its conditions must hold.
@@ -87,7 +114,9 @@ func compile(spec *istionetworking.VirtualService, apex string) *table {
 			r.matches = append(r.matches, compileMatch(m))
 		}
 		for _, d := range hr.GetRoute() {
-			r.dests = append(r.dests, destOf(d.GetDestination().GetHost(), int(d.GetWeight()), apex))
+			dst := destOf(d.GetDestination().GetHost(), int(d.GetWeight()), apex)
+			dst.respond = istioHeaderOps(d.GetHeaders().GetResponse())
+			r.dests = append(r.dests, dst)
 		}
 		if hr.GetMirror() != nil {
 			r.mirror, r.mirrorTo = 1, destOf(hr.GetMirror().GetHost(), 0, apex)
@@ -99,6 +128,19 @@ func compile(spec *istionetworking.VirtualService, apex string) *table {
 	}
 	t.summarize()
 	return t
+}
+
+// istioHeaderOps compiles the response header operations of an
+// HTTPRouteDestination; nil has none.
+func istioHeaderOps(ops *istionetworking.Headers_HeaderOperations) headerOps {
+	out := headerOps{remove: ops.GetRemove(), set: http.Header{}, add: http.Header{}}
+	for name, v := range ops.GetSet() {
+		out.set.Set(name, v)
+	}
+	for name, v := range ops.GetAdd() {
+		out.add.Add(name, v)
+	}
+	return out
 }
 
 // summarize fills the summary from the default route.

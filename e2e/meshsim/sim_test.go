@@ -232,3 +232,64 @@ func TestSim_CopiesMirroredRequestsToTheCanary(t *testing.T) {
 		return within(int(mirrored), n, 0.5, 0.1)
 	})
 }
+
+func TestSim_PinsUsersWithTheDestinationsSetCookie(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.pod("p1", true, true, fast)
+	f.pod("c1", false, true, fast)
+	f.waitReady(1, 1)
+	// As Sluice's Istio router renders session affinity (see
+	// pkg/router/testdata/istio/affinity-*.golden): a route for the
+	// canary's cookie, one that expires an old cookie, then the split whose
+	// canary sets the cookie. The expiring route also replaces and removes
+	// a header of the backend's.
+	cookieMatch := func(cookie string) []*istionetworking.HTTPMatchRequest {
+		return []*istionetworking.HTTPMatchRequest{{Headers: map[string]*istionetworking.StringMatch{
+			"cookie": {MatchType: &istionetworking.StringMatch_Regex{Regex: ".*" + cookie + ".*"}},
+		}}}
+	}
+	to := func(host string, weight int32, ops *istionetworking.Headers_HeaderOperations) *istionetworking.HTTPRouteDestination {
+		return &istionetworking.HTTPRouteDestination{
+			Destination: &istionetworking.Destination{Host: host}, Weight: weight,
+			Headers: &istionetworking.Headers{Response: ops},
+		}
+	}
+	f.virtualService(
+		&istionetworking.HTTPRoute{Name: "sticky-canary", Match: cookieMatch("canary-user=c0ffee"), Route: []*istionetworking.HTTPRouteDestination{
+			to(apex+"-primary", 0, nil), to(apex+"-canary", 100, nil),
+		}},
+		&istionetworking.HTTPRoute{Name: "expire-cookie", Match: cookieMatch("canary-user=0ld"), Route: []*istionetworking.HTTPRouteDestination{
+			to(apex+"-primary", 100, &istionetworking.Headers_HeaderOperations{
+				Add:    map[string]string{"Set-Cookie": "canary-user=0ld; Max-Age=-1"},
+				Set:    map[string]string{"Content-Type": "text/plain"},
+				Remove: []string{HeaderRevision},
+			}),
+			to(apex+"-canary", 0, nil),
+		}},
+		&istionetworking.HTTPRoute{Name: "default", Route: []*istionetworking.HTTPRouteDestination{
+			to(apex+"-primary", 50, nil),
+			to(apex+"-canary", 50, &istionetworking.Headers_HeaderOperations{Add: map[string]string{"Set-Cookie": "canary-user=c0ffee; Max-Age=600"}}),
+		}},
+	)
+	f.eventually("the sim applies the cookie routes", func() bool {
+		return f.sim.Routes() == Routes{Primary: 50, Canary: 50, Matches: 2, Found: true}
+	})
+	f.expectAnswers(stickyCases)
+}
+
+// stickyCases are the answers through the routes of a session affinity
+// test: the canary sets its cookie on the split, requests with the cookie
+// all reach the canary, and requests with the old cookie reach the
+// primary, which expires it.
+var stickyCases = []stickyCase{
+	{"", map[string]map[string][]string{
+		"primary": {"Set-Cookie": nil, "Content-Type": {"text/plain; charset=utf-8"}},
+		"canary":  {"Set-Cookie": {"canary-user=c0ffee; Max-Age=600"}},
+	}},
+	{"a=b; canary-user=c0ffee", map[string]map[string][]string{"canary": {"Set-Cookie": nil}}},
+	{"canary-user=c0ffee; c=d", map[string]map[string][]string{"canary": {"Set-Cookie": nil}}},
+	{"canary-user=0ld", map[string]map[string][]string{"primary": {
+		"Set-Cookie": {"canary-user=0ld; Max-Age=-1"}, "Content-Type": {"text/plain"}, HeaderRevision: nil, HeaderPod: {"p1"},
+	}}},
+}
