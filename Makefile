@@ -64,13 +64,16 @@ tools-e2e: tools ## Also build kube-controller-manager, kube-scheduler and kwok 
 	hack/tool.sh kwok
 
 .PHONY: test
-test: tools check-generated ## Run every test against a real kube-apiserver and etcd.
+test: test-unit e2e ## Run every test: the unit and API-server suites, then the end-to-end scenarios.
+
+.PHONY: test-unit
+test-unit: tools check-generated ## Run the unit and API-server suites against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS=$(BIN) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: e2e
 e2e: tools-e2e ## Run the end-to-end scenarios on a local control plane with Prometheus and the sluice binary (a few minutes).
 	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh
-	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -timeout 30m ./e2e/... -v
+	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 30m ./e2e/... -v
 
 .PHONY: check-generated
 check-generated: $(CONTROLLER_GEN) ## Fail when the checked-in CRDs or RBAC differ from the Go types and markers.
