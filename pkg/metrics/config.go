@@ -61,13 +61,14 @@ func (c ProviderConfig) credential(keys ...string) (string, bool) {
 
 // providerFactories builds each provider type: one line per provider.
 var providerFactories = map[string]func(ProviderConfig) (Provider, error){
-	flaggerv1beta1.MetricProviderPrometheus: factory(NewPrometheus),
-	flaggerv1beta1.MetricProviderDatadog:    factory(NewDatadog),
-	flaggerv1beta1.MetricProviderGraphite:   factory(NewGraphite),
-	flaggerv1beta1.MetricProviderInfluxDB:   factory(NewInfluxDB),
-	flaggerv1beta1.MetricProviderNewRelic:   factory(NewNewRelic),
-	flaggerv1beta1.MetricProviderCloudWatch: factory(NewCloudWatch),
-	flaggerv1beta1.MetricProviderDynatrace:  factory(NewDynatrace),
+	flaggerv1beta1.MetricProviderPrometheus:  factory(NewPrometheus),
+	flaggerv1beta1.MetricProviderDatadog:     factory(NewDatadog),
+	flaggerv1beta1.MetricProviderGraphite:    factory(NewGraphite),
+	flaggerv1beta1.MetricProviderInfluxDB:    factory(NewInfluxDB),
+	flaggerv1beta1.MetricProviderNewRelic:    factory(NewNewRelic),
+	flaggerv1beta1.MetricProviderCloudWatch:  factory(NewCloudWatch),
+	flaggerv1beta1.MetricProviderDynatrace:   factory(NewDynatrace),
+	flaggerv1beta1.MetricProviderStackdriver: factory(NewStackdriver),
 }
 
 // factory adapts a constructor that returns a concrete provider, so that a

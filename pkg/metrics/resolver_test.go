@@ -77,7 +77,7 @@ func TestClusterResolver_ResolvesTemplatesAndFailsClosed(t *testing.T) {
 		metricTemplate("tpl", "broken", prom(urls[tplServer], ""), `{{ namespace `),
 		secret("dd-half", map[string]string{"datadog_api_key": "a"}),
 		metricTemplate("tpl", "dd", flaggerv1beta1.MetricTemplateProvider{Type: "datadog", SecretRef: &flaggerv1beta1.SecretReference{Name: "dd-half"}}, `sum:x{*}`),
-		metricTemplate("tpl", "stack", flaggerv1beta1.MetricTemplateProvider{Type: "stackdriver"}, `fetch k8s_container`),
+		metricTemplate("tpl", "splunk", flaggerv1beta1.MetricTemplateProvider{Type: "splunk"}, `data("traces.count").publish()`),
 		metricTemplate("shared", "up", prom(urls[tplServer], ""), `sum(up{namespace="{{ namespace }}"})`),
 	)
 
@@ -173,8 +173,8 @@ func TestClusterResolver_ResolvesTemplatesAndFailsClosed(t *testing.T) {
 		},
 		{
 			name: "provider type without an implementation", resolver: open, cd: cd,
-			metric: flaggerv1beta1.CanaryMetric{Name: "s", TemplateRef: ref("", "stack")},
-			err:    []string{`metric "s"`, "MetricTemplate tpl/stack", `"stackdriver" is not supported`},
+			metric: flaggerv1beta1.CanaryMetric{Name: "s", TemplateRef: ref("", "splunk")},
+			err:    []string{`metric "s"`, "MetricTemplate tpl/splunk", `"splunk" is not supported`},
 		},
 		{
 			name: "unknown metric name", resolver: open, cd: cd,

@@ -1,0 +1,591 @@
+package metrics
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testGCPKey is the RSA key pair of the tests' service account, generated
+// once.
+var testGCPKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+const (
+	testGCPProject = "my-project"
+	testGCPEmail   = "sluice-reader@my-project.iam.gserviceaccount.com"
+	testGCPKeyID   = "0123456789abcdef"
+	testMQL        = "fetch k8s_container | metric 'istio.io/service/server/response_latencies' | align delta(1m) | every 1m | group_by [], [p99: percentile(value.response_latencies, 99)]"
+)
+
+// serviceAccountKeyJSON is a service account JSON key for the test key
+// pair whose token_uri is tokenURI, with the private key in PKCS #8.
+func serviceAccountKeyJSON(t *testing.T, tokenURI string) string {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(testGCPKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := json.Marshal(map[string]string{
+		"type":           "service_account",
+		"project_id":     testGCPProject,
+		"private_key_id": testGCPKeyID,
+		"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email":   testGCPEmail,
+		"client_id":      "112233445566778899",
+		"token_uri":      tokenURI,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(key)
+}
+
+// fakeGoogleAuth is Google's token endpoint (POST /token, which checks the
+// JWT bearer grant the way Google does: form, RS256 signature against the
+// test key's public half, and claims) and a GCE metadata server (GET
+// /computeMetadata/v1/instance/service-accounts/default/token with
+// Metadata-Flavor: Google). It counts the tokens it issues.
+type fakeGoogleAuth struct {
+	t      *testing.T
+	reject string // an OAuth error code to answer the grant with, if any
+
+	mu     sync.Mutex
+	issued []string
+}
+
+func (f *fakeGoogleAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/token":
+		if err := f.verifyGrant(r); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = fmt.Fprintf(w, `{"error":"invalid_grant","error_description":%q}`, err.Error())
+			return
+		}
+		if f.reject != "" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = fmt.Fprintf(w, `{"error":%q,"error_description":"Invalid JWT Signature."}`, f.reject)
+			return
+		}
+		_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":3599,"token_type":"Bearer"}`, f.issue("ya29.key"))
+	case r.Method == http.MethodGet && r.URL.Path == "/computeMetadata/v1/instance/service-accounts/default/token":
+		if r.Header.Get("Metadata-Flavor") != "Google" {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, "Missing Metadata-Flavor:Google header.")
+			return
+		}
+		_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":3137,"token_type":"Bearer"}`, f.issue("ya29.metadata"))
+	default:
+		f.t.Errorf("auth request %s %s", r.Method, r.URL)
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+// issue records and returns a new token.
+func (f *fakeGoogleAuth) issue(prefix string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tok := fmt.Sprintf("%s.%d", prefix, len(f.issued)+1)
+	f.issued = append(f.issued, tok)
+	return tok
+}
+
+// tokens returns the tokens issued so far.
+func (f *fakeGoogleAuth) tokens() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.issued...)
+}
+
+// verifyGrant checks a JWT bearer grant independently of gcpauth.go.
+func (f *fakeGoogleAuth) verifyGrant(r *http.Request) error {
+	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+		return fmt.Errorf("content type %q", ct)
+	}
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	if g := r.PostForm.Get("grant_type"); g != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+		return fmt.Errorf("grant_type %q", g)
+	}
+	parts := strings.Split(r.PostForm.Get("assertion"), ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("the assertion has %d parts, want 3", len(parts))
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return fmt.Errorf("signature encoding: %w", err)
+	}
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(&testGCPKey().PublicKey, crypto.SHA256, digest[:], sig); err != nil {
+		return fmt.Errorf("Invalid JWT Signature: %w", err)
+	}
+	var header map[string]string
+	var claims struct {
+		Iss, Scope, Aud string
+		Iat, Exp        int64
+	}
+	for i, into := range []any{&header, &claims} {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil {
+			return fmt.Errorf("part %d: %w", i+1, err)
+		}
+		if err := json.Unmarshal(raw, into); err != nil {
+			return fmt.Errorf("part %d: %w", i+1, err)
+		}
+	}
+	wantAud := "http://" + r.Host + "/token"
+	switch {
+	case header["alg"] != "RS256" || header["typ"] != "JWT" || header["kid"] != testGCPKeyID:
+		return fmt.Errorf("header %v", header)
+	case claims.Iss != testGCPEmail:
+		return fmt.Errorf("iss %q", claims.Iss)
+	case claims.Scope != "https://www.googleapis.com/auth/monitoring.read":
+		return fmt.Errorf("scope %q", claims.Scope)
+	case claims.Aud != wantAud:
+		return fmt.Errorf("aud %q, want %s", claims.Aud, wantAud)
+	case claims.Exp-claims.Iat != 3600:
+		return fmt.Errorf("exp - iat = %d, want 3600", claims.Exp-claims.Iat)
+	}
+	return nil
+}
+
+// newFakeGoogleAuth starts the fake token endpoint and metadata server.
+func newFakeGoogleAuth(t *testing.T) (*fakeGoogleAuth, *httptest.Server) {
+	t.Helper()
+	f := &fakeGoogleAuth{t: t}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+// stackdriverSeriesJSON is one series of a timeSeries.query answer with the
+// given label values and points (value JSON, end time).
+func stackdriverSeriesJSON(labels []string, points ...[2]string) string {
+	lvs := make([]string, len(labels))
+	for i, l := range labels {
+		lvs[i] = fmt.Sprintf(`{"stringValue":%q}`, l)
+	}
+	pts := make([]string, len(points))
+	for i, p := range points {
+		pts[i] = fmt.Sprintf(`{"values":[%s],"timeInterval":{"startTime":"2024-05-01T10:0%d:00Z","endTime":%q}}`, p[0], i, p[1])
+	}
+	return `{"labelValues":[` + strings.Join(lvs, ",") + `],"pointData":[` + strings.Join(pts, ",") + `]}`
+}
+
+// stackdriverAnswerJSON is a whole answer with the given series, label keys
+// and extra top-level fields.
+func stackdriverAnswerJSON(keys []string, extra string, series ...string) string {
+	lds := make([]string, len(keys))
+	for i, k := range keys {
+		lds[i] = fmt.Sprintf(`{"key":%q}`, k)
+	}
+	s := `{"timeSeriesDescriptor":{"labelDescriptors":[` + strings.Join(lds, ",") +
+		`],"pointDescriptors":[{"key":"p99","valueType":"DOUBLE","metricKind":"GAUGE","unit":"ms"}]},"timeSeriesData":[` + strings.Join(series, ",") + `]`
+	if extra != "" {
+		s += "," + extra
+	}
+	return s + "}"
+}
+
+func TestStackdriver_RunsMQLAndReadsTheNewestPointOfTheOneSeries(t *testing.T) {
+	auth, authSrv := newFakeGoogleAuth(t)
+	key := serviceAccountKeyJSON(t, authSrv.URL+"/token")
+	check := func(t *testing.T, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req map[string]any
+		if err := json.Unmarshal(body, &req); err != nil || req["query"] != testMQL || len(req) != 1 {
+			t.Errorf("body %s (%v): want {\"query\": the MQL}", body, err)
+		}
+		if r.Method != http.MethodPost || r.URL.Path != "/v3/projects/my-project/timeSeries:query" || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("request %s %s, Content-Type %q", r.Method, r.URL, r.Header.Get("Content-Type"))
+		}
+		tokens := auth.tokens()
+		if len(tokens) == 0 || r.Header.Get("Authorization") != "Bearer "+tokens[len(tokens)-1] {
+			t.Errorf("Authorization %q, issued %v", r.Header.Get("Authorization"), tokens)
+		}
+	}
+	one := func(points ...[2]string) string {
+		return stackdriverAnswerJSON(nil, "", stackdriverSeriesJSON(nil, points...))
+	}
+	const t0, t1, t2 = "2024-05-01T10:01:00Z", "2024-05-01T10:02:00Z", "2024-05-01T10:03:00.5Z"
+	cases := []httpCase{
+		{"one double", 0, one([2]string{`{"doubleValue":12.5}`, t2}), 12.5, nil},
+		{"an int64 as a string", 0, one([2]string{`{"int64Value":"42"}`, t2}), 42, nil},
+		{"the newest of several points", 0, one([2]string{`{"doubleValue":1}`, t1}, [2]string{`{"doubleValue":3}`, t2}, [2]string{`{"doubleValue":2}`, t0}), 3, nil},
+		{"the first value column", 0, one([2]string{`{"doubleValue":7},{"doubleValue":8}`, t2}), 7, nil},
+		{"no series", 0, stackdriverAnswerJSON(nil, ""), 0, []string{ErrNoValues.Error(), "no time series"}},
+		{"an empty answer", 0, `{}`, 0, []string{ErrNoValues.Error()}},
+		{"a series without points", 0, stackdriverAnswerJSON(nil, "", `{"labelValues":[],"pointData":[]}`), 0, []string{ErrNoValues.Error()}},
+		{"partial errors", 0, stackdriverAnswerJSON(nil, `"partialErrors":[{"code":4,"message":"Query deadline exceeded in one region"}]`), 0,
+			[]string{ErrNoValues.Error(), "partial errors: Query deadline exceeded in one region (code 4)"}},
+		{"NaN", 0, one([2]string{`{"doubleValue":"NaN"}`, t2}), 0, []string{ErrNaN.Error()}},
+		{"a distribution", 0, one([2]string{`{"distributionValue":{"count":"3","mean":2}}`, t2}), 0, []string{"stackdriver", "distribution", "percentile"}},
+		{"a boolean", 0, one([2]string{`{"boolValue":true}`, t2}), 0, []string{"boolean true, not a number"}},
+		{"two series", 0, stackdriverAnswerJSON([]string{"resource.pod_name", "metric.response_code"}, "",
+			stackdriverSeriesJSON([]string{"podinfo-1", "200"}, [2]string{`{"doubleValue":1}`, t2}),
+			stackdriverSeriesJSON([]string{"podinfo-2", "200"}, [2]string{`{"doubleValue":2}`, t2})), 0,
+			[]string{"returned 2 time series", "group_by []", "{resource.pod_name=podinfo-1, metric.response_code=200}", "{resource.pod_name=podinfo-2"}},
+		{"a bad query", http.StatusBadRequest,
+			`{"error":{"code":400,"message":"Line 1, column 7: 'k8s_containr' is not a known resource type.","status":"INVALID_ARGUMENT"}}`, 0,
+			[]string{"stackdriver at http://127.0.0.1", "400 Bad Request", "INVALID_ARGUMENT: Line 1, column 7: 'k8s_containr' is not a known resource type."}},
+		{"no permission", http.StatusForbidden,
+			`{"error":{"code":403,"message":"Permission monitoring.timeSeries.list denied (or the resource may not exist).","status":"PERMISSION_DENIED"}}`, 0,
+			[]string{"403 Forbidden", "PERMISSION_DENIED: Permission monitoring.timeSeries.list denied", "check the credentials"}},
+		{"quota", http.StatusTooManyRequests, `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}`, 0,
+			[]string{"429", "RESOURCE_EXHAUSTED: Quota exceeded", "rate limiting"}},
+		{"a server error without JSON", http.StatusBadGateway, `<html>bad gateway</html>`, 0, []string{"502 Bad Gateway", "<html>bad gateway</html>"}},
+		{"malformed JSON", 0, `{"timeSeriesData":[`, 0, []string{"not a timeSeries.query result"}},
+	}
+	newP := func(address string) (Provider, error) {
+		return NewStackdriver(ProviderConfig{
+			Address:     address + "/",
+			Credentials: map[string]string{"project": testGCPProject, "serviceAccountKey": key},
+		})
+	}
+	runHTTPCases(t, cases, check, newP, "\n"+testMQL+"\n")
+}
+
+// pagedMonitoring answers timeSeries.query with the pages in order, each
+// with a next page token but the last, and records the page tokens asked
+// for.
+type pagedMonitoring struct {
+	t     *testing.T
+	pages []string
+
+	mu     sync.Mutex
+	tokens []string
+}
+
+func (p *pagedMonitoring) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Query     string `json:"query"`
+		PageToken string `json:"pageToken"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		p.t.Errorf("body: %v", err)
+	}
+	p.mu.Lock()
+	i := len(p.tokens)
+	p.tokens = append(p.tokens, req.PageToken)
+	p.mu.Unlock()
+	extra := ""
+	if i+1 < len(p.pages) {
+		extra = fmt.Sprintf(`"nextPageToken":"page-%d"`, i+2)
+	}
+	_, _ = io.WriteString(w, stackdriverAnswerJSON([]string{"resource.pod_name"}, extra, p.pages[i]))
+}
+
+func TestStackdriver_FollowsPagesToCountTheSeries(t *testing.T) {
+	_, authSrv := newFakeGoogleAuth(t)
+	key := serviceAccountKeyJSON(t, authSrv.URL+"/token")
+	point := [2]string{`{"doubleValue":0.5}`, "2024-05-01T10:03:00Z"}
+	for _, tc := range []struct {
+		name   string
+		pages  []string
+		want   float64
+		err    string
+		tokens []string
+	}{
+		{"an empty first page", []string{"", stackdriverSeriesJSON([]string{"a"}, point)}, 0.5, "", []string{"", "page-2"}},
+		{"one series per page", []string{stackdriverSeriesJSON([]string{"a"}, point), stackdriverSeriesJSON([]string{"b"}, point), stackdriverSeriesJSON([]string{"c"}, point)},
+			0, "returned 2 or more time series", []string{"", "page-2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mon := &pagedMonitoring{t: t, pages: tc.pages}
+			srv := httptest.NewServer(mon)
+			defer srv.Close()
+			p, err := NewStackdriver(ProviderConfig{Address: srv.URL, Credentials: map[string]string{"project": testGCPProject, "serviceAccountKey": key}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.RunQuery(context.Background(), testMQL)
+			switch {
+			case tc.err == "" && (err != nil || got != tc.want):
+				t.Errorf("got %v, %v; want %v", got, err, tc.want)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("got %v, %v; want an error with %q", got, err, tc.err)
+			}
+			if strings.Join(mon.tokens, ",") != strings.Join(tc.tokens, ",") {
+				t.Errorf("page tokens %q, want %q", mon.tokens, tc.tokens)
+			}
+		})
+	}
+}
+
+// monitoringOK answers every timeSeries.query with one point and every
+// metricDescriptors.list with one descriptor, and records the
+// Authorization headers.
+type monitoringOK struct {
+	mu    sync.Mutex
+	auths []string
+}
+
+func (m *monitoringOK) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	m.auths = append(m.auths, r.Header.Get("Authorization"))
+	m.mu.Unlock()
+	if r.URL.Path == "/v3/projects/my-project/metricDescriptors" && r.URL.Query().Get("pageSize") == "1" && r.Method == http.MethodGet {
+		_, _ = io.WriteString(w, `{"metricDescriptors":[{"type":"agent.googleapis.com/agent/uptime"}],"nextPageToken":"x"}`)
+		return
+	}
+	_, _ = io.WriteString(w, stackdriverAnswerJSON(nil, "", stackdriverSeriesJSON(nil, [2]string{`{"int64Value":"3"}`, "2024-05-01T10:03:00Z"})))
+}
+
+// authorizations returns the Authorization headers received so far.
+func (m *monitoringOK) authorizations() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.auths...)
+}
+
+func TestStackdriver_CachesTheAccessTokenUntilShortlyBeforeItExpires(t *testing.T) {
+	auth, authSrv := newFakeGoogleAuth(t)
+	mon := &monitoringOK{}
+	monSrv := httptest.NewServer(mon)
+	defer monSrv.Close()
+	env := envOf(map[string]string{"GCE_METADATA_HOST": strings.TrimPrefix(authSrv.URL, "http://")})
+	for _, tc := range []struct {
+		name     string
+		creds    map[string]string
+		lifetime time.Duration // as the fake issues them
+		prefix   string
+	}{
+		{"service account key", map[string]string{"project": testGCPProject, "serviceAccountKey": serviceAccountKeyJSON(t, authSrv.URL+"/token")}, 3599 * time.Second, "ya29.key."},
+		{"metadata server", map[string]string{"project": testGCPProject}, 3137 * time.Second, "ya29.metadata."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := len(auth.tokens())
+			clock := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+			var clockMu sync.Mutex
+			now := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
+			p, err := newStackdriver(ProviderConfig{Address: monSrv.URL, Credentials: tc.creds}, env, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Concurrent first queries share one token request.
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if v, err := p.RunQuery(context.Background(), testMQL); err != nil || v != 3 {
+						t.Errorf("RunQuery: %v, %v", v, err)
+					}
+				}()
+			}
+			wg.Wait()
+			if ok, err := p.IsOnline(context.Background()); !ok || err != nil {
+				t.Errorf("IsOnline: %v, %v", ok, err)
+			}
+			issued := auth.tokens()[start:]
+			if len(issued) != 1 || !strings.HasPrefix(issued[0], tc.prefix) {
+				t.Fatalf("issued %v for nine calls, want one %s token", issued, tc.prefix)
+			}
+			// Still valid just before the refresh margin, replaced after.
+			clockMu.Lock()
+			clock = clock.Add(tc.lifetime - time.Minute - time.Second)
+			clockMu.Unlock()
+			if _, err := p.RunQuery(context.Background(), testMQL); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(auth.tokens()) - start; n != 1 {
+				t.Errorf("%d tokens issued before the margin, want 1", n)
+			}
+			clockMu.Lock()
+			clock = clock.Add(2 * time.Second)
+			clockMu.Unlock()
+			if _, err := p.RunQuery(context.Background(), testMQL); err != nil {
+				t.Fatal(err)
+			}
+			issued = auth.tokens()[start:]
+			if len(issued) != 2 {
+				t.Fatalf("issued %v, want a second token after the first expired", issued)
+			}
+			auths := mon.authorizations()
+			if last := auths[len(auths)-1]; last != "Bearer "+issued[1] {
+				t.Errorf("last request sent %q, want the new token %s", last, issued[1])
+			}
+		})
+	}
+}
+
+func TestStackdriver_ExplainsTokenFailures(t *testing.T) {
+	auth, authSrv := newFakeGoogleAuth(t)
+	auth.reject = "invalid_grant"
+	mon := &monitoringOK{}
+	monSrv := httptest.NewServer(mon)
+	defer monSrv.Close()
+	deadMetadata := httptest.NewServer(http.NotFoundHandler())
+	deadHost := strings.TrimPrefix(deadMetadata.URL, "http://")
+	deadMetadata.Close()
+
+	for _, tc := range []struct {
+		name  string
+		creds map[string]string
+		env   func(string) (string, bool)
+		err   []string
+	}{
+		{"the token endpoint refuses the grant", map[string]string{"project": testGCPProject, "serviceAccountKey": serviceAccountKeyJSON(t, authSrv.URL+"/token")}, noEnv,
+			[]string{"getting an access token for " + testGCPEmail, "stackdriver token endpoint", "400 Bad Request", "invalid_grant"}},
+		{"no metadata server", map[string]string{"project": testGCPProject},
+			envOf(map[string]string{"GCE_METADATA_HOST": deadHost}),
+			[]string{"metadata server (workload identity)", "serviceAccountKey", deadHost}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := newStackdriver(ProviderConfig{Address: monSrv.URL, Credentials: tc.creds}, tc.env, time.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, call := range []func() error{
+				func() error { _, err := p.RunQuery(context.Background(), testMQL); return err },
+				func() error { _, err := p.IsOnline(context.Background()); return err },
+			} {
+				err := call()
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, s := range tc.err {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not contain %q", err, s)
+					}
+				}
+			}
+			if n := len(mon.authorizations()); n != 0 {
+				t.Errorf("%d requests reached the monitoring API without a token", n)
+			}
+		})
+	}
+}
+
+func TestStackdriver_IsOnlineListsOneMetricDescriptor(t *testing.T) {
+	_, authSrv := newFakeGoogleAuth(t)
+	var denied bool
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/v3/projects/my-project/metricDescriptors" || r.URL.Query().Get("pageSize") != "1" ||
+			!strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ya29.key.") {
+			t.Errorf("request %s %s, Authorization %q", r.Method, r.URL, r.Header.Get("Authorization"))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if denied {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"error":{"code":403,"message":"Permission monitoring.metricDescriptors.list denied","status":"PERMISSION_DENIED"}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"metricDescriptors":[{"type":"actions.googleapis.com/smarthome_action/num_active_users"}],"nextPageToken":"abc"}`)
+	}))
+	defer srv.Close()
+	p, err := newProvider(ProviderConfig{Type: "stackdriver", Address: srv.URL,
+		Credentials: map[string]string{"project": testGCPProject, "serviceAccountKey": serviceAccountKeyJSON(t, authSrv.URL+"/token")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if KindOf(p) != "stackdriver" {
+		t.Errorf("kind %s", KindOf(p))
+	}
+	if ok, err := p.IsOnline(context.Background()); !ok || err != nil {
+		t.Errorf("IsOnline: %v, %v; want true", ok, err)
+	}
+	mu.Lock()
+	denied = true
+	mu.Unlock()
+	if ok, err := p.IsOnline(context.Background()); ok || err == nil || !strings.Contains(err.Error(), "PERMISSION_DENIED: Permission monitoring.metricDescriptors.list denied") {
+		t.Errorf("IsOnline without permission: %v, %v; want false and the 403", ok, err)
+	}
+}
+
+func TestStackdriver_RefusesBadSettings(t *testing.T) {
+	der := x509.MarshalPKCS1PrivateKey(testGCPKey())
+	pkcs1 := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}))
+	keyWith := func(fields map[string]string) string {
+		raw, _ := json.Marshal(fields)
+		return string(raw)
+	}
+	for _, tc := range []struct {
+		name  string
+		creds map[string]string
+		err   string
+	}{
+		{"no secret", nil, "stackdriver: the MetricTemplate's secretRef Secret has no project"},
+		{"a blank project", map[string]string{"project": " \n"}, "has no project"},
+		{"a key that is not JSON", map[string]string{"project": "p", "serviceAccountKey": "not json"}, "serviceAccountKey is not a service account JSON key"},
+		{"a user credential", map[string]string{"project": "p", "serviceAccountKey": `{"type":"authorized_user","client_id":"x","refresh_token":"y"}`},
+			`a "authorized_user" credential; only service_account keys are supported`},
+		{"no client_email", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"private_key": pkcs1})}, "no client_email"},
+		{"no private_key", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"client_email": testGCPEmail})}, "no private_key"},
+		{"a private key that is not PEM", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"client_email": testGCPEmail, "private_key": "MIIE..."})},
+			"private_key of serviceAccountKey is not PEM"},
+		{"a PEM that is not a key", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"client_email": testGCPEmail,
+			"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("garbage")}))})}, "reading the private_key of serviceAccountKey"},
+		{"a PKCS #1 key is fine", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"client_email": testGCPEmail, "private_key": pkcs1})}, ""},
+		{"no key means the metadata server", map[string]string{"project": "p"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := newStackdriver(ProviderConfig{Credentials: tc.creds}, noEnv, time.Now)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("unexpected error %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("error %v, want one with %q", err, tc.err)
+			}
+		})
+	}
+	p, err := newStackdriver(ProviderConfig{Credentials: map[string]string{"project": "p"}}, noEnv, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.RunQuery(context.Background(), "  \n"); err == nil || !strings.Contains(err.Error(), "the query is empty") {
+		t.Errorf("empty query: %v", err)
+	}
+}
+
+func TestStackdriver_ReadsTheDefaultAddressAndProjectPath(t *testing.T) {
+	p, err := newStackdriver(ProviderConfig{Credentials: map[string]string{"project": "team/a"}}, noEnv, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.address != "https://monitoring.googleapis.com" {
+		t.Errorf("address %s", p.address)
+	}
+	// The project is one path segment, whatever it holds.
+	var got string
+	p.address = "http://monitoring.invalid"
+	p.client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r.URL.EscapedPath()
+		return nil, errors.New("stop")
+	})
+	_, _ = p.RunQuery(context.Background(), testMQL)
+	if want := "/v3/projects/" + url.PathEscape("team/a") + "/timeSeries:query"; got != want {
+		t.Errorf("path %s, want %s", got, want)
+	}
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip calls f.
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
