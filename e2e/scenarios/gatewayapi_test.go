@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -26,9 +27,15 @@ func TestGatewayAPI_PromotesAHealthyRelease(t *testing.T) {
 		StepWeight: ptr.To[int32](20), MaxWeight: ptr.To[int32](60),
 		Metrics: meshChecks(), Webhooks: []flaggerv1beta1.CanaryWebhook{s.loadTest("")},
 	})
-	// The router needs a parent; no Gateway object has to exist.
+	// The parent Gateway must exist (Sluice checks it); the simulator
+	// plays its data plane, so no controller needs to program it.
 	cd.Spec.Service.GatewayRefs = []flaggerv1beta1.ParentReference{{Name: "public"}}
-	s.initialize(cd)
+	s.initialize(cd, &gatewayv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "public"},
+		Spec: gatewayv1.GatewaySpec{GatewayClassName: "simulated", Listeners: []gatewayv1.Listener{
+			{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType},
+		}},
+	})
 
 	s.release("6.1.0", 0)
 	var canaryWeights seen[int32]

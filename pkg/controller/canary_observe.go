@@ -80,7 +80,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 
 // routerFor returns the provider's router, or the problem of an unknown one.
 func (r *CanaryReconciler) routerFor(provider string) (router.Interface, *statemachine.Problem) {
-	rt, err := router.New(provider, router.Deps{Client: r.Client, IngressAnnotationsPrefix: r.IngressAnnotationsPrefix, IngressClass: r.IngressClass})
+	rt, err := router.New(provider, router.Deps{Client: r.Client, APIReader: r.APIReader, IngressAnnotationsPrefix: r.IngressAnnotationsPrefix, IngressClass: r.IngressClass})
 	if err != nil {
 		return nil, &statemachine.Problem{Reason: "UnsupportedProvider", Message: err.Error()}
 	}

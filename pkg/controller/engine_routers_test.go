@@ -117,6 +117,16 @@ func userIngress() *networkingk8sv1.Ingress {
 	}
 }
 
+// userGateway is the Gateway a user owns for the Gateway API provider.
+func userGateway(name string) *gatewayv1.Gateway {
+	return &gatewayv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: gatewayv1.GatewaySpec{GatewayClassName: "example", Listeners: []gatewayv1.Listener{
+			{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType},
+		}},
+	}
+}
+
 // TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter runs a full canary
 // release (0 → 20 → 40 → promotion) per traffic provider and records the
 // weights the routing object held along the way.
@@ -128,7 +138,7 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
 	}{
 		{flaggerv1beta1.ProviderIstio, istioWeight, func(*flaggerv1beta1.Canary) {}},
 		{flaggerv1beta1.ProviderGatewayAPIV1, gatewayWeight, func(cd *flaggerv1beta1.Canary) {
-			cd.Spec.Service.GatewayRefs = []flaggerv1beta1.ParentReference{{Name: "public", Namespace: ptr.To("gateways")}}
+			cd.Spec.Service.GatewayRefs = []flaggerv1beta1.ParentReference{{Name: "public"}}
 		}},
 		{flaggerv1beta1.ProviderNGINX, nginxWeight, func(cd *flaggerv1beta1.Canary) {
 			cd.Spec.IngressRef = &flaggerv1beta1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
@@ -141,8 +151,11 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
 		t.Run(tt.provider, func(t *testing.T) {
 			h := newHarness(t)
 			h.metrics.set(0)
-			if tt.provider == flaggerv1beta1.ProviderNGINX {
+			switch tt.provider {
+			case flaggerv1beta1.ProviderNGINX:
 				h.create(userIngress())
+			case flaggerv1beta1.ProviderGatewayAPIV1:
+				h.create(userGateway("public"))
 			}
 			h.create(newDeployment("podinfo", 1), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
 				cd.Spec.Provider = tt.provider
@@ -191,6 +204,9 @@ func TestEngine_RoutingThatCannotBeBuiltIsReported(t *testing.T) {
 			cd.Spec.IngressRef = &flaggerv1beta1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "missing"}
 		}, "named in spec.ingressRef does not exist"},
 		{flaggerv1beta1.ProviderGatewayAPIV1, func(*flaggerv1beta1.Canary) {}, "gatewayapi needs spec.service.gatewayRefs"},
+		{flaggerv1beta1.ProviderGatewayAPIV1, func(cd *flaggerv1beta1.Canary) {
+			cd.Spec.Service.GatewayRefs = []flaggerv1beta1.ParentReference{{Name: "missing", Namespace: ptr.To("gateways")}}
+		}, "the Gateway gateways/missing does not exist"},
 		{flaggerv1beta1.ProviderContour, func(cd *flaggerv1beta1.Canary) {
 			cd.Spec.Analysis.SessionAffinity = &flaggerv1beta1.SessionAffinity{CookieName: "canary-user"}
 		}, "provider contour cannot pin users to a version with cookies"},

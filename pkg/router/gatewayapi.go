@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,6 +33,8 @@ var errNoGatewayRefs = errors.New("gatewayapi needs spec.service.gatewayRefs: th
 // SetRoutes, while annotations and status set by other controllers stay.
 type gatewayAPIRouter struct {
 	client client.Client
+	// reader checks that the parent Gateways exist.
+	reader client.Reader
 	// newRoute returns an empty HTTPRoute of the router's API version and
 	// a v1 view of the same object.
 	newRoute func() (client.Object, *gatewayv1.HTTPRoute)
@@ -42,14 +45,14 @@ type gatewayAPIRouter struct {
 func (r *gatewayAPIRouter) rendersSessionAffinity() {}
 
 func newGatewayAPIV1Router(d Deps) Interface {
-	return &gatewayAPIRouter{client: d.Client, newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
+	return &gatewayAPIRouter{client: d.Client, reader: readerOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
 		r := &gatewayv1.HTTPRoute{}
 		return r, r
 	}}
 }
 
 func newGatewayAPIV1beta1Router(d Deps) Interface {
-	return &gatewayAPIRouter{client: d.Client, newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
+	return &gatewayAPIRouter{client: d.Client, reader: readerOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
 		r := &gatewayv1beta1.HTTPRoute{}
 		return r, (*gatewayv1.HTTPRoute)(r)
 	}}
@@ -59,8 +62,32 @@ func newGatewayAPIV1beta1Router(d Deps) Interface {
 // HTTPRoute holds, or routes all traffic to the primary when it is new or
 // its split cannot be read.
 func (r *gatewayAPIRouter) Reconcile(ctx context.Context, cd *flaggerv1beta1.Canary, _ Target) error {
+	if err := r.checkParents(ctx, cd); err != nil {
+		return fmt.Errorf("reconciling the HTTPRoute of Canary %s/%s: %w", cd.Namespace, cd.Name, err)
+	}
 	if err := r.ensureHTTPRoute(ctx, cd, nil); err != nil {
 		return fmt.Errorf("reconciling the HTTPRoute of Canary %s/%s: %w", cd.Namespace, cd.Name, err)
+	}
+	return nil
+}
+
+// checkParents reports a parent Gateway of spec.service.gatewayRefs that
+// does not exist: the HTTPRoute would attach to nothing and no request
+// would reach either version. Parents of other kinds (a Service, for a
+// mesh) are not checked.
+func (r *gatewayAPIRouter) checkParents(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	for i, p := range cd.Spec.Service.GatewayRefs {
+		if cmp.Or(ptr.Deref(p.Group, ""), gatewayv1.GroupName) != gatewayv1.GroupName || cmp.Or(ptr.Deref(p.Kind, ""), "Gateway") != "Gateway" {
+			continue
+		}
+		key := client.ObjectKey{Namespace: cmp.Or(ptr.Deref(p.Namespace, ""), cd.Namespace), Name: p.Name}
+		err := r.reader.Get(ctx, key, &gatewayv1.Gateway{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return configError(fmt.Errorf("spec.service.gatewayRefs[%d]: the Gateway %s does not exist; create it or point gatewayRefs at an existing one", i, key))
+		case err != nil:
+			return fmt.Errorf("reading the Gateway %s of spec.service.gatewayRefs[%d]: %w", key, i, err)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -27,6 +29,40 @@ func TestGatewayAPIRouter_RequiresGatewayRefs(t *testing.T) {
 	}
 	if n := writes(); n != 0 {
 		t.Errorf("wrote %d times without a parent Gateway", n)
+	}
+}
+
+func TestGatewayAPIRouter_ReportsAMissingParentGateway(t *testing.T) {
+	t.Parallel()
+	cd, r, writes := newSplitCanary(t, gatewayAPIProvider)
+	cd.Spec.Service.GatewayRefs = append(cd.Spec.Service.GatewayRefs,
+		flaggerv1beta1.ParentReference{Name: "podinfo", Kind: ptr.To("Service"), Group: ptr.To("")}, // a mesh parent: not a Gateway
+		flaggerv1beta1.ParentReference{Name: "gone", Namespace: ptr.To("gateway-system")})
+	err := r.Reconcile(testContext(t), cd, podinfo)
+	const want = "spec.service.gatewayRefs[3]: the Gateway gateway-system/gone does not exist"
+	if err == nil || !strings.Contains(err.Error(), want) || !router.IsConfigError(err) {
+		t.Errorf("Reconcile error = %v, want a ConfigError containing %q", err, want)
+	}
+	if n := writes(); n != 0 {
+		t.Errorf("wrote %d times with a missing parent Gateway", n)
+	}
+}
+
+// createGateway creates a Gateway, and its namespace when missing; an
+// existing Gateway of that name is fine (tests share gateway-system).
+func createGateway(t *testing.T, ns, name string) {
+	t.Helper()
+	if err := env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating namespace %s: %v", ns, err)
+	}
+	gw := &gatewayv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: gatewayv1.GatewaySpec{GatewayClassName: "example", Listeners: []gatewayv1.Listener{
+			{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType},
+		}},
+	}
+	if err := env.Client.Create(t.Context(), gw); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating Gateway %s/%s: %v", ns, name, err)
 	}
 }
 

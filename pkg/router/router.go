@@ -74,6 +74,10 @@ func PodContainers(spec *corev1.PodSpec) []Container {
 type Deps struct {
 	// Client reads from the cache and writes.
 	Client client.Client
+	// APIReader reads, uncached, the user's objects that routers only
+	// check, such as the Gateways of spec.service.gatewayRefs, which may
+	// live in namespaces the cache does not cover. Nil means Client.
+	APIReader client.Reader
 	// IngressAnnotationsPrefix is the prefix of the NGINX Ingress
 	// controller's annotations that the nginx router writes, such as
 	// nginx.ingress.kubernetes.io in nginx.ingress.kubernetes.io/canary.
@@ -87,6 +91,14 @@ type Deps struct {
 	// means no class, which the controllers that serve objects without a
 	// class pick up.
 	IngressClass string
+}
+
+// readerOf returns the uncached reader of d, or its client.
+func readerOf(d Deps) client.Reader {
+	if d.APIReader != nil {
+		return d.APIReader
+	}
+	return d.Client
 }
 
 // providers maps a provider name to its router. Adding a provider is one

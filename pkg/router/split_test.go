@@ -91,6 +91,11 @@ var gatewayAPIProvider = splitProvider{
 		s.Service.Headers = serviceHeaders()
 		s.Service.CorsPolicy = &flaggerv1beta1.CorsPolicy{AllowOrigin: []string{"https://example.com"}, AllowMethods: []string{"GET", "POST"}, MaxAge: "24h"}
 	},
+	setup: func(t *testing.T, ns string) {
+		t.Helper()
+		createGateway(t, "gateway-system", "public")
+		createGateway(t, ns, "internal")
+	},
 	object: func(ns string) client.Object {
 		return &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns}}
 	},
