@@ -180,6 +180,9 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 		Analyzer: &metrics.Analyzer{
 			Resolver: metrics.NewResolver(mgr.GetAPIReader(), metrics.ResolverConfig{
 				MetricsServer: opts.MetricsServer, MeshProvider: opts.MeshProvider, NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
+				// The manager's client reads unstructured objects (Keptn's)
+				// from the API server, not from its cache.
+				Kube: mgr.GetClient(),
 			}),
 			Observe: rec.ObserveMetricQuery,
 		},

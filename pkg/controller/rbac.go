@@ -29,3 +29,8 @@ package controller
 // +kubebuilder:rbac:groups=split.smi-spec.io,resources=trafficsplits,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=projectcontour.io,resources=httpproxies,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=traefik.io,resources=traefikservices,verbs=get;list;watch;create;update;patch
+
+// Metric providers that read the cluster: keptn reads KeptnMetrics, and
+// creates, reads and deletes the Analyses of its checks.
+// +kubebuilder:rbac:groups=metrics.keptn.sh,resources=keptnmetrics,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metrics.keptn.sh,resources=analyses,verbs=create;get;delete

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
 
@@ -47,6 +49,10 @@ type ProviderConfig struct {
 	Window time.Duration `json:"window,omitempty"`
 	// Timeout bounds each request. Zero means DefaultQueryTimeout.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Kube is the client of providers that read the cluster itself
+	// (keptn). The resolver sets it from ResolverConfig.Kube; it is not
+	// part of the configuration's identity in the provider cache.
+	Kube client.Client `json:"-"`
 }
 
 // credential returns the first of keys that the Secret holds.
@@ -69,6 +75,7 @@ var providerFactories = map[string]func(ProviderConfig) (Provider, error){
 	flaggerv1beta1.MetricProviderCloudWatch:  factory(NewCloudWatch),
 	flaggerv1beta1.MetricProviderDynatrace:   factory(NewDynatrace),
 	flaggerv1beta1.MetricProviderStackdriver: factory(NewStackdriver),
+	flaggerv1beta1.MetricProviderKeptn:       factory(NewKeptn),
 }
 
 // factory adapts a constructor that returns a concrete provider, so that a

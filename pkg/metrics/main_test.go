@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/sluicedev/sluice/internal/testenv"
 	"github.com/sluicedev/sluice/pkg/metrics/promtest"
@@ -30,6 +33,14 @@ func TestMain(m *testing.M) {
 	env, err = testenv.Start(testenv.Options{})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the API server: %v\n", err)
+		os.Exit(1)
+	}
+	// The keptn provider's tests need Keptn's kinds: minimal CRDs of our own.
+	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{
+		Paths: []string{filepath.Join("testdata", "crds")}, ErrorIfPathMissing: true,
+	}); err != nil {
+		fmt.Fprintf(os.Stderr, "installing the test CRDs: %v\n", err)
+		_ = env.Stop()
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -37,6 +37,11 @@ type ResolverConfig struct {
 	// MaxProviders bounds how many provider clients are kept; the least
 	// recently used one is dropped first. Zero means DefaultMaxProviders.
 	MaxProviders int
+	// Kube is the client of the keptn provider, which reads KeptnMetrics
+	// and creates and deletes Analyses with it. It should read
+	// unstructured objects from the API server rather than a cache (the
+	// manager's client does). Nil makes keptn templates an error.
+	Kube client.Client
 }
 
 // ClusterResolver is the production Resolver. It resolves, in this order:
@@ -117,8 +122,12 @@ func (r *ClusterResolver) provider(cfg ProviderConfig) (Provider, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = r.cfg.QueryTimeout
 	}
-	if cfg.Type == flaggerv1beta1.MetricProviderPrometheus {
+	switch cfg.Type {
+	case flaggerv1beta1.MetricProviderPrometheus:
 		cfg.Window = 0 // PromQL carries its window: one client for every interval
+	case flaggerv1beta1.MetricProviderKeptn:
+		cfg.Window = 0 // the query carries its timeframe
+		cfg.Kube = r.cfg.Kube
 	}
 	return r.cache.get(cfg)
 }

@@ -154,6 +154,11 @@ func resolveTemplate(ctx context.Context, r client.Reader, cd *flaggerv1beta1.Ca
 		return fail("%w", err)
 	}
 	p := mt.Spec.Provider
+	if noCrossNamespace && p.Type == flaggerv1beta1.MetricProviderKeptn {
+		if kq, err := parseKeptnQuery(query); err == nil && kq.namespace != cd.Namespace {
+			return fail("its keptn query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", kq.namespace, cd.Namespace)
+		}
+	}
 	cfg := ProviderConfig{
 		Type:               p.Type,
 		Address:            p.Address,
