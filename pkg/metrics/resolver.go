@@ -123,8 +123,8 @@ func (r *ClusterResolver) provider(cfg ProviderConfig) (Provider, error) {
 		cfg.Timeout = r.cfg.QueryTimeout
 	}
 	switch cfg.Type {
-	case flaggerv1beta1.MetricProviderPrometheus:
-		cfg.Window = 0 // PromQL carries its window: one client for every interval
+	case flaggerv1beta1.MetricProviderPrometheus, flaggerv1beta1.MetricProviderStackdriver:
+		cfg.Window = 0 // PromQL and MQL carry their window: one client (and token) for every interval
 	case flaggerv1beta1.MetricProviderKeptn:
 		cfg.Window = 0 // the query carries its timeframe
 		cfg.Kube = r.cfg.Kube

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
 
 // testGCPKey is the RSA key pair of the tests' service account, generated
@@ -589,3 +591,37 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 // RoundTrip calls f.
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestStackdriver_OneProviderPerTemplateWhateverTheInterval(t *testing.T) {
+	_, authSrv := newFakeGoogleAuth(t)
+	mon := &monitoringOK{}
+	monSrv := httptest.NewServer(mon)
+	defer monSrv.Close()
+	s := secret("gcloud-sa", map[string]string{"project": testGCPProject, "serviceAccountKey": serviceAccountKeyJSON(t, authSrv.URL+"/token")})
+	s.Namespace = "gcp-tpl"
+	create(t, namespace("gcp-tpl"), s, metricTemplate("gcp-tpl", "latency",
+		flaggerv1beta1.MetricTemplateProvider{Type: "stackdriver", Address: monSrv.URL, SecretRef: &flaggerv1beta1.SecretReference{Name: "gcloud-sa"}},
+		"fetch k8s_container | filter resource.namespace_name == '{{ namespace }}' | within {{ interval }}"))
+	cd := canaryOf("istio", "podinfo")
+	cd.Namespace = "gcp-tpl"
+	r := NewResolver(env.Client, ResolverConfig{})
+	var first Provider
+	for _, interval := range []string{"1m", "5m"} {
+		p, query, err := r.Resolve(context.Background(), cd, flaggerv1beta1.CanaryMetric{Name: "p99", Interval: interval,
+			TemplateRef: &flaggerv1beta1.CrossNamespaceObjectReference{Name: "latency"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "fetch k8s_container | filter resource.namespace_name == 'gcp-tpl' | within " + interval; query != want {
+			t.Errorf("query %q, want %q", query, want)
+		}
+		if v, err := p.RunQuery(context.Background(), query); err != nil || v != 3 {
+			t.Errorf("RunQuery: %v, %v", v, err)
+		}
+		if first == nil {
+			first = p
+		} else if p != first {
+			t.Error("another interval built another stackdriver provider, with its own token")
+		}
+	}
+}
