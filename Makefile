@@ -10,6 +10,7 @@ BIN := $(ROOT)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT := $(BIN)/golangci-lint
 GO_TEST_FLAGS ?=
+BENCH_FLAGS ?= -benchtime=1s -timeout=20m
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/sluicedev/sluice/internal/version.Version=$(VERSION)
 
@@ -69,6 +70,10 @@ test: test-unit e2e ## Run every test: the unit and API-server suites, then the 
 .PHONY: test-unit
 test-unit: tools check-generated ## Run the unit and API-server suites against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS=$(BIN) go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: tools ## Run the benchmarks: pure functions, and reconciles against a real kube-apiserver (BENCH_FLAGS=-benchtime=...).
+	KUBEBUILDER_ASSETS=$(BIN) go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pkg/...
 
 .PHONY: e2e
 e2e: tools-e2e ## Run the end-to-end scenarios on a local control plane with Prometheus and the sluice binary (a few minutes).
