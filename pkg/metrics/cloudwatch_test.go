@@ -255,23 +255,7 @@ func TestCloudWatch_QueriesTenIntervalsAndReadsTheOneSeriesWithData(t *testing.T
 				t.Errorf("StartTime %v, EndTime %v, ScanBy %v: want 20 minutes ending now, newest first", input["StartTime"], input["EndTime"], input["ScanBy"])
 			}
 
-			if tc.err == nil {
-				if err != nil || got != tc.want {
-					t.Errorf("got %v, %v; want %v", got, err, tc.want)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("got %v, want an error", got)
-			}
-			for _, s := range tc.err {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q does not contain %q", err, s)
-				}
-			}
-			if noData := tc.err[0] == ErrNoValues.Error() || tc.err[0] == ErrNaN.Error(); noData != errors.Is(err, ErrNoValues) {
-				t.Errorf("errors.Is(%v, ErrNoValues) = %v, want %v", err, !noData, noData)
-			}
+			checkQuery(t, got, err, tc.want, tc.err)
 		})
 	}
 }

@@ -42,23 +42,7 @@ func runHTTPCases(t *testing.T, cases []httpCase, check func(*testing.T, *http.R
 				t.Fatal(err)
 			}
 			got, err := p.RunQuery(context.Background(), query)
-			if tc.err == nil {
-				if err != nil || got != tc.want {
-					t.Errorf("got %v, %v; want %v", got, err, tc.want)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("got %v, want an error", got)
-			}
-			for _, s := range tc.err {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q does not contain %q", err, s)
-				}
-			}
-			if tc.err[0] == ErrNoValues.Error() && !errors.Is(err, ErrNoValues) {
-				t.Errorf("error %v does not match ErrNoValues", err)
-			}
+			checkQuery(t, got, err, tc.want, tc.err)
 		})
 	}
 }
@@ -229,5 +213,29 @@ func TestHTTPProviders_IsOnlineAsksACheapEndpoint(t *testing.T) {
 				t.Errorf("IsOnline of a failing backend: %v, %v; want false and an error", ok, err)
 			}
 		})
+	}
+}
+
+// checkQuery checks the outcome of RunQuery: the value want when wantErr
+// is empty, else an error containing each of wantErr, which matches
+// ErrNoValues exactly when wantErr[0] is the text of ErrNoValues or ErrNaN.
+func checkQuery(t *testing.T, got float64, err error, want float64, wantErr []string) {
+	t.Helper()
+	if len(wantErr) == 0 {
+		if err != nil || got != want {
+			t.Errorf("got %v, %v; want %v", got, err, want)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("got %v, want an error", got)
+	}
+	for _, s := range wantErr {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not contain %q", err, s)
+		}
+	}
+	if noData := wantErr[0] == ErrNoValues.Error() || wantErr[0] == ErrNaN.Error(); noData != errors.Is(err, ErrNoValues) {
+		t.Errorf("error %v: errors.Is(err, ErrNoValues) = %t, want %t", err, !noData, noData)
 	}
 }

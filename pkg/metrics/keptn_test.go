@@ -111,23 +111,7 @@ func TestKeptn_ReadsTheValueOfAKeptnMetric(t *testing.T) {
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			got, err := p.RunQuery(context.Background(), tc.query)
-			if tc.err == nil {
-				if err != nil || got != tc.want {
-					t.Errorf("got %v, %v; want %v", got, err, tc.want)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("got %v, want an error", got)
-			}
-			for _, s := range tc.err {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q does not contain %q", err, s)
-				}
-			}
-			if tc.err[0] == ErrNoValues.Error() && !errors.Is(err, ErrNoValues) {
-				t.Errorf("error %v does not match ErrNoValues", err)
-			}
+			checkQuery(t, got, err, tc.want, tc.err)
 		})
 	}
 	if ok, err := p.IsOnline(context.Background()); !ok || err != nil {
