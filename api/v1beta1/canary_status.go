@@ -108,6 +108,14 @@ type CanaryStatus struct {
 	// +optional
 	WaitingSince *metav1.Time `json:"waitingSince,omitempty"`
 
+	// stepStartedAt is when the webhooks of the analysis step in flight
+	// were called. Sluice writes it before it calls them and clears it with
+	// the step's outcome, so that a step interrupted by a restart or a
+	// conflicting write is recorded as such and its webhooks are never
+	// called twice. Unset between steps.
+	// +optional
+	StepStartedAt *metav1.Time `json:"stepStartedAt,omitempty"`
+
 	// analysis holds the results of the most recent checks (metrics and
 	// webhooks), newest last, at most 20, so that a person can see why a
 	// canary advanced, waited or failed.

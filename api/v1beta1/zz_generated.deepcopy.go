@@ -566,6 +566,10 @@ func (in *CanaryStatus) DeepCopyInto(out *CanaryStatus) {
 		in, out := &in.WaitingSince, &out.WaitingSince
 		*out = (*in).DeepCopy()
 	}
+	if in.StepStartedAt != nil {
+		in, out := &in.StepStartedAt, &out.StepStartedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.Analysis != nil {
 		in, out := &in.Analysis, &out.Analysis
 		*out = make([]CanaryCheckResult, len(*in))

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // Kinds of tracked configs, as they appear in State.TrackedConfigs keys.
@@ -170,7 +171,7 @@ func configRefs(spec *corev1.PodSpec) ([]configRef, map[configRef]bool) {
 
 // trackConfigs reads, with the direct Reader, each config the target's pod
 // spec uses once and returns the ones to copy. A missing config is skipped
-// when every reference to it is optional and is an *InvalidError otherwise.
+// when every reference to it is optional and is an *problem.Problem otherwise.
 func (e *engine) trackConfigs(ctx context.Context, cd *flaggerv1beta1.Canary, spec *corev1.PodSpec) (*configSet, error) {
 	set := &configSet{}
 	if !e.deps.Config.ConfigTracking {
@@ -185,7 +186,7 @@ func (e *engine) trackConfigs(ctx context.Context, cd *flaggerv1beta1.Canary, sp
 				logger.V(1).Info("optional config not found, not tracked", "config", ref.key())
 				continue
 			}
-			return nil, Invalid("ConfigNotFound", "%s %s referenced by %s %s not found in namespace %s: create it or mark the reference optional",
+			return nil, problem.New(problem.ConfigNotFound, "%s %s referenced by %s %s not found in namespace %s: create it or mark the reference optional",
 				kindName(ref.kind), ref.name, cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace)
 		}
 		if err != nil {

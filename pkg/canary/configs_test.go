@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/pkg/canary"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // configTarget is a Deployment that uses configs in every supported way:
@@ -178,7 +179,7 @@ func TestObserve_MissingRequiredConfigIsInvalid(t *testing.T) {
 
 	_, err := f.workload(cd).Observe(f.ctx(), cd)
 
-	ie, ok := canary.AsInvalid(err)
+	ie, ok := problem.As(err)
 	if !ok || ie.Reason != "ConfigNotFound" {
 		t.Fatalf("err = %v, want Invalid ConfigNotFound", err)
 	}
@@ -209,7 +210,7 @@ func TestPromote_UpdatesConfigCopiesAndRollsPrimary(t *testing.T) {
 		t.Errorf("checksum of an unchanged secret changed")
 	}
 
-	f.must(w.Promote(f.ctx(), cd))
+	f.must(f.promote(w, cd))
 
 	if got := f.get("cm-vol-primary", &corev1.ConfigMap{}).(*corev1.ConfigMap).Data; !maps.Equal(got, map[string]string{"k": "v2"}) {
 		t.Errorf("cm-vol-primary data = %v, want the new data", got)

@@ -30,6 +30,11 @@ func (w *daemonSet) ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canary
 	return w.park(withCanary(ctx, cd), cd, false)
 }
 
+// RestoreTarget implements Workload: it removes the parking node selector.
+func (w *daemonSet) RestoreTarget(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	return w.park(withCanary(ctx, cd), cd, false)
+}
+
 // ScalePrimaryAtLeast implements Workload. A DaemonSet runs one pod per
 // node whatever the load, so there is nothing to raise.
 func (w *daemonSet) ScalePrimaryAtLeast(context.Context, *flaggerv1beta1.Canary, int32) error {

@@ -30,9 +30,10 @@ func (w *deployment) ScaleTargetToZero(ctx context.Context, cd *flaggerv1beta1.C
 	return w.setReplicas(ctx, target.(*appsv1.Deployment), 0)
 }
 
-// ScaleTargetUp implements Workload. A target above zero is left alone;
-// one at zero gets the primary's replica count when above zero, else the
-// target autoscaler's minReplicas, else 1.
+// ScaleTargetUp implements Workload. A target above zero is left alone.
+// One at zero gets, as in Flagger: without an autoscaler, the primary's
+// replica count when above zero; with one, the autoscaler's minReplicas
+// when above 1; else 1.
 func (w *deployment) ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 	ctx = withCanary(ctx, cd)
 	obj, err := w.getTarget(ctx, cd)
@@ -44,12 +45,14 @@ func (w *deployment) ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canar
 		return nil
 	}
 	n := int32(1)
-	primary, found, err := w.getPrimary(ctx, cd)
-	if err != nil {
-		return err
-	}
-	if found && w.ops.replicas(primary) > 0 {
-		n = w.ops.replicas(primary)
+	if cd.Spec.AutoscalerRef == nil {
+		primary, found, err := w.getPrimary(ctx, cd)
+		if err != nil {
+			return err
+		}
+		if found && w.ops.replicas(primary) > 0 {
+			n = w.ops.replicas(primary)
+		}
 	} else {
 		hpaMin, err := w.hpaMinReplicas(ctx, cd)
 		if err != nil {
@@ -58,6 +61,29 @@ func (w *deployment) ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canar
 		n = max(n, hpaMin)
 	}
 	return w.setReplicas(ctx, target, n)
+}
+
+// RestoreTarget implements Workload: the target gets the primary's replica
+// count, so that it carries the primary's load once it serves the traffic
+// again; without a primary it is scaled up as by ScaleTargetUp.
+func (w *deployment) RestoreTarget(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	ctx = withCanary(ctx, cd)
+	primary, found, err := w.getPrimary(ctx, cd)
+	if err != nil {
+		return err
+	}
+	if !found || w.ops.replicas(primary) == 0 {
+		return w.ScaleTargetUp(ctx, cd)
+	}
+	obj, err := w.getTarget(ctx, cd)
+	if err != nil {
+		return err
+	}
+	target := obj.(*appsv1.Deployment)
+	if ptr.Deref(target.Spec.Replicas, 1) >= w.ops.replicas(primary) {
+		return nil
+	}
+	return w.setReplicas(ctx, target, w.ops.replicas(primary))
 }
 
 // ScalePrimaryAtLeast implements Workload.

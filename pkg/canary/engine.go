@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // kindOps is what differs between workload kinds. The engine does the rest
@@ -60,13 +62,13 @@ type inputs struct {
 }
 
 // getTarget reads the target from the cache. A missing target is an
-// *InvalidError; any other error is returned wrapped, as transient.
+// *problem.Problem; any other error is returned wrapped, as transient.
 func (e *engine) getTarget(ctx context.Context, cd *flaggerv1beta1.Canary) (client.Object, error) {
 	obj := e.ops.newObject()
 	name := cd.Spec.TargetRef.Name
 	err := e.deps.Client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: name}, obj)
 	if apierrors.IsNotFound(err) {
-		return nil, Invalid("TargetNotFound", "%s %s not found in namespace %s: create it or fix spec.targetRef", e.ops.kind(), name, cd.Namespace)
+		return nil, problem.New(problem.TargetNotFound, "%s %s not found in namespace %s: create it or fix spec.targetRef", e.ops.kind(), name, cd.Namespace)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s %s/%s: %w", e.ops.kind(), cd.Namespace, name, err)
@@ -98,7 +100,7 @@ func (e *engine) read(ctx context.Context, cd *flaggerv1beta1.Canary) (*inputs, 
 	}
 	label, value, ok := findSelectorLabel(e.ops.selector(target), e.deps.Config.SelectorLabels)
 	if !ok {
-		return nil, Invalid("SelectorLabelNotFound",
+		return nil, problem.New(problem.SelectorLabelNotFound,
 			"%s %s has none of the selector labels %v in spec.selector.matchLabels: add one of them or change the -selector-labels flag",
 			e.ops.kind(), target.GetName(), e.deps.Config.SelectorLabels)
 	}
@@ -119,10 +121,20 @@ func (e *engine) read(ctx context.Context, cd *flaggerv1beta1.Canary) (*inputs, 
 }
 
 // Observe implements Workload. A missing primary is not an error: the
-// State's Primary then has Exists false and a Message saying so.
+// State's Primary then has Exists false and a Message saying so. A missing
+// target is a problem, returned with what the primary tells (see
+// observePrimaryOnly), so that a release whose target was deleted can still
+// be rolled back.
 func (e *engine) Observe(ctx context.Context, cd *flaggerv1beta1.Canary) (*State, error) {
 	ctx = withCanary(ctx, cd)
 	in, err := e.read(ctx, cd)
+	if problem.Is(err, problem.TargetNotFound) {
+		st, perr := e.observePrimaryOnly(ctx, cd)
+		if perr != nil {
+			return nil, perr
+		}
+		return st, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -181,11 +193,17 @@ func (e *engine) EnsurePrimary(ctx context.Context, cd *flaggerv1beta1.Canary) e
 // the target's, or when the target's revision differs from the one recorded
 // in RevisionAnnotation; a template or revision change also sets a new
 // FlaggerIDAnnotation, which rolls the primary's pods.
-func (e *engine) Promote(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+func (e *engine) Promote(ctx context.Context, cd *flaggerv1beta1.Canary, revision string) error {
 	ctx = withCanary(ctx, cd)
 	in, err := e.read(ctx, cd)
 	if err != nil {
 		return err
+	}
+	if in.revision != revision {
+		// What is copied below is what was read above, so this check is
+		// what guarantees that the primary receives the analysed revision.
+		return fmt.Errorf("promoting %s %s/%s: %w: analysed %s, the target holds %s",
+			e.ops.kind(), cd.Namespace, cd.Spec.TargetRef.Name, ErrRevisionChanged, revision, in.revision)
 	}
 	// Configs first: the primary's new pods must find the new data.
 	if err := e.syncConfigCopies(ctx, cd, in.configs, true); err != nil {
@@ -299,4 +317,28 @@ func mergeMeta(dst, src map[string]string) map[string]string {
 // withCanary adds the Canary to the context's logger.
 func withCanary(ctx context.Context, cd *flaggerv1beta1.Canary) context.Context {
 	return log.IntoContext(ctx, log.FromContext(ctx).WithValues("canary", klog.KObj(cd)))
+}
+
+// observePrimaryOnly reports the primary of a Canary whose target is gone:
+// the selector and the containers come from the primary, whose selector
+// label value is the target's with -primary appended. It returns nil when
+// there is no primary either, or it has none of the selector labels.
+func (e *engine) observePrimaryOnly(ctx context.Context, cd *flaggerv1beta1.Canary) (*State, error) {
+	primary, found, err := e.getPrimary(ctx, cd)
+	if err != nil || !found {
+		return nil, err
+	}
+	label, value, ok := findSelectorLabel(e.ops.selector(primary), e.deps.Config.SelectorLabels)
+	if !ok || !strings.HasSuffix(value, primarySuffix) {
+		return nil, nil
+	}
+	st := &State{
+		Target:        missingState(e.ops.kind(), cd.Spec.TargetRef.Name),
+		Primary:       e.ops.state(primary, ReadyThreshold(cd, true)),
+		SelectorLabel: label,
+		SelectorValue: strings.TrimSuffix(value, primarySuffix),
+		Containers:    e.ops.podTemplate(primary).Spec.Containers,
+	}
+	st.Primary.Revision = primary.GetAnnotations()[RevisionAnnotation]
+	return st, nil
 }

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // Autoscaler kinds of spec.autoscalerRef.
@@ -22,7 +23,7 @@ const (
 // readAutoscaler reads the target's HorizontalPodAutoscaler (as
 // autoscaling/v2, whatever the apiVersion of spec.autoscalerRef) with the
 // direct Reader. It returns nil without an autoscalerRef, and an
-// *InvalidError when the autoscaler is missing or of a kind Sluice does not
+// *problem.Problem when the autoscaler is missing or of a kind Sluice does not
 // operate.
 func (e *engine) readAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) (*autoscalingv2.HorizontalPodAutoscaler, error) {
 	ref := cd.Spec.AutoscalerRef
@@ -32,15 +33,15 @@ func (e *engine) readAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) 
 	switch ref.Kind {
 	case hpaKind:
 	case scaledObjectKind:
-		return nil, Invalid("UnsupportedAutoscaler",
+		return nil, problem.New(problem.UnsupportedAutoscaler,
 			"autoscalerRef %s %s: ScaledObject (KEDA) is not supported yet: use a HorizontalPodAutoscaler or remove spec.autoscalerRef", ref.Kind, ref.Name)
 	default:
-		return nil, Invalid("UnsupportedAutoscaler",
+		return nil, problem.New(problem.UnsupportedAutoscaler,
 			"autoscalerRef %s %s is not supported: use a HorizontalPodAutoscaler or remove spec.autoscalerRef", ref.Kind, ref.Name)
 	}
 	hpa, err := e.getHPA(ctx, cd.Namespace, ref.Name)
 	if apierrors.IsNotFound(err) {
-		return nil, Invalid("AutoscalerNotFound",
+		return nil, problem.New(problem.AutoscalerNotFound,
 			"HorizontalPodAutoscaler %s not found in namespace %s: create it or fix spec.autoscalerRef", ref.Name, cd.Namespace)
 	}
 	return hpa, err

@@ -57,7 +57,7 @@ func TestPromote_UpdatesPrimaryHPASpec(t *testing.T) {
 	if got := primaryHPA(f).Spec.MaxReplicas; got != 6 {
 		t.Errorf("after EnsurePrimary: maxReplicas = %d, want 6 until Promote", got)
 	}
-	f.must(w.Promote(f.ctx(), cd))
+	f.must(f.promote(w, cd))
 	if got := primaryHPA(f).Spec.MaxReplicas; got != 9 {
 		t.Errorf("after Promote: maxReplicas = %d, want 9", got)
 	}

@@ -16,6 +16,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/canary"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 func TestObserve_BadInputIsInvalid(t *testing.T) {
@@ -84,12 +85,14 @@ func TestObserve_BadInputIsInvalid(t *testing.T) {
 					return err
 				},
 				"EnsurePrimary": w.EnsurePrimary,
-				"Promote":       w.Promote,
+				"Promote": func(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+					return w.Promote(ctx, cd, "0123456789abcdef")
+				},
 			}
 			for op, call := range ops {
 				err := call(f.ctx(), cd)
-				ie, ok := canary.AsInvalid(err)
-				if !ok || ie.Reason != tt.reason || ie.Message != want {
+				ie, ok := problem.As(err)
+				if !ok || string(ie.Reason) != tt.reason || ie.Message != want {
 					t.Errorf("%s: err = %v, want Invalid %s %q", op, err, tt.reason, want)
 				}
 			}
@@ -111,7 +114,7 @@ func TestScale_MissingTargetIsInvalid(t *testing.T) {
 			"ScaleTargetToZero": w.ScaleTargetToZero(f.ctx(), cd),
 			"ScaleTargetUp":     w.ScaleTargetUp(f.ctx(), cd),
 		} {
-			if ie, ok := canary.AsInvalid(err); !ok || ie.Reason != "TargetNotFound" {
+			if ie, ok := problem.As(err); !ok || ie.Reason != "TargetNotFound" {
 				t.Errorf("%s %s: err = %v, want Invalid TargetNotFound", kind, op, err)
 			}
 		}
@@ -128,7 +131,7 @@ func TestNew_UnsupportedTargetIsInvalid(t *testing.T) {
 	for _, ref := range tests {
 		cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{TargetRef: ref}}
 		_, err := canary.New(cd, canary.Deps{})
-		if ie, ok := canary.AsInvalid(err); !ok || ie.Reason != "UnsupportedTarget" {
+		if ie, ok := problem.As(err); !ok || ie.Reason != "UnsupportedTarget" {
 			t.Errorf("%s %s: err = %v, want Invalid UnsupportedTarget", ref.APIVersion, ref.Kind, err)
 		}
 	}
@@ -188,7 +191,7 @@ func TestObserve_TransientAPIErrorIsNotInvalid(t *testing.T) {
 			errs := map[string]error{
 				"Observe":       observeErr,
 				"EnsurePrimary": w.EnsurePrimary(f.ctx(), cd),
-				"Promote":       w.Promote(f.ctx(), cd),
+				"Promote":       w.Promote(f.ctx(), cd, "0123456789abcdef"),
 			}
 			if wh.scale {
 				errs["ScaleTargetToZero"] = w.ScaleTargetToZero(f.ctx(), cd)
@@ -199,7 +202,7 @@ func TestObserve_TransientAPIErrorIsNotInvalid(t *testing.T) {
 					t.Errorf("%s fails with %s: %s returned nil", wh.name, tr.name, op)
 					continue
 				}
-				if _, ok := canary.AsInvalid(err); ok {
+				if _, ok := problem.As(err); ok {
 					t.Errorf("%s fails with %s: %s returned Invalid %v, want a plain error", wh.name, tr.name, op, err)
 				}
 				if !errors.Is(err, tr.err) {

@@ -196,6 +196,13 @@ func (f *fixture) observe(w canary.Workload, cd *flaggerv1beta1.Canary) *canary.
 	return st
 }
 
+// promote promotes the revision the target holds now, as the engine does
+// once it has analysed it.
+func (f *fixture) promote(w canary.Workload, cd *flaggerv1beta1.Canary) error {
+	f.t.Helper()
+	return w.Promote(f.ctx(), cd, f.observe(w, cd).Revision)
+}
+
 // podTemplate is podinfo's pod template.
 func podTemplate() corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{

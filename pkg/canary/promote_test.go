@@ -1,6 +1,7 @@
 package canary_test
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/canary"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 func TestPromote_CopiesTemplateAndRegeneratesFlaggerID(t *testing.T) {
@@ -34,7 +36,7 @@ func TestPromote_CopiesTemplateAndRegeneratesFlaggerID(t *testing.T) {
 	})
 	st := f.observe(w, cd)
 
-	f.must(w.Promote(f.ctx(), cd))
+	f.must(f.promote(w, cd))
 
 	p := f.get("podinfo-primary", &appsv1.Deployment{}).(*appsv1.Deployment)
 	tmpl := p.Spec.Template
@@ -70,7 +72,7 @@ func TestPromote_DaemonSetCopiesTemplate(t *testing.T) {
 		ds.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:6.1.0"
 	})
 
-	f.must(w.Promote(f.ctx(), cd))
+	f.must(f.promote(w, cd))
 
 	spec := f.get("podinfo-primary", &appsv1.DaemonSet{}).(*appsv1.DaemonSet).Spec.Template.Spec
 	if spec.Containers[0].Image != "ghcr.io/stefanprodan/podinfo:6.1.0" {
@@ -95,7 +97,7 @@ func TestPromote_LeavesPrimaryReplicasToItsAutoscaler(t *testing.T) {
 		d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:6.1.0"
 	})
 
-	f.must(w.Promote(f.ctx(), cd))
+	f.must(f.promote(w, cd))
 
 	p := f.get("podinfo-primary", &appsv1.Deployment{}).(*appsv1.Deployment)
 	if got := ptr.Deref(p.Spec.Replicas, 0); got != 5 {
@@ -112,7 +114,7 @@ func TestPromote_CreatesMissingPrimary(t *testing.T) {
 	f.create(deployment())
 	cd := f.canary("Deployment")
 
-	f.must(f.workload(cd).Promote(f.ctx(), cd))
+	f.must(f.promote(f.workload(cd), cd))
 
 	f.get("podinfo-primary", &appsv1.Deployment{})
 }
@@ -154,7 +156,7 @@ func TestIdleReconcile_WritesNothing(t *testing.T) {
 			for range 2 {
 				f.observe(w, cd)
 				f.must(w.EnsurePrimary(f.ctx(), cd))
-				f.must(w.Promote(f.ctx(), cd))
+				f.must(f.promote(w, cd))
 				f.must(w.ScaleTargetUp(f.ctx(), cd))
 				f.must(w.ScalePrimaryAtLeast(f.ctx(), cd, 1))
 			}
@@ -185,4 +187,51 @@ func resourceVersions(f *fixture, objs []ownedObject) []string {
 		out = append(out, f.get(o.name, o.obj).GetResourceVersion())
 	}
 	return out
+}
+
+func TestPromote_RefusesARevisionTheTargetNoLongerHolds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, defaultConfig())
+	f.create(deployment())
+	cd := f.canary("Deployment")
+	w := f.workload(cd)
+	f.must(w.EnsurePrimary(f.ctx(), cd))
+	analysed := f.observe(w, cd).Revision
+	before := f.get("podinfo-primary", &appsv1.Deployment{}).(*appsv1.Deployment)
+
+	// A new revision lands between the last check and the promotion.
+	update(f, "podinfo", &appsv1.Deployment{}, func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:6.9.9"
+	})
+	f.writes.Store(0)
+	err := w.Promote(f.ctx(), cd, analysed)
+	if !errors.Is(err, canary.ErrRevisionChanged) {
+		t.Fatalf("Promote of the analysed revision after a change = %v, want ErrRevisionChanged", err)
+	}
+	if n := f.writes.Load(); n != 0 {
+		t.Errorf("%d writes: the primary or its configs were touched with a revision nobody analysed", n)
+	}
+	after := f.get("podinfo-primary", &appsv1.Deployment{}).(*appsv1.Deployment)
+	if after.Generation != before.Generation || after.Spec.Template.Spec.Containers[0].Image != before.Spec.Template.Spec.Containers[0].Image {
+		t.Errorf("primary changed: image %s, generation %d → %d", after.Spec.Template.Spec.Containers[0].Image, before.Generation, after.Generation)
+	}
+}
+
+func TestObserve_AMissingTargetStillReportsThePrimary(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, defaultConfig())
+	f.create(deployment())
+	cd := f.canary("Deployment")
+	w := f.workload(cd)
+	f.must(w.EnsurePrimary(f.ctx(), cd))
+	if err := k8s.Delete(f.ctx(), f.get("podinfo", &appsv1.Deployment{})); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.Observe(f.ctx(), cd)
+	if !problem.Is(err, problem.TargetNotFound) || st == nil {
+		t.Fatalf("Observe = %+v, %v; want the primary's state with TargetNotFound", st, err)
+	}
+	if st.Target.Exists || !st.Primary.Exists || st.SelectorLabel != "app" || st.SelectorValue != "podinfo" || len(st.Containers) == 0 {
+		t.Errorf("state = %+v; want the selector and containers taken from the primary", st)
+	}
 }

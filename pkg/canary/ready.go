@@ -40,8 +40,8 @@ func minAvailable(n, threshold int32) int32 {
 // controller wrote. It is Ready when the controller observed the latest
 // generation, every desired replica runs the current template, no old
 // replica is left and at least threshold percent of the updated replicas
-// are available; one with zero desired replicas is Ready once its
-// generation is observed. It is Stalled when the Progressing condition has
+// are available; one with zero desired replicas is never Ready, since no
+// pod of it could serve. It is Stalled when the Progressing condition has
 // reason ProgressDeadlineExceeded.
 func DeploymentState(d *appsv1.Deployment, threshold int32) WorkloadState {
 	st := d.Status
@@ -60,7 +60,8 @@ func DeploymentState(d *appsv1.Deployment, threshold int32) WorkloadState {
 	case st.ObservedGeneration < d.Generation:
 		s.Message = fmt.Sprintf("waiting for rollout: the controller has not observed generation %d yet", d.Generation)
 	case s.Replicas == 0:
-		s.Ready = true
+		// No pod serves: never ready, whatever its controller reports.
+		s.Message = "scaled to zero replicas"
 	case st.UpdatedReplicas < s.Replicas:
 		s.Message = fmt.Sprintf("waiting for rollout: %d of %d replicas updated", st.UpdatedReplicas, s.Replicas)
 	case st.UpdatedReplicas > s.Replicas:
@@ -94,6 +95,8 @@ func DaemonSetState(ds *appsv1.DaemonSet, threshold int32) WorkloadState {
 	switch {
 	case st.ObservedGeneration < ds.Generation:
 		s.Message = fmt.Sprintf("waiting for rollout: the controller has not observed generation %d yet", ds.Generation)
+	case st.DesiredNumberScheduled == 0:
+		s.Message = "no node runs a pod of it"
 	case st.UpdatedNumberScheduled < st.DesiredNumberScheduled:
 		s.Message = fmt.Sprintf("waiting for rollout: %d of %d pods updated", st.UpdatedNumberScheduled, st.DesiredNumberScheduled)
 	case st.NumberAvailable < want:

@@ -68,7 +68,8 @@ func TestDeploymentState_JudgesRollout(t *testing.T) {
 			message: "waiting for rollout: 1 of 3 updated replicas available",
 		},
 		{
-			name: "zero replicas observed", replicas: 0, threshold: 100, ready: true,
+			// A primary scaled to zero serves nothing: never ready.
+			name: "zero replicas observed", replicas: 0, threshold: 100, message: "scaled to zero replicas",
 			status: appsv1.DeploymentStatus{ObservedGeneration: 2},
 		},
 		{
@@ -126,7 +127,7 @@ func TestDaemonSetState_JudgesRollout(t *testing.T) {
 			status: appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 4, UpdatedNumberScheduled: 4, NumberAvailable: 3},
 		},
 		{
-			name: "parked", threshold: 100, ready: true,
+			name: "parked", threshold: 100, message: "no node runs a pod of it",
 			status: appsv1.DaemonSetStatus{ObservedGeneration: 2},
 		},
 	}

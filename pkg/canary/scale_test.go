@@ -35,6 +35,43 @@ func TestScaleTargetToZero_DeploymentSetsReplicasToZero(t *testing.T) {
 	}
 }
 
+func TestRestoreTarget_DeploymentGetsThePrimarysReplicas(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name            string
+		target, primary int32 // primary -1: no primary
+		hpaMin          int32
+		want            int32
+	}{
+		{name: "primary's replicas even with an HPA", target: 0, primary: 5, hpaMin: 2, want: 5},
+		{name: "a target above the primary is left alone", target: 6, primary: 5, want: 6},
+		{name: "without a primary, as a scale-up", target: 0, primary: -1, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, defaultConfig())
+			f.create(deployment(func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To(tt.target) }))
+			if tt.primary >= 0 {
+				f.create(deployment(func(d *appsv1.Deployment) {
+					d.Name = "podinfo-primary"
+					d.Spec.Replicas = ptr.To(tt.primary)
+				}))
+			}
+			var mutate []func(*flaggerv1beta1.Canary)
+			if tt.hpaMin > 0 {
+				f.create(hpa(tt.hpaMin, 10))
+				mutate = append(mutate, withHPA)
+			}
+			cd := f.canary("Deployment", mutate...)
+			f.must(f.workload(cd).RestoreTarget(f.ctx(), cd))
+			if got := replicasOf(f, "podinfo"); got != tt.want {
+				t.Errorf("replicas = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestScaleTargetUp_DeploymentPicksReplicas(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -46,9 +83,12 @@ func TestScaleTargetUp_DeploymentPicksReplicas(t *testing.T) {
 	}{
 		{name: "target above zero is left alone", target: 2, primary: 5, want: 2},
 		{name: "primary's replicas", target: 0, primary: 5, want: 5},
-		{name: "primary's replicas over the HPA minimum", target: 0, primary: 5, hpaMin: 3, want: 5},
+		// With an autoscaler Flagger starts the canary at the autoscaler's
+		// minimum, not at the primary's (possibly scaled-out) count.
+		{name: "HPA minimum, not the primary's replicas, with an HPA", target: 0, primary: 5, hpaMin: 3, want: 3},
 		{name: "HPA minimum when the primary is at zero", target: 0, primary: 0, hpaMin: 3, want: 3},
 		{name: "HPA minimum without a primary", target: 0, primary: -1, hpaMin: 2, want: 2},
+		{name: "one with an HPA whose minimum is one", target: 0, primary: 5, hpaMin: 1, want: 1},
 		{name: "one otherwise", target: 0, primary: -1, want: 1},
 	}
 	for _, tt := range tests {
@@ -137,7 +177,7 @@ func TestScalePrimaryAtLeast_RaisesReplicasAndHPAMinimumNeverLowers(t *testing.T
 	}
 
 	// Promote copies the target HPA again, undoing the raised minimum.
-	f.must(w.Promote(f.ctx(), cd))
+	f.must(f.promote(w, cd))
 	if got := hpaMin(); got != 1 {
 		t.Errorf("after Promote: HPA minReplicas = %d, want 1", got)
 	}

@@ -1,14 +1,14 @@
 package canary
 
 import (
-	"context"
 	"errors"
-	"fmt"
+	"context"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // Workload operates one kind of target workload (Deployment, DaemonSet).
@@ -20,7 +20,7 @@ type Workload interface {
 	// Observe reads the target, the primary and the tracked configs and
 	// reports them; it writes nothing. Bad input (target missing, of the
 	// wrong kind, without a selector label, a missing autoscaler or a
-	// missing non-optional ConfigMap/Secret) is returned as *InvalidError.
+	// missing non-optional ConfigMap/Secret) is returned as *problem.Problem.
 	Observe(ctx context.Context, cd *flaggerv1beta1.Canary) (*State, error)
 
 	// EnsurePrimary creates <target>-primary as a copy of the target, with
@@ -31,16 +31,24 @@ type Workload interface {
 
 	// Promote copies the target's pod template and tracked configs into the
 	// primary (and the autoscaler's spec into the primary autoscaler), which
-	// starts the primary's rolling update.
-	Promote(ctx context.Context, cd *flaggerv1beta1.Canary) error
+	// starts the primary's rolling update. It copies only the analysed
+	// revision: when the target holds another one, nothing is written and
+	// an error wrapping ErrRevisionChanged is returned.
+	Promote(ctx context.Context, cd *flaggerv1beta1.Canary, revision string) error
 
 	// ScaleTargetToZero parks the target: replicas 0 for a Deployment, a
 	// node selector no node matches for a DaemonSet.
 	ScaleTargetToZero(ctx context.Context, cd *flaggerv1beta1.Canary) error
 
-	// ScaleTargetUp brings the target back: to its own replica count when
-	// above zero, else the primary's, else the autoscaler's minimum, else 1.
+	// ScaleTargetUp brings the target back for an analysis: to its own
+	// replica count when above zero; else, without an autoscaler, the
+	// primary's; with one, the autoscaler's minimum; else 1.
 	ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canary) error
+
+	// RestoreTarget brings the target back to carry the primary's load
+	// when the Canary is deleted with revertOnDeletion: at least the
+	// primary's replica count.
+	RestoreTarget(ctx context.Context, cd *flaggerv1beta1.Canary) error
 
 	// ScalePrimaryAtLeast raises the primary's replica count (and its
 	// autoscaler's minimum) to at least replicas, so that it can take the
@@ -53,6 +61,10 @@ type Workload interface {
 	// autoscaler it does nothing.
 	SyncAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) error
 }
+
+// ErrRevisionChanged is returned by Promote when the target no longer holds
+// the revision to promote: a newer one landed after the analysis.
+var ErrRevisionChanged = errors.New("the target holds a revision other than the analysed one")
 
 // State is what Observe saw.
 type State struct {
@@ -106,30 +118,6 @@ type WorkloadState struct {
 	Revision string
 }
 
-// InvalidError reports a Canary that cannot be acted on until a person
-// changes it or the objects it refers to. The reconciler reports it in a
-// condition and an event and does not retry with backoff.
-type InvalidError struct {
-	// Reason is a one-word cause, such as TargetNotFound.
-	Reason string
-	// Message says what is wrong and what to do, in a sentence.
-	Message string
-}
-
-func (e *InvalidError) Error() string { return e.Message }
-
-// Invalid returns an *InvalidError.
-func Invalid(reason, format string, args ...any) error {
-	return &InvalidError{Reason: reason, Message: fmt.Sprintf(format, args...)}
-}
-
-// AsInvalid returns the *InvalidError in err's chain, if any.
-func AsInvalid(err error) (*InvalidError, bool) {
-	var ie *InvalidError
-	ok := errors.As(err, &ie)
-	return ie, ok
-}
-
 // Config holds the controller-wide settings of workload operations.
 type Config struct {
 	// SelectorLabels are the candidate selector labels, in order of
@@ -162,12 +150,12 @@ var kinds = map[string]func(Deps) Workload{
 }
 
 // New returns the Workload for the Canary's target kind, or an
-// *InvalidError for a kind Sluice cannot operate.
+// *problem.Problem for a kind Sluice cannot operate.
 func New(cd *flaggerv1beta1.Canary, deps Deps) (Workload, error) {
 	ref := cd.Spec.TargetRef
 	newKind, ok := kinds[ref.Kind]
 	if !ok || ref.APIVersion != "apps/v1" {
-		return nil, Invalid("UnsupportedTarget",
+		return nil, problem.New(problem.UnsupportedTarget,
 			"targetRef %s %s is not supported: Sluice manages apps/v1 Deployment and DaemonSet targets", ref.APIVersion, ref.Kind)
 	}
 	return newKind(deps), nil

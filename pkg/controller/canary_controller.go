@@ -20,8 +20,8 @@ import (
 	"github.com/sluicedev/sluice/pkg/controller/statemachine"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/notifier"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/recorder"
-	"github.com/sluicedev/sluice/pkg/router"
 	"github.com/sluicedev/sluice/pkg/webhook"
 )
 
@@ -88,11 +88,26 @@ type CanaryReconciler struct {
 	// this reconciler wrote, so that it never acts on an older cached copy
 	// (which could promote twice).
 	written sync.Map
+
+	// admission counts the analyses running, for -max-concurrent-canaries.
+	admission admission
+
+	// providers remembers, per Canary, the traffic provider of its last
+	// valid reconcile, so that a release whose spec.provider is edited to
+	// an unknown name can still be rolled back through the old router.
+	providers sync.Map
 }
 
 // Reconcile reads a Canary, decides and acts. It reads like a checklist:
-// get, guard, finalizer, suspend, observe, run due checks, decide, act,
-// persist.
+// get, guard, finalizer, suspend, observe, claim the step, run due checks,
+// decide, persist the decision, act on it, tell people.
+//
+// The decision is persisted before anything is done (write-ahead), under
+// optimistic concurrency: a conflict means another view of the world, and
+// nothing was done. The actions that follow are idempotent and implied by
+// the persisted status, so a reconcile interrupted after the write is
+// finished by the next one, and none acts on a decision that was not
+// recorded.
 func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	start := time.Now()
 	if r.Metrics != nil {
@@ -103,6 +118,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err := r.Get(ctx, req.NamespacedName, &cd); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.written.Delete(req.NamespacedName)
+			r.admission.release(req.NamespacedName)
 			r.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
@@ -124,20 +140,39 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	sc.in.Results = r.runDue(ctx, sc, statemachine.Plan(sc.in))
-	decision := statemachine.Decide(sc.in)
-	if err := r.apply(ctx, sc, decision); err != nil {
-		p := problemOf(err)
-		if p == nil {
+	due := statemachine.Plan(sc.in)
+	if due.Claim {
+		// The step's webhooks are called at most once: the step is marked
+		// as started before they are.
+		if err := r.persist(ctx, &cd, statemachine.Claim(sc.in)); err != nil {
 			return ctrl.Result{}, err
 		}
-		// An action ran into bad input (a Service someone else owns): report
-		// it as such instead of retrying.
-		sc.in.Obs.Invalid = p
-		decision = statemachine.Decide(sc.in)
+		sc.in.Status = *cd.Status.DeepCopy()
 	}
+	before := *sc.in.Status.DeepCopy()
+	sc.in.Results = r.runDue(ctx, sc, due)
+	decision := statemachine.Decide(sc.in)
+	r.admission.decided(sc.key(), decision.Status.Phase)
 	if err := r.persist(ctx, &cd, decision.Status); err != nil {
+		r.admission.decided(sc.key(), before.Phase)
 		return ctrl.Result{}, err
+	}
+	if err := r.apply(ctx, sc, decision); err != nil {
+		p, ok := problem.As(err)
+		if !ok {
+			// Transient: the status holds the decision, and the next
+			// reconcile carries out what is left of it.
+			r.emit(ctx, &cd, decision)
+			return ctrl.Result{}, err
+		}
+		// An action ran into bad input (an object someone else owns, routing
+		// the provider cannot build): decide again from the status this
+		// reconcile started from, with the problem, so that the decision
+		// that could not be carried out is replaced and not announced.
+		decision, err = r.redecide(ctx, sc, &cd, before, p)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	r.emit(ctx, &cd, decision)
 	if hasAction(decision.Actions, statemachine.RunPostRollout) {
@@ -148,6 +183,28 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		return ctrl.Result{}, r.removeFinalizer(ctx, &cd)
 	}
 	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+}
+
+// redecide replaces a decision that ran into bad input while it was carried
+// out: it decides from the status the reconcile started from, with the
+// problem, persists that, and carries out what it allows. A problem found
+// by the router means the routing cannot be written, so no route change is
+// attempted.
+func (r *CanaryReconciler) redecide(ctx context.Context, sc *scope, cd *flaggerv1beta1.Canary, before flaggerv1beta1.CanaryStatus, p *problem.Problem) (statemachine.Decision, error) {
+	sc.in.Status = before
+	sc.in.Obs.Invalid = p
+	if p.Reason == problem.UnsupportedRouting || p.Reason == problem.NotOwned {
+		sc.in.Obs.Routable = false
+	}
+	decision := statemachine.Decide(sc.in)
+	r.admission.decided(sc.key(), decision.Status.Phase)
+	if err := r.persist(ctx, cd, decision.Status); err != nil {
+		return decision, err
+	}
+	if err := r.apply(ctx, sc, decision); err != nil {
+		return decision, err
+	}
+	return decision, nil
 }
 
 func (r *CanaryReconciler) now() time.Time {
@@ -198,21 +255,6 @@ func (r *CanaryReconciler) removeFinalizer(ctx context.Context, cd *flaggerv1bet
 	}
 	if err := r.Patch(ctx, cd, patch); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing finalizer: %w", err)
-	}
-	return nil
-}
-
-// problemOf returns the bad input an action error reports, if any.
-func problemOf(err error) *statemachine.Problem {
-	if ie, ok := canary.AsInvalid(err); ok {
-		return &statemachine.Problem{Reason: ie.Reason, Message: ie.Message}
-	}
-	if router.IsNotOwned(err) {
-		return &statemachine.Problem{Reason: "NotOwned", Message: err.Error()}
-	}
-	if router.IsConfigError(err) {
-		// A referenced object may appear later and is not watched.
-		return &statemachine.Problem{Reason: "UnsupportedRouting", Message: err.Error(), RetryAfter: time.Minute}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/router"
 )
 
 // Field indexes on Canaries, so that a change to a workload or a config
@@ -63,12 +65,18 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentRecon
 	if maxConcurrentReconciles < 1 {
 		maxConcurrentReconciles = 1
 	}
-	err := ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&flaggerv1beta1.Canary{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&appsv1.DaemonSet{}).
-		Owns(&corev1.Service{}).
+		Owns(&corev1.Service{})
+	// The routing objects are watched too, so that an edit or a deletion by
+	// someone else is seen and restored at once, not at the next step.
+	for _, obj := range r.servedRoutingObjects(mgr) {
+		b = b.Owns(obj)
+	}
+	err := b.
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Deployment"))).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("DaemonSet"))).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig("configmap"))).
@@ -80,6 +88,25 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentRecon
 		return fmt.Errorf("setting up the %s controller: %w", ControllerName, err)
 	}
 	return nil
+}
+
+// servedRoutingObjects returns the routing object kinds of every router
+// whose API the cluster serves; a kind without its CRD cannot be watched.
+func (r *CanaryReconciler) servedRoutingObjects(mgr ctrl.Manager) []client.Object {
+	logger := mgr.GetLogger().WithName(ControllerName)
+	var out []client.Object
+	for _, obj := range router.OwnedObjects() {
+		gvk, err := apiutil.GVKForObject(obj, mgr.GetScheme())
+		if err != nil {
+			continue
+		}
+		if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			logger.V(1).Info("Not watching a routing kind the cluster does not serve", "kind", gvk.String())
+			continue
+		}
+		out = append(out, obj)
+	}
+	return out
 }
 
 // byTarget maps a workload to the Canaries that target it.

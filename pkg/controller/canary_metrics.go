@@ -33,7 +33,7 @@ func (r *CanaryReconciler) export(sc *scope, took time.Duration) {
 	}
 	strategy := string(statemachine.StrategyOf(cd.Spec, sc.in.Config))
 	switch {
-	case cd.Status.Phase == flaggerv1beta1.CanaryPhaseSucceeded && running(old):
+	case cd.Status.Phase == flaggerv1beta1.CanaryPhaseSucceeded && statemachine.Running(old):
 		r.Metrics.IncSuccess(cd, strategy, cd.Spec.SkipAnalysis)
 	case cd.Status.Phase == flaggerv1beta1.CanaryPhaseFailed:
 		r.Metrics.IncFailure(cd, strategy)

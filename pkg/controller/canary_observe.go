@@ -7,28 +7,40 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/canary"
 	"github.com/sluicedev/sluice/pkg/controller/statemachine"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
 // scope is what one reconcile works with: the Canary, the state machine's
-// input, and the adapters that act on the cluster.
+// input (the snapshot observe took), and the adapters that act on the
+// cluster. The actions use the adapters observe built and never decide
+// again what observe already knew.
 type scope struct {
 	cd       *flaggerv1beta1.Canary
 	in       statemachine.Input
 	workload canary.Workload
 	router   router.Interface
+	// target tells the router how to select the workload's pods; routable
+	// is false when it is unknown.
 	target   router.Target
+	routable bool
 }
 
-// observe reads everything the decision needs. Bad input becomes
-// Obs.Invalid; any other error is returned, so that a transient API error
-// is retried with backoff and never read as a change.
+func (sc *scope) key() types.NamespacedName { return client.ObjectKeyFromObject(sc.cd) }
+
+// observe reads everything the decision needs, into one snapshot. Bad input
+// becomes Obs.Invalid (the first problem found), and what can still be
+// built is built, so that a release in flight can be rolled back; any
+// other error is returned, so that a transient API error is retried with
+// backoff and never read as a change.
 func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canary) (*scope, error) {
 	provider := cd.Spec.Provider
 	if provider == "" {
@@ -38,20 +50,29 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 		Spec: cd.Spec, Status: cd.Status, Name: cd.Name, Namespace: cd.Namespace, Generation: cd.Generation, Now: r.now(),
 		Config: statemachine.Config{MinInterval: r.MinInterval, SplitsTraffic: provider != flaggerv1beta1.ProviderKubernetes},
 	}}
-	sc.in.Obs.Deleting = !cd.DeletionTimestamp.IsZero() && controllerutil.ContainsFinalizer(cd, Finalizer)
+	obs := &sc.in.Obs
+	obs.Deleting = !cd.DeletionTimestamp.IsZero() && controllerutil.ContainsFinalizer(cd, Finalizer)
+	report := func(p *problem.Problem) {
+		if obs.Invalid == nil {
+			obs.Invalid = p
+		}
+	}
 
-	if p := r.checkReferences(ctx, cd); p != nil {
-		sc.in.Obs.Invalid = p
-		return sc, nil
+	report(r.checkReferences(ctx, cd))
+	rt, p := r.routerFor(provider)
+	report(p)
+	if rt == nil {
+		// A release in flight is rolled back through the router it started
+		// with.
+		if last, ok := r.providers.Load(sc.key()); ok {
+			rt, _ = r.routerFor(last.(string))
+		}
 	}
-	if sc.router, sc.in.Obs.Invalid = r.routerFor(provider); sc.in.Obs.Invalid != nil {
-		return sc, nil
-	}
-	if a := cd.Spec.Analysis; a != nil && a.SessionAffinity != nil && !router.SupportsSessionAffinity(sc.router) {
-		sc.in.Obs.Invalid = &statemachine.Problem{Reason: "UnsupportedRouting", Message: fmt.Sprintf(
+	sc.router = rt
+	if a := cd.Spec.Analysis; a != nil && a.SessionAffinity != nil && rt != nil && !router.SupportsSessionAffinity(rt) {
+		report(problem.New(problem.UnsupportedRouting,
 			"spec.analysis.sessionAffinity: provider %s cannot pin users to a version with cookies (the istio and gatewayapi providers can); "+
-				"remove sessionAffinity or use one of those providers", provider)}
-		return sc, nil
+				"remove sessionAffinity or use one of those providers", provider))
 	}
 	wl, err := canary.New(cd, canary.Deps{Client: r.Client, Reader: r.APIReader, Config: r.Workloads})
 	if err != nil {
@@ -59,64 +80,120 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 	}
 	sc.workload = wl
 	st, err := wl.Observe(ctx, cd)
-	if err != nil {
-		return sc, r.invalidOr(sc, err)
+	if p, ok := problem.As(err); ok {
+		report(p)
+	} else if err != nil {
+		return nil, fmt.Errorf("observing canary %s/%s: %w", cd.Namespace, cd.Name, err)
 	}
-	if !sc.in.Obs.Deleting && r.needsMetricCheck(cd, st) {
-		if sc.in.Obs.Invalid = r.metricProblem(ctx, cd); sc.in.Obs.Invalid != nil {
+	if st != nil {
+		sc.target = routerTarget(st)
+		sc.routable = sc.router != nil
+		obs.Routable = sc.routable
+		obs.Revision, obs.TrackedConfigs, obs.AutoscalerDesired = st.Revision, st.TrackedConfigs, st.AutoscalerDesired
+		obs.Target, obs.Primary = workload(st.Target), workload(st.Primary)
+	}
+	if obs.Invalid != nil || st == nil {
+		return sc, nil
+	}
+	if err := r.checkServices(ctx, cd); err != nil {
+		if p, ok := problem.As(err); ok {
+			report(p)
+			return sc, nil
+		}
+		return nil, err
+	}
+	if !obs.Deleting && r.needsMetricCheck(cd, st) {
+		if report(r.metricProblem(ctx, cd)); obs.Invalid != nil {
 			return sc, nil
 		}
 	}
-	sc.target = routerTarget(st)
-	obs := &sc.in.Obs
-	obs.Revision, obs.TrackedConfigs, obs.AutoscalerDesired = st.Revision, st.TrackedConfigs, st.AutoscalerDesired
-	obs.Target, obs.Primary = workload(st.Target), workload(st.Primary)
-	obs.Admitted, obs.AdmissionMessage, err = r.admitted(ctx, cd)
-	if err != nil {
-		return nil, err
+	r.providers.Store(sc.key(), provider)
+	if routes, err := sc.router.GetRoutes(ctx, cd, sc.target); err == nil {
+		obs.Routes = &statemachine.Routes{Primary: routes.Primary, Canary: routes.Canary, Mirrored: routes.Mirrored}
+	}
+	if idleWithNewRevision(sc.in) {
+		obs.Admitted, obs.AdmissionMessage, err = r.admitted(ctx, cd)
+		if err != nil {
+			return nil, err
+		}
 	}
 	return sc, nil
 }
 
+// idleWithNewRevision reports whether the Canary waits to start the
+// analysis of a new revision: only then does it need a slot.
+func idleWithNewRevision(in statemachine.Input) bool {
+	switch in.Status.Phase {
+	case flaggerv1beta1.CanaryPhaseInitialized, flaggerv1beta1.CanaryPhaseSucceeded,
+		flaggerv1beta1.CanaryPhaseFailed, flaggerv1beta1.CanaryPhaseWaiting:
+		r := in.Obs.Revision
+		return r != "" && r != in.Status.LastAppliedSpec && r != in.Status.LastPromotedSpec
+	}
+	return false
+}
+
 // routerFor returns the provider's router, or the problem of an unknown one.
-func (r *CanaryReconciler) routerFor(provider string) (router.Interface, *statemachine.Problem) {
+func (r *CanaryReconciler) routerFor(provider string) (router.Interface, *problem.Problem) {
 	rt, err := router.New(provider, router.Deps{Client: r.Client, APIReader: r.APIReader, IngressAnnotationsPrefix: r.IngressAnnotationsPrefix, IngressClass: r.IngressClass})
 	if err != nil {
-		return nil, &statemachine.Problem{Reason: "UnsupportedProvider", Message: err.Error()}
+		return nil, problem.New(problem.UnsupportedProvider, "%v", err)
 	}
 	return rt, nil
 }
 
 // invalidOr records bad input in the scope, or returns a transient error.
 func (r *CanaryReconciler) invalidOr(sc *scope, err error) error {
-	if ie, ok := canary.AsInvalid(err); ok {
-		sc.in.Obs.Invalid = &statemachine.Problem{Reason: ie.Reason, Message: ie.Message}
+	if p, ok := problem.As(err); ok {
+		if sc.in.Obs.Invalid == nil {
+			sc.in.Obs.Invalid = p
+		}
 		return nil
 	}
 	return fmt.Errorf("observing canary %s/%s: %w", sc.cd.Namespace, sc.cd.Name, err)
 }
 
 func workload(w canary.WorkloadState) statemachine.Workload {
-	return statemachine.Workload{Exists: w.Exists, Replicas: w.Replicas, Ready: w.Ready, Stalled: w.Stalled, Message: w.Message}
+	return statemachine.Workload{Exists: w.Exists, Replicas: w.Replicas, Ready: w.Ready, Stalled: w.Stalled, Message: w.Message, Revision: w.Revision}
+}
+
+// checkServices finds an apex, primary or canary Service that exists and
+// belongs to someone else, before anything is decided: Sluice does not
+// edit it, and a decision that could not be carried out is never recorded.
+func (r *CanaryReconciler) checkServices(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	apex, primary, canarySvc := router.ServiceNames(cd)
+	for _, name := range []string{apex, primary, canarySvc} {
+		svc := &corev1.Service{}
+		err := r.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: name}, svc)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading Service %s/%s: %w", cd.Namespace, name, err)
+		}
+		if err := router.CheckOwner(r.Client, svc, cd); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkReferences finds references Sluice refuses: another Canary already
 // managing the same target, and, with -no-cross-namespace-refs, templates
 // or alert providers in other namespaces.
-func (r *CanaryReconciler) checkReferences(ctx context.Context, cd *flaggerv1beta1.Canary) *statemachine.Problem {
+func (r *CanaryReconciler) checkReferences(ctx context.Context, cd *flaggerv1beta1.Canary) *problem.Problem {
 	if r.NoCrossNamespaceRefs && cd.Spec.Analysis != nil {
 		for _, m := range cd.Spec.Analysis.Metrics {
 			if m.TemplateRef != nil && m.TemplateRef.Namespace != "" && m.TemplateRef.Namespace != cd.Namespace {
-				return &statemachine.Problem{Reason: "CrossNamespaceReference", Message: fmt.Sprintf(
+				return problem.New(problem.CrossNamespaceReference,
 					"metric %s refers to MetricTemplate %s/%s in another namespace, which -no-cross-namespace-refs forbids: move the template to %s",
-					m.Name, m.TemplateRef.Namespace, m.TemplateRef.Name, cd.Namespace)}
+					m.Name, m.TemplateRef.Namespace, m.TemplateRef.Name, cd.Namespace)
 			}
 		}
 		for _, a := range cd.Spec.Analysis.Alerts {
 			if a.ProviderRef.Namespace != "" && a.ProviderRef.Namespace != cd.Namespace {
-				return &statemachine.Problem{Reason: "CrossNamespaceReference", Message: fmt.Sprintf(
+				return problem.New(problem.CrossNamespaceReference,
 					"alert %s refers to AlertProvider %s/%s in another namespace, which -no-cross-namespace-refs forbids: move the provider to %s",
-					a.Name, a.ProviderRef.Namespace, a.ProviderRef.Name, cd.Namespace)}
+					a.Name, a.ProviderRef.Namespace, a.ProviderRef.Name, cd.Namespace)
 			}
 		}
 	}
@@ -135,9 +212,9 @@ func (r *CanaryReconciler) checkReferences(ctx context.Context, cd *flaggerv1bet
 		return owners[i].Name < owners[j].Name
 	})
 	if len(owners) > 1 && owners[0].Name != cd.Name {
-		return &statemachine.Problem{Reason: "DuplicateTarget", Message: fmt.Sprintf(
+		return problem.New(problem.DuplicateTarget,
 			"%s %s is already managed by Canary %s: a workload can have one Canary; delete this one or point it at another target",
-			cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, owners[0].Name)}
+			cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, owners[0].Name)
 	}
 	return nil
 }
@@ -159,7 +236,7 @@ func (r *CanaryReconciler) needsMetricCheck(cd *flaggerv1beta1.Canary, st *canar
 	}
 	s := cd.Status
 	for _, c := range s.Conditions {
-		if c.Type == flaggerv1beta1.ValidType && c.Reason == "MetricUnavailable" {
+		if c.Type == flaggerv1beta1.ValidType && c.Reason == string(problem.MetricUnavailable) {
 			return true
 		}
 	}
@@ -177,9 +254,9 @@ func (r *CanaryReconciler) needsMetricCheck(cd *flaggerv1beta1.Canary, st *canar
 
 // metricProblem reports a metric that cannot be evaluated, as a problem
 // retried every analysis interval.
-func (r *CanaryReconciler) metricProblem(ctx context.Context, cd *flaggerv1beta1.Canary) *statemachine.Problem {
+func (r *CanaryReconciler) metricProblem(ctx context.Context, cd *flaggerv1beta1.Canary) *problem.Problem {
 	if err := r.Analyzer.Check(ctx, cd); err != nil {
-		return &statemachine.Problem{Reason: "MetricUnavailable", Message: err.Error(), RetryAfter: planInterval(cd, r.MinInterval)}
+		return &problem.Problem{Reason: problem.MetricUnavailable, Message: err.Error(), RetryAfter: planInterval(cd, r.MinInterval)}
 	}
 	return nil
 }

@@ -164,9 +164,11 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
 				tt.mutate(cd)
 			}))
 			h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
-			if w := tt.weight(h); w != 0 {
-				t.Fatalf("after initialization the canary weight is %d, want 0", w)
-			}
+			// The status is written before the routing objects (write-ahead).
+			h.eventually("the routing object after initialization", func() (bool, string) {
+				w := tt.weight(h)
+				return w == 0, fmt.Sprintf("canary weight %d", w)
+			})
 			h.setImage("podinfo", "ghcr.io/example/podinfo:6.1.0")
 			var seen []int32
 			h.eventually("the release to be promoted", func() (bool, string) {

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/controller/statemachine"
 )
 
 func (h *harness) annotate(name, key, value string) {
@@ -50,17 +51,52 @@ func TestEngine_StuckPromotionFailsAndKeepsTrafficOnTheCanary(t *testing.T) {
 	h := newHarness(t)
 	h.metrics.set(0)
 	h.create(newDeployment("podinfo", 2), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
+		cd.Spec.Provider = flaggerv1beta1.ProviderIstio
+		cd.Spec.Analysis.Iterations = nil
+		cd.Spec.Analysis.StepWeight, cd.Spec.Analysis.MaxWeight = ptr.To[int32](50), ptr.To[int32](50)
 		cd.Spec.ProgressDeadlineSeconds = ptr.To[int32](2)
+	}))
+	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
+	// The new revision runs fine as the canary and never becomes ready as
+	// the primary.
+	d := h.deployment("podinfo")
+	patch := client.MergeFrom(d.DeepCopy())
+	d.Spec.Template.Annotations = map[string]string{unreadyAsPrimary: "true"}
+	d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/example/podinfo:6.1.0"
+	if err := h.c.Patch(context.Background(), d, patch); err != nil {
+		t.Fatal(err)
+	}
+	cd := h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseFailed)
+	if c := findPromoted(cd); c == nil || !strings.Contains(c.Message, "Promotion of podinfo failed") {
+		t.Errorf("Promoted condition = %+v", c)
+	}
+	h.eventually("all traffic on the canary, which passed the analysis", func() (bool, string) {
+		w := istioWeight(h)
+		return w == 100, fmt.Sprintf("canary weight %d", w)
+	})
+	if n := ptr.Deref(h.deployment("podinfo").Spec.Replicas, 0); n == 0 {
+		t.Errorf("the canary serving all traffic was scaled to zero")
+	}
+}
+
+func TestEngine_UnreadyPrimaryHaltsTheAnalysisAndFailsAtTheDeadline(t *testing.T) {
+	h := newHarness(t)
+	h.metrics.set(0)
+	h.create(newDeployment("podinfo", 2), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
+		cd.Spec.ProgressDeadlineSeconds = ptr.To[int32](3)
 	}))
 	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
 	h.annotate("podinfo-primary", unready, "true")
 	h.setImage("podinfo", "ghcr.io/example/podinfo:6.1.0")
 	cd := h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseFailed)
-	if c := findPromoted(cd); c == nil || !strings.Contains(c.Message, "Promotion of podinfo failed") {
-		t.Errorf("Promoted condition = %+v", c)
+	if c := findPromoted(cd); c == nil || !strings.Contains(c.Message, "the primary is not ready after 3s") {
+		t.Errorf("Promoted condition = %+v, want the unready primary named", c)
 	}
-	if sel := h.service("podinfo").Spec.Selector["app"]; sel != "podinfo" {
-		t.Errorf("apex selects app=%s, want the canary pods that passed the analysis", sel)
+	for _, c := range cd.Status.Analysis {
+		t.Errorf("a step ran while the primary was not ready: %+v", c)
+	}
+	if img := h.deployment("podinfo-primary").Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/example/podinfo:6.0.0" {
+		t.Errorf("primary image = %s, want the old one", img)
 	}
 }
 
@@ -122,7 +158,7 @@ func TestEngine_ConcurrencyCapQueuesAnalysesInArrivalOrder(t *testing.T) {
 	// While one analyses, two never runs; then it gets the slot.
 	h.eventually("one to finish while two waits", func() (bool, string) {
 		one, two := h.canary("one"), h.canary("two")
-		if running(two.Status.Phase) && running(one.Status.Phase) {
+		if statemachine.Running(two.Status.Phase) && statemachine.Running(one.Status.Phase) {
 			t.Fatalf("both Canaries analyse at once despite a cap of 1")
 		}
 		return one.Status.Phase == flaggerv1beta1.CanaryPhaseSucceeded, fmt.Sprintf("one %s, two %s", one.Status.Phase, two.Status.Phase)
@@ -151,7 +187,7 @@ func TestEngine_RestartResumesFromStatusWithoutRestartingOrPromotingTwice(t *tes
 
 	h.eventually("the analysis to go on", func() (bool, string) {
 		cd := h.canary("podinfo")
-		if cd.Status.LastAppliedSpec != stopped.Status.LastAppliedSpec || (running(cd.Status.Phase) && cd.Status.Iterations < stopped.Status.Iterations) {
+		if cd.Status.LastAppliedSpec != stopped.Status.LastAppliedSpec || (statemachine.Running(cd.Status.Phase) && cd.Status.Iterations < stopped.Status.Iterations) {
 			t.Fatalf("the restarted controller restarted the analysis: %+v", cd.Status)
 		}
 		return cd.Status.Phase == flaggerv1beta1.CanaryPhaseSucceeded, fmt.Sprintf("%s iterations %d", cd.Status.Phase, cd.Status.Iterations)

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"strings"
 	"errors"
 	"fmt"
 	"os"
@@ -61,6 +62,11 @@ func TestMain(m *testing.M) {
 // unready marks a Deployment whose pods never become available in the
 // simulated workload controller.
 const unready = "test.sluice.dev/unready"
+
+// unreadyAsPrimary, on a pod template, makes the pods of a Deployment named
+// *-primary never available: a revision that passes its analysis and then
+// fails as the primary.
+const unreadyAsPrimary = "test.sluice.dev/unready-as-primary"
 
 // scriptedMetrics is a metrics.Resolver and metrics.Provider whose value,
 // for every metric, the test sets; before the first set there is no data.
@@ -202,7 +208,7 @@ func simulateWorkloads(ctx context.Context, c client.Client, ns string) {
 			d := &list.Items[i]
 			want := ptr.Deref(d.Spec.Replicas, 1)
 			available := want
-			if d.Annotations[unready] == "true" {
+			if d.Annotations[unready] == "true" || (strings.HasSuffix(d.Name, "-primary") && d.Spec.Template.Annotations[unreadyAsPrimary] == "true") {
 				available = 0
 			}
 			st := appsv1.DeploymentStatus{

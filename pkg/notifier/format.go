@@ -56,8 +56,8 @@ func subject(m Message) string {
 	return m.Canary + "." + m.Namespace
 }
 
-// facts are the labelled values of a message: the cluster, when known, and
-// the phase, when set.
+// facts are the labelled values of a message: the cluster, when known, the
+// phase, when set, and the message's fields.
 func facts(m Message, cluster string) []fact {
 	var fs []fact
 	if cluster != "" {
@@ -65,6 +65,9 @@ func facts(m Message, cluster string) []fact {
 	}
 	if m.Phase != "" {
 		fs = append(fs, fact{Title: "Phase", Value: string(m.Phase)})
+	}
+	for _, f := range m.Fields {
+		fs = append(fs, fact{Title: f.Name, Value: f.Value})
 	}
 	return fs
 }

@@ -32,6 +32,17 @@ type Message struct {
 	Severity Severity
 	// Text says what happened.
 	Text string
+	// Fields are labelled details shown under the text, such as the
+	// target and the traffic routing of a release that starts.
+	Fields []Field
+}
+
+// Field is one labelled detail of a message.
+type Field struct {
+	// Name labels the value.
+	Name string
+	// Value is the detail.
+	Value string
 }
 
 // Interface delivers messages. A notifier is one file plus one line in the

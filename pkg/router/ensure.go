@@ -2,8 +2,9 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // FieldOwner is the field manager name of Sluice's writes. SetMetadata
@@ -43,31 +45,50 @@ func AllowAdoption() EnsureOption {
 	return func(o *ensureOptions) { o.adopt = true }
 }
 
-// NotOwnedError reports an existing object that Ensure did not edit
-// because the Canary does not control it.
-type NotOwnedError struct {
-	// Kind, Namespace and Name identify the object.
-	Kind, Namespace, Name string
-	// Controller describes the object's controller ("Deployment other"),
-	// or is empty when the object has none.
-	Controller string
-	// Canary is the namespace/name of the Canary that wanted to edit it.
-	Canary string
-}
-
-func (e *NotOwnedError) Error() string {
+// notOwned returns the problem of an existing object that Ensure did not
+// edit because the Canary does not control it. controller describes the
+// object's controller ("Deployment other (uid ...)"), or is empty when it
+// has none.
+func notOwned(kind string, obj client.Object, controller string, owner *flaggerv1beta1.Canary) *problem.Problem {
 	by := "has no controller"
-	if e.Controller != "" {
-		by = "is controlled by " + e.Controller
+	if controller != "" {
+		by = "is controlled by " + controller
 	}
-	return fmt.Sprintf("%s %s/%s %s, not by Canary %s: Sluice does not edit objects it does not own; delete it or choose another name",
-		e.Kind, e.Namespace, e.Name, by, e.Canary)
+	return problem.New(problem.NotOwned, "%s %s/%s %s, not by Canary %s/%s: Sluice does not edit objects it does not own; delete it or choose another name",
+		kind, obj.GetNamespace(), obj.GetName(), by, owner.Namespace, owner.Name)
 }
 
-// IsNotOwned reports whether err, or an error it wraps, is a NotOwnedError.
-func IsNotOwned(err error) bool {
-	var e *NotOwnedError
-	return errors.As(err, &e)
+// Changes records what Ensure created or updated during one reconcile, so
+// that the controller can say what it restored when nothing was meant to
+// change.
+type Changes struct {
+	mu   sync.Mutex
+	list []string
+}
+
+type changesKey struct{}
+
+// WithChanges returns a context in which Ensure records its writes in the
+// returned Changes.
+func WithChanges(ctx context.Context) (context.Context, *Changes) {
+	c := &Changes{}
+	return context.WithValue(ctx, changesKey{}, c), c
+}
+
+// List returns the writes recorded so far, such as "updated VirtualService
+// test/podinfo".
+func (c *Changes) List() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.list)
+}
+
+func recordChange(ctx context.Context, what, kind string, key client.ObjectKey) {
+	if c, ok := ctx.Value(changesKey{}).(*Changes); ok {
+		c.mu.Lock()
+		c.list = append(c.list, fmt.Sprintf("%s %s %s", what, kind, key))
+		c.mu.Unlock()
+	}
 }
 
 // Ensure creates or patches one object that a Canary owns. It is the one
@@ -80,7 +101,7 @@ func IsNotOwned(err error) bool {
 // sets the managed fields onto the live state and Ensure sends a merge
 // patch of the difference, guarded by the resourceVersion it read; when
 // there is no difference it writes nothing. An existing object that the
-// Canary does not control is left alone and a *NotOwnedError returned,
+// Canary does not control is left alone and a problem.NotOwned *problem.Problem returned,
 // unless AllowAdoption is given.
 //
 // The returned result says whether the object was created, updated or
@@ -109,6 +130,7 @@ func Ensure(ctx context.Context, c client.Client, owner *flaggerv1beta1.Canary, 
 			return controllerutil.OperationResultNone, fmt.Errorf("creating %s %s: %w", kind, key, err)
 		}
 		logger.Info("Created object")
+		recordChange(ctx, "created", kind, key)
 		return controllerutil.OperationResultCreated, nil
 	}
 
@@ -135,6 +157,7 @@ func Ensure(ctx context.Context, c client.Client, owner *flaggerv1beta1.Canary, 
 		return controllerutil.OperationResultNone, fmt.Errorf("patching %s %s: %w", kind, key, err)
 	}
 	logger.Info("Patched object", "patch", string(diff))
+	recordChange(ctx, "updated", kind, key)
 	return controllerutil.OperationResultUpdated, nil
 }
 
@@ -151,18 +174,24 @@ func runMutate(mutate MutateFunc, obj client.Object, key client.ObjectKey, kind 
 	return nil
 }
 
-// checkOwner returns a *NotOwnedError unless owner controls obj or adopt
+// checkOwner returns a problem.NotOwned *problem.Problem unless owner controls obj or adopt
 // is true.
 func checkOwner(obj client.Object, owner *flaggerv1beta1.Canary, kind string, adopt bool) error {
 	ref := metav1.GetControllerOfNoCopy(obj)
 	if adopt || (ref != nil && ref.UID == owner.UID) {
 		return nil
 	}
-	e := &NotOwnedError{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), Canary: owner.Namespace + "/" + owner.Name}
+	controller := ""
 	if ref != nil {
-		e.Controller = fmt.Sprintf("%s %s (uid %s)", ref.Kind, ref.Name, ref.UID)
+		controller = fmt.Sprintf("%s %s (uid %s)", ref.Kind, ref.Name, ref.UID)
 	}
-	return e
+	return notOwned(kind, obj, controller, owner)
+}
+
+// CheckOwner returns a problem (reason NotOwned) unless the Canary
+// controls obj: Sluice does not edit an object someone else owns.
+func CheckOwner(c client.Client, obj client.Object, owner *flaggerv1beta1.Canary) error {
+	return checkOwner(obj, owner, kindOf(c, obj), false)
 }
 
 // IsControlledBy reports whether the Canary is the controller of obj.

@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -102,7 +103,7 @@ func TestEnsure_AdoptsOnlyWhenAllowed(t *testing.T) {
 			cm, mutate := setData(ns, "sluice")
 			_, err := router.Ensure(testContext(t), env.Client, cd, cm, mutate, tc.opts...)
 			if tc.wantErr != "" {
-				if !router.IsNotOwned(err) || !strings.Contains(err.Error(), "ConfigMap "+ns+"/podinfo-config "+tc.wantErr) {
+				if !problem.Is(err, problem.NotOwned) || !strings.Contains(err.Error(), "ConfigMap "+ns+"/podinfo-config "+tc.wantErr) {
 					t.Fatalf("error = %v; want a NotOwnedError saying it %s", err, tc.wantErr)
 				}
 				got, _ := setData(ns, "")

@@ -44,6 +44,12 @@ type gatewayAPIRouter struct {
 // cookies (see affinity.go).
 func (r *gatewayAPIRouter) rendersSessionAffinity() {}
 
+// OwnedObjects implements ObjectOwner.
+func (r *gatewayAPIRouter) OwnedObjects() []client.Object {
+	obj, _ := r.newRoute()
+	return []client.Object{obj}
+}
+
 func newGatewayAPIV1Router(d Deps) Interface {
 	return &gatewayAPIRouter{client: d.Client, reader: readerOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
 		r := &gatewayv1.HTTPRoute{}

@@ -12,6 +12,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -40,7 +41,7 @@ func TestGatewayAPIRouter_ReportsAMissingParentGateway(t *testing.T) {
 		flaggerv1beta1.ParentReference{Name: "gone", Namespace: ptr.To("gateway-system")})
 	err := r.Reconcile(testContext(t), cd, podinfo)
 	const want = "spec.service.gatewayRefs[3]: the Gateway gateway-system/gone does not exist"
-	if err == nil || !strings.Contains(err.Error(), want) || !router.IsConfigError(err) {
+	if err == nil || !strings.Contains(err.Error(), want) || !problem.Is(err, problem.UnsupportedRouting) {
 		t.Errorf("Reconcile error = %v, want a ConfigError containing %q", err, want)
 	}
 	if n := writes(); n != 0 {

@@ -44,6 +44,11 @@ type istioRouter struct {
 // cookies (see affinity.go).
 func (r *istioRouter) rendersSessionAffinity() {}
 
+// OwnedObjects implements ObjectOwner.
+func (r *istioRouter) OwnedObjects() []client.Object {
+	return []client.Object{&networkingv1.VirtualService{}, &networkingv1.DestinationRule{}}
+}
+
 func newIstioRouter(d Deps) Interface {
 	return &istioRouter{client: d.Client}
 }

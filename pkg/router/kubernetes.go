@@ -32,32 +32,24 @@ func (r *kubernetesRouter) Reconcile(ctx context.Context, cd *flaggerv1beta1.Can
 	return EnsureServices(ctx, r.client, cd, t)
 }
 
-// SetRoutes points the apex Service at the primary's pods ({Primary: 100})
-// or at the canary's ({Canary: 100}). Other splits and mirroring need a
-// mesh or an ingress and are refused.
+// SetRoutes keeps the apex Service on the primary's pods: plain Services
+// cannot split traffic, and, as in Flagger, the apex never points at the
+// canary. Only {Primary: 100} is accepted; anything else is a decision
+// this router cannot carry out.
 func (r *kubernetesRouter) SetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, t Target, routes Routes) error {
-	var sel map[string]string
-	switch routes {
-	case Routes{Primary: 100}:
-		sel = primarySelector(t)
-	case Routes{Canary: 100}:
-		sel = canarySelector(t)
-	default:
-		if routes.Mirrored {
-			return fmt.Errorf("canary %s/%s: the kubernetes provider cannot mirror traffic; use a mesh or ingress provider", cd.Namespace, cd.Name)
-		}
-		return fmt.Errorf("canary %s/%s: the kubernetes provider routes all traffic to the primary or all to the canary (blue/green), not %d/%d",
-			cd.Namespace, cd.Name, routes.Primary, routes.Canary)
+	if routes != (Routes{Primary: 100}) {
+		return fmt.Errorf("canary %s/%s: the kubernetes provider keeps all traffic on the primary, it cannot route %d/%d%s",
+			cd.Namespace, cd.Name, routes.Primary, routes.Canary, map[bool]string{true: " mirrored", false: ""}[routes.Mirrored])
 	}
 	if err := checkServiceInputs(cd, t); err != nil {
 		return err
 	}
-	res, err := ensureService(ctx, r.client, cd, t, apexRole(cd, fixed(sel)))
+	res, err := ensureService(ctx, r.client, cd, t, apexRole(cd, fixed(primarySelector(t))))
 	if err != nil {
-		return fmt.Errorf("routing Canary %s/%s to primary %d%%, canary %d%%: %w", cd.Namespace, cd.Name, routes.Primary, routes.Canary, err)
+		return fmt.Errorf("routing Canary %s/%s to the primary: %w", cd.Namespace, cd.Name, err)
 	}
 	if res != controllerutil.OperationResultNone {
-		log.FromContext(ctx).Info("Switched the apex Service", "canary", klog.KObj(cd), "primary", routes.Primary, "canaryWeight", routes.Canary)
+		log.FromContext(ctx).Info("Pointed the apex Service at the primary", "canary", klog.KObj(cd))
 	}
 	return nil
 }

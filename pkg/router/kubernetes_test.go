@@ -24,7 +24,7 @@ func kubernetesRouter(t *testing.T) (router.Interface, func() int32) {
 	return r, func() int32 { return writes.Swap(0) }
 }
 
-func TestKubernetesRouter_SwitchesApexBetweenPrimaryAndCanary(t *testing.T) {
+func TestKubernetesRouter_KeepsTheApexOnThePrimary(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
 	cd := newCanary(t, ns, nil)
@@ -34,42 +34,29 @@ func TestKubernetesRouter_SwitchesApexBetweenPrimaryAndCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	writes()
-	for _, step := range []struct {
-		name       string
-		set        *router.Routes // nil: Reconcile instead of SetRoutes
-		want       router.Routes
-		selector   string
-		wantWrites int32
-	}{
-		{name: "starts on the primary", want: router.Routes{Primary: 100}, selector: "podinfo-primary"},
-		{name: "switches to the canary", set: &router.Routes{Canary: 100}, want: router.Routes{Canary: 100}, selector: "podinfo", wantWrites: 1},
-		{name: "setting it again writes nothing", set: &router.Routes{Canary: 100}, want: router.Routes{Canary: 100}, selector: "podinfo"},
-		{name: "Reconcile keeps the canary", want: router.Routes{Canary: 100}, selector: "podinfo"},
-		{name: "switches back to the primary", set: &router.Routes{Primary: 100}, want: router.Routes{Primary: 100}, selector: "podinfo-primary", wantWrites: 1},
-	} {
-		var err error
-		if step.set != nil {
-			err = r.SetRoutes(ctx, cd, podinfo, *step.set)
-		} else {
-			err = r.Reconcile(ctx, cd, podinfo)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", step.name, err)
-		}
-		if got := writes(); got != step.wantWrites {
-			t.Errorf("%s: %d writes, want %d", step.name, got, step.wantWrites)
-		}
-		got, err := r.GetRoutes(ctx, cd, podinfo)
-		if err != nil || got != step.want {
-			t.Errorf("%s: GetRoutes = %+v, %v; want %+v", step.name, got, err, step.want)
-		}
-		if sel := getService(t, ns, "podinfo").Spec.Selector["app"]; sel != step.selector {
-			t.Errorf("%s: apex selects app=%s, want %s", step.name, sel, step.selector)
-		}
+	// Someone points the apex at the canary; the router puts it back.
+	patchAs(t, getService(t, ns, "podinfo"), `{"spec":{"selector":{"app":"podinfo"}}}`)
+	if got, err := r.GetRoutes(ctx, cd, podinfo); err != nil || got != (router.Routes{Canary: 100}) {
+		t.Fatalf("GetRoutes of an apex on the canary = %+v, %v", got, err)
+	}
+	if err := r.SetRoutes(ctx, cd, podinfo, router.Routes{Primary: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if got := writes(); got != 1 {
+		t.Errorf("%d writes restoring the apex, want 1", got)
+	}
+	if sel := getService(t, ns, "podinfo").Spec.Selector["app"]; sel != "podinfo-primary" {
+		t.Errorf("apex selects app=%s, want podinfo-primary", sel)
+	}
+	if err := r.SetRoutes(ctx, cd, podinfo, router.Routes{Primary: 100}); err != nil || writes() != 0 {
+		t.Errorf("setting the same routes again: err %v or a write", err)
 	}
 }
 
-func TestKubernetesRouter_RejectsSplitsAndMirroring(t *testing.T) {
+// Flagger's kubernetes provider never points the apex Service at the
+// canary: blue/green is tested through <apex>-canary and the primary's
+// rolling update is the switch.
+func TestKubernetesRouter_RefusesAnySplitButAllOnThePrimary(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
 	cd := newCanary(t, ns, nil)
@@ -83,10 +70,11 @@ func TestKubernetesRouter_RejectsSplitsAndMirroring(t *testing.T) {
 		routes  router.Routes
 		wantErr string
 	}{
-		{routes: router.Routes{Primary: 50, Canary: 50}, wantErr: "not 50/50"},
-		{routes: router.Routes{Primary: 90, Canary: 10}, wantErr: "not 90/10"},
-		{routes: router.Routes{}, wantErr: "not 0/0"},
-		{routes: router.Routes{Primary: 100, Mirrored: true}, wantErr: "cannot mirror traffic"},
+		{routes: router.Routes{Canary: 100}, wantErr: "cannot route 0/100"},
+		{routes: router.Routes{Primary: 50, Canary: 50}, wantErr: "cannot route 50/50"},
+		{routes: router.Routes{Primary: 90, Canary: 10}, wantErr: "cannot route 90/10"},
+		{routes: router.Routes{}, wantErr: "cannot route 0/0"},
+		{routes: router.Routes{Primary: 100, Mirrored: true}, wantErr: "cannot route 100/0 mirrored"},
 	} {
 		err := r.SetRoutes(ctx, cd, podinfo, tc.routes)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

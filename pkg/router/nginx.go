@@ -55,6 +55,9 @@ type nginxRouter struct {
 	prefix string
 }
 
+// OwnedObjects implements ObjectOwner.
+func (r *nginxRouter) OwnedObjects() []client.Object { return []client.Object{&networkingv1.Ingress{}} }
+
 func newNGINXRouter(d Deps) Interface {
 	return &nginxRouter{client: d.Client, prefix: cmp.Or(d.IngressAnnotationsPrefix, DefaultIngressAnnotationsPrefix)}
 }

@@ -2,15 +2,17 @@ package router
 
 import (
 	"context"
-	"errors"
+	"maps"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // Interface is a traffic router: it owns the routing objects of one
@@ -118,6 +120,33 @@ var providers = map[string]func(Deps) Interface{
 	flaggerv1beta1.ProviderTraefik:           newTraefikRouter,
 }
 
+// ObjectOwner is implemented by routers that own objects besides the
+// Services: it lists an empty object of each kind, so that the controller
+// watches them and restores what someone else changed.
+type ObjectOwner interface {
+	OwnedObjects() []client.Object
+}
+
+// OwnedObjects returns an empty object of every kind that some router owns,
+// one per kind, for the controller's watches.
+func OwnedObjects() []client.Object {
+	seen := map[string]bool{}
+	var out []client.Object
+	for _, name := range slices.Sorted(maps.Keys(providers)) {
+		o, ok := providers[name](Deps{}).(ObjectOwner)
+		if !ok {
+			continue
+		}
+		for _, obj := range o.OwnedObjects() {
+			if t := fmt.Sprintf("%T", obj); !seen[t] {
+				seen[t] = true
+				out = append(out, obj)
+			}
+		}
+	}
+	return out
+}
+
 // New returns the router for a provider name, or an error naming the
 // providers Sluice supports. There is no fallback to another provider.
 //
@@ -156,29 +185,18 @@ func ServiceNames(cd *flaggerv1beta1.Canary) (apex, primary, canary string) {
 	return apex, apex + "-primary", apex + "-canary"
 }
 
-// ConfigError is a problem with the Canary's spec that the provider cannot
-// route: a missing reference, a match the provider cannot express. The
-// engine reports it on the Canary instead of retrying.
-type ConfigError struct {
-	// Err says what is wrong, naming the field.
-	Err error
-}
+// configRetry is how often a Canary whose routing the provider cannot
+// build is looked at again: the objects it refers to (a Gateway, an
+// Ingress) may appear later and are not all watched.
+const configRetry = time.Minute
 
-func (e *ConfigError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *ConfigError) Unwrap() error { return e.Err }
-
-// configError marks err, when not nil, as a ConfigError.
+// configError marks err, when not nil, as a problem with the Canary's spec
+// that the provider cannot route: a missing reference, a match the provider
+// cannot express. The engine reports it on the Canary instead of retrying
+// with backoff.
 func configError(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &ConfigError{Err: err}
-}
-
-// IsConfigError reports whether err, or an error it wraps, is a ConfigError.
-func IsConfigError(err error) bool {
-	var c *ConfigError
-	return errors.As(err, &c)
+	return &problem.Problem{Reason: problem.UnsupportedRouting, Message: err.Error(), RetryAfter: configRetry}
 }

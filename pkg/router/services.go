@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -28,9 +29,10 @@ var sidecars = []string{"istio-proxy", "envoy"}
 //
 //   - <apex>-canary selects the target's pods (<label>=<value>);
 //   - <apex>-primary selects the primary's pods (<label>=<value>-primary);
-//   - <apex> selects the primary's pods when created. Later it keeps its
-//     selector when that is the primary's or the canary's (the kubernetes
-//     router switches it) and is set back to the primary's otherwise.
+//   - <apex> selects the primary's pods, always: as in Flagger, the apex
+//     never points at the canary; mesh and ingress routers split the
+//     traffic sent to it, and on provider kubernetes the primary's
+//     rolling update is the switch.
 //
 // Each Service carries the label <label>=<service name> and the labels and
 // annotations of spec.service.canary, primary or apex (see SetMetadata).
@@ -44,22 +46,51 @@ func EnsureServices(ctx context.Context, c client.Client, cd *flaggerv1beta1.Can
 		return err
 	}
 	primarySel, canarySel := primarySelector(t), canarySelector(t)
-	keepSwitched := func(live map[string]string) map[string]string {
-		if maps.Equal(live, primarySel) || maps.Equal(live, canarySel) {
-			return live
-		}
-		return primarySel
-	}
 	_, primary, canary := ServiceNames(cd)
 	roles := []serviceRole{
 		{name: canary, meta: cd.Spec.Service.Canary, headless: cd.Spec.Service.Headless, selector: fixed(canarySel)},
 		{name: primary, meta: cd.Spec.Service.Primary, headless: cd.Spec.Service.Headless, selector: fixed(primarySel)},
-		apexRole(cd, keepSwitched),
+		apexRole(cd, fixed(primarySel)),
 	}
 	for _, r := range roles {
 		if _, err := ensureService(ctx, c, cd, t, r); err != nil {
 			return fmt.Errorf("ensuring the Services of Canary %s/%s: %w", cd.Namespace, cd.Name, err)
 		}
+	}
+	return nil
+}
+
+// ReleaseServices prepares the apex Service to outlive its Canary, which is
+// being deleted with revertOnDeletion: it selects the target's pods and no
+// longer has the Canary as owner, so the garbage collector keeps it while
+// it deletes the primary and canary Services with the Canary. An apex
+// Service the Canary does not control is left alone.
+func ReleaseServices(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary, t Target) error {
+	apex, _, _ := ServiceNames(cd)
+	svc := &corev1.Service{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: apex}, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("reading the apex Service %s/%s: %w", cd.Namespace, apex, err)
+	}
+	if !IsControlledBy(svc, cd) {
+		return nil
+	}
+	if err := checkServiceInputs(cd, t); err != nil {
+		return err
+	}
+	before := svc.DeepCopy()
+	svc.Spec.Selector = canarySelector(t)
+	refs := svc.GetOwnerReferences()[:0:0]
+	for _, r := range svc.GetOwnerReferences() {
+		if r.UID != cd.UID {
+			refs = append(refs, r)
+		}
+	}
+	svc.SetOwnerReferences(refs)
+	if err := c.Patch(ctx, svc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldOwner)); err != nil {
+		return fmt.Errorf("releasing the apex Service %s/%s: %w", cd.Namespace, apex, err)
 	}
 	return nil
 }

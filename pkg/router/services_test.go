@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -310,12 +311,12 @@ func TestEnsureServices_WritesNothingWhenNothingChanged(t *testing.T) {
 	}
 }
 
-func TestEnsureServices_KeepsSwitchedApexSelector(t *testing.T) {
+func TestEnsureServices_PointsTheApexAtThePrimaryAlways(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, live, want string
 	}{
-		{name: "canary kept", live: "podinfo", want: "podinfo"},
+		{name: "canary reset to primary", live: "podinfo", want: "podinfo-primary"},
 		{name: "primary kept", live: "podinfo-primary", want: "podinfo-primary"},
 		{name: "other reset to primary", live: "something-else", want: "podinfo-primary"},
 	} {
@@ -364,7 +365,7 @@ func TestEnsureServices_RefusesServiceItDoesNotControl(t *testing.T) {
 				t.Fatal(err)
 			}
 			err := router.EnsureServices(testContext(t), env.Client, cd, podinfo)
-			if !router.IsNotOwned(err) || !strings.Contains(err.Error(), "Service "+ns+"/podinfo "+tc.wantMsg) {
+			if !problem.Is(err, problem.NotOwned) || !strings.Contains(err.Error(), "Service "+ns+"/podinfo "+tc.wantMsg) {
 				t.Fatalf("EnsureServices error = %v; want a NotOwnedError saying the Service %s", err, tc.wantMsg)
 			}
 			if got := getService(t, ns, "podinfo"); got.ResourceVersion != foreign.ResourceVersion {

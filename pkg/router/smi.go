@@ -137,6 +137,9 @@ type smiRouter struct {
 	version smiVersion
 }
 
+// OwnedObjects implements ObjectOwner.
+func (r *smiRouter) OwnedObjects() []client.Object { return []client.Object{r.version.newObject()} }
+
 // newSMIRouter returns a constructor of the SMI router for a version.
 func newSMIRouter(v smiVersion) func(Deps) Interface {
 	return func(d Deps) Interface { return &smiRouter{client: d.Client, version: v} }

@@ -27,6 +27,11 @@ type traefikRouter struct {
 	client client.Client
 }
 
+// OwnedObjects implements ObjectOwner.
+func (r *traefikRouter) OwnedObjects() []client.Object {
+	return []client.Object{&traefikv1alpha1.TraefikService{}}
+}
+
 func newTraefikRouter(d Deps) Interface {
 	return &traefikRouter{client: d.Client}
 }

@@ -54,7 +54,9 @@ func TestDecide_SessionCookies(t *testing.T) {
 			none, none, pinned, "Rolling back"},
 		{"the end of a promotion turns the canary cookie into the previous one",
 			input(canarySpec(withAffinity("")), progressing(40, 2, withCookies("canary-user=old", "", "canary-user=older"),
-				func(s *flaggerv1beta1.CanaryStatus) { s.Phase = flaggerv1beta1.CanaryPhasePromoting }), obs("rev2")),
+				func(s *flaggerv1beta1.CanaryStatus) {
+					s.Phase, s.CanaryWeight, s.LastTransitionTime = flaggerv1beta1.CanaryPhaseFinalising, 0, *ago(time.Minute)
+				}), promoted(obs("rev2"))),
 			none, none, pinned, "Promotion completed"},
 		{"a new revision during the analysis restarts it without cookies",
 			input(canarySpec(withAffinity("")), progressing(20, 1, withCookies("canary-user=old", "", "")), obs("rev3")),

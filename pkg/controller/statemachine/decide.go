@@ -5,6 +5,7 @@ import (
 	"time"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // maxHistory is the number of check results kept in status.analysis.
@@ -19,10 +20,22 @@ type decider struct {
 	events  []Event
 	// wakeAt holds the times at which the Canary must be looked at again.
 	wakeAt []time.Time
+	// converge is false when the decision must not touch the workloads and
+	// routes (an invalid Canary, a deletion): only then are the actions
+	// listed explicitly.
+	converge bool
 }
 
 // Decide returns the next status of a Canary, the actions that get the
 // cluster there, the events to tell people, and when to look again.
+//
+// The reconciler persists the status before it carries out the actions,
+// so the actions are what the decided status implies, not only what
+// changed: every decision for a valid Canary ends with the idempotent
+// actions that hold the routes, the target's scale and the primary's
+// revision where the status says they are (see convergeActions). A
+// reconcile repeated after a crash therefore finishes what the last one
+// started.
 func Decide(in Input) Decision {
 	d := &decider{in: in, p: planOf(in.Spec, in.Config), next: *in.Status.DeepCopy()}
 	d.next.ObservedGeneration = in.Generation
@@ -35,12 +48,20 @@ func Decide(in Input) Decision {
 		d.invalid(*in.Obs.Invalid)
 	default:
 		d.valid()
+		d.converge = true
 		d.run()
+	}
+	if d.converge {
+		d.convergeActions()
 	}
 	return d.decision()
 }
 
 func (d *decider) run() {
+	if d.next.StepStartedAt != nil && d.in.Results.Checks == nil && running(d.next.Phase) {
+		d.interrupted()
+	}
+	d.clampWeight()
 	switch d.next.Phase {
 	case "":
 		d.setPhase(flaggerv1beta1.CanaryPhaseInitializing, "New Canary detected: creating the primary workload and Services.")
@@ -60,26 +81,49 @@ func (d *decider) run() {
 	}
 }
 
+// clampWeight keeps the canary weight of a weighted release within
+// maxWeight when the spec lowers it during the release: the traffic on the
+// canary never exceeds what the spec allows now.
+func (d *decider) clampWeight() {
+	s := &d.next
+	if d.p.strategy != CanaryRelease || !running(s.Phase) || s.CanaryWeight <= d.p.maxWeight {
+		return
+	}
+	d.event(Normal, "maxWeight of %s is now %d: lowering the canary weight from %d", d.in.Spec.TargetRef.Name, d.p.maxWeight, s.CanaryWeight)
+	s.CanaryWeight = d.p.maxWeight
+}
+
+// interrupted records a step whose webhooks were started (stepStartedAt
+// was persisted) but whose outcome never was: the controller stopped, or
+// its write of the outcome conflicted. The webhooks may have run, so they
+// are not called again for this step; the step counts neither as passed
+// nor as failed, and the next one runs an interval after it began.
+func (d *decider) interrupted() {
+	s := &d.next
+	started := *s.StepStartedAt
+	s.StepStartedAt = nil
+	s.LastAnalysisTime = &started
+	d.event(Warning, "The analysis step of %s started at %s was interrupted before its outcome was recorded; its webhooks are not called again, and the next step runs at %s",
+		d.in.Spec.TargetRef.Name, started.UTC().Format(time.RFC3339), started.Add(d.p.interval).UTC().Format(time.RFC3339))
+}
+
 func (d *decider) initializing() {
-	d.act(Action{Kind: EnsurePrimary})
 	if !d.waitFor(d.in.Obs.Primary, "primary", false) {
 		return
 	}
-	d.act(Action{Kind: EnsureServices}, Action{Kind: ReconcileRoutes},
-		Action{Kind: SetRoutes, Routes: Routes{Primary: 100}}, Action{Kind: ScaleTargetToZero})
 	d.next.LastAppliedSpec = d.in.Obs.Revision
 	d.next.LastPromotedSpec = d.in.Obs.Revision
 	d.next.TrackedConfigs = d.in.Obs.TrackedConfigs
 	d.resetRun()
 	d.setPhase(flaggerv1beta1.CanaryPhaseInitialized, fmt.Sprintf("Initialization done: %s-primary serves %s.",
 		d.in.Spec.TargetRef.Name, d.in.Spec.TargetRef.Name))
-	d.event(Normal, "Initialization done! %s-primary now serves %s", d.in.Spec.TargetRef.Name, d.in.Spec.TargetRef.Name)
+	d.alertEvent(Normal, fmt.Sprintf("Initialization done! %s-primary now serves %s", d.in.Spec.TargetRef.Name, d.in.Spec.TargetRef.Name),
+		alertInitialized(d.in.Spec.TargetRef.Kind))
 }
 
-// idle handles Initialized, Succeeded, Failed and Waiting: keep the Services
-// and routes in shape, and start an analysis when a new revision appears.
+// idle handles Initialized, Succeeded, Failed and Waiting: start an
+// analysis when a new revision appears.
 func (d *decider) idle() {
-	d.act(Action{Kind: EnsureServices}, Action{Kind: ReconcileRoutes})
 	if !newRevision(d.in) {
 		if d.next.Phase == flaggerv1beta1.CanaryPhaseWaiting {
 			d.setPhase(flaggerv1beta1.CanaryPhaseSucceeded, "The revision that was waiting is gone; the primary is unchanged.")
@@ -88,25 +132,26 @@ func (d *decider) idle() {
 		return
 	}
 	if !d.in.Obs.Admitted {
-		d.wait(fmt.Sprintf("New revision waits for an analysis slot: %s", d.in.Obs.AdmissionMessage), false)
+		d.wait(fmt.Sprintf("New revision waits for an analysis slot: %s", d.in.Obs.AdmissionMessage), nil)
 		return
 	}
 	if hasHooks(d.in.Spec, flaggerv1beta1.ConfirmRolloutHook) {
 		if g, ok := d.in.Results.Gates[flaggerv1beta1.ConfirmRolloutHook]; !ok || !g.Open {
 			d.wait("New revision waits for approval from the confirm-rollout webhooks: "+g.Message+openHint(d.in, flaggerv1beta1.ConfirmRolloutHook),
-				gateMuted(d.in.Spec, flaggerv1beta1.ConfirmRolloutHook))
+				d.gateAlert(flaggerv1beta1.ConfirmRolloutHook, alertWaitingApproval))
 			return
 		}
 	}
 	d.start()
 }
 
-// wait parks a new revision in phase Waiting, saying since when and why.
-func (d *decider) wait(why string, mute bool) {
+// wait parks a new revision in phase Waiting, saying since when and why;
+// alert goes out when the wait begins.
+func (d *decider) wait(why string, alert *Alert) {
 	if d.next.Phase != flaggerv1beta1.CanaryPhaseWaiting {
 		d.setPhase(flaggerv1beta1.CanaryPhaseWaiting, why)
 		d.next.WaitingSince = d.now()
-		d.gateEvent(why, mute)
+		d.alertEvent(Normal, why, alert)
 	} else {
 		since := d.in.Now.Sub(d.next.WaitingSince.Time).Truncate(time.Second)
 		d.setCondition(flaggerv1beta1.PromotedType, metav1Unknown, string(flaggerv1beta1.CanaryPhaseWaiting),
@@ -121,9 +166,8 @@ func (d *decider) start() {
 	d.next.TrackedConfigs = d.in.Obs.TrackedConfigs
 	d.resetRun()
 	d.next.WaitingSince = d.now()
-	d.act(Action{Kind: ScaleTargetUp})
 	d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, "New revision detected: analysis started.")
-	d.event(Normal, "New revision detected! Scaling up %s", d.in.Spec.TargetRef.Name)
+	d.alertEvent(Normal, fmt.Sprintf("New revision detected! Scaling up %s", d.in.Spec.TargetRef.Name), alertNewRevision)
 	if d.p.downgraded {
 		d.event(Warning, "Provider %s cannot split traffic: running a blue/green analysis of %d iterations instead of weight steps",
 			d.in.Spec.Provider, d.p.iterations)
@@ -135,19 +179,21 @@ func (d *decider) start() {
 // resetRun clears the counters and session cookies of an analysis run.
 func (d *decider) resetRun() {
 	d.next.CanaryWeight, d.next.Iterations, d.next.FailedChecks = 0, 0, 0
-	d.next.LastAnalysisTime, d.next.WaitingSince = nil, nil
+	d.next.LastAnalysisTime, d.next.WaitingSince, d.next.StepStartedAt = nil, nil, nil
 	d.unpinUsers()
 }
 
 func (d *decider) progressing() {
 	in, s := d.in, &d.next
 	if in.Obs.Revision != s.LastAppliedSpec {
-		d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: 100}})
 		d.event(Normal, "New revision detected during the analysis! Restarting the analysis of %s", in.Spec.TargetRef.Name)
 		d.start()
 		return
 	}
-	if !d.waitFor(in.Obs.Target, "canary", true) {
+	// The primary serves the traffic the canary does not: no step runs
+	// while it is not ready, and a primary that stays unready fails the
+	// release like an unready canary.
+	if !d.waitFor(in.Obs.Primary, "primary", true) || !d.waitFor(in.Obs.Target, "canary", true) {
 		return
 	}
 	if in.Spec.SkipAnalysis {
@@ -155,8 +201,16 @@ func (d *decider) progressing() {
 		d.promote()
 		return
 	}
-	if !stepDue(in, d.p) {
+	now := in
+	now.Status = d.next
+	if !stepDue(now, d.p) {
 		d.wakeAt = append(d.wakeAt, s.LastAnalysisTime.Add(d.p.interval))
+		return
+	}
+	if in.Results.Checks == nil {
+		// Plan said the step is due but its checks did not run: a step is
+		// never taken on checks that were not made.
+		d.wakeAt = append(d.wakeAt, in.Now.Add(time.Second))
 		return
 	}
 	d.step()
@@ -166,21 +220,24 @@ func (d *decider) progressing() {
 func (d *decider) step() {
 	in, s := d.in, &d.next
 	s.LastAnalysisTime = d.now()
+	s.StepStartedAt = nil
 	d.wakeAt = append(d.wakeAt, in.Now.Add(d.p.interval))
 	if g := in.Results.Gates[flaggerv1beta1.RollbackHook]; g.Open {
-		d.rollback("Rolling back %s: a rollback webhook asked for it%s", in.Spec.TargetRef.Name, suffix(g.Message))
+		d.rollback(alertManualRollback, "Rolling back %s: a rollback webhook asked for it%s", in.Spec.TargetRef.Name, suffix(g.Message))
 		return
 	}
 	failed, held := d.record(in.Results.Checks)
 	if failed == nil && held != nil {
-		d.event(Normal, "Holding %s at this step: %s %s has no data (onNoData: hold)", in.Spec.TargetRef.Name, held.Kind, held.Name)
+		d.hold(held)
 		return
 	}
+	// A step that completes, passed or failed, ends any wait.
+	s.WaitingSince = nil
 	if failed != nil {
 		s.FailedChecks++
 		d.event(Warning, "Halt advancement of %s: %s %s failed: %s", in.Spec.TargetRef.Name, failed.Kind, failed.Name, failed.Message)
 		if s.FailedChecks >= d.p.threshold {
-			d.rollback("Rolling back %s: failed checks threshold reached %d", in.Spec.TargetRef.Name, s.FailedChecks)
+			d.rollback(alertThreshold(s.FailedChecks), "Rolling back %s: failed checks threshold reached %d", in.Spec.TargetRef.Name, s.FailedChecks)
 		}
 		return
 	}
@@ -193,10 +250,9 @@ func (d *decider) step() {
 		if !d.gate(flaggerv1beta1.ConfirmPromotionHook, "promotion") {
 			return
 		}
-		if d.p.strategy == BlueGreen {
+		if d.p.strategy == BlueGreen && d.in.Config.SplitsTraffic {
 			s.Iterations++
 			s.CanaryWeight = 100
-			d.act(Action{Kind: SetRoutes, Routes: Routes{Canary: 100}})
 			d.event(Normal, "Analysis of %s passed: switching all traffic to the canary before promotion", in.Spec.TargetRef.Name)
 			return
 		}
@@ -207,25 +263,36 @@ func (d *decider) step() {
 	d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, "")
 	switch d.p.strategy {
 	case ABTesting:
-		if first {
-			d.act(Action{Kind: SetRoutes, Routes: Routes{Canary: 100}})
-		}
 		d.event(Normal, "Advance %s A/B testing iteration %d/%d", in.Spec.TargetRef.Name, s.Iterations-1, d.p.iterations)
 	case BlueGreen:
-		if first {
-			d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: 100, Mirrored: d.p.mirror}})
-		}
 		d.event(Normal, "Advance %s blue/green iteration %d/%d", in.Spec.TargetRef.Name, s.Iterations-1, d.p.iterations)
 	default:
 		d.advanceWeight(first)
 	}
 }
 
+// hold keeps a step whose metric had no data (onNoData: hold) from
+// advancing. The hold counts towards progressDeadlineSeconds, like a wait
+// for workloads: a release never waits for data without bound.
+func (d *decider) hold(held *flaggerv1beta1.CanaryCheckResult) {
+	s := &d.next
+	if s.WaitingSince == nil {
+		s.WaitingSince = d.now()
+	}
+	if d.pastDeadline() {
+		msg := fmt.Sprintf("%s %s has had no data for longer than the progress deadline (%s)", held.Kind, held.Name, d.p.deadline)
+		d.rollback(alertDeadline(msg), "Rolling back %s: %s", d.in.Spec.TargetRef.Name, msg)
+		return
+	}
+	d.event(Normal, "Holding %s at this step: %s %s has no data (onNoData: hold); the release fails at %s if it still has none",
+		d.in.Spec.TargetRef.Name, held.Kind, held.Name, d.deadline().UTC().Format(time.RFC3339))
+	d.wakeAt = append(d.wakeAt, d.deadline())
+}
+
 // advanceWeight raises the canary weight by one step, or mirrors first.
 func (d *decider) advanceWeight(first bool) {
 	s := &d.next
 	if first && d.p.mirror {
-		d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: 100, Mirrored: true}})
 		d.event(Normal, "Mirroring traffic to %s before shifting any", d.in.Spec.TargetRef.Name)
 		return
 	}
@@ -236,7 +303,6 @@ func (d *decider) advanceWeight(first bool) {
 	w := nextWeight(d.in.Spec.Analysis, d.p.maxWeight, s.CanaryWeight)
 	s.CanaryWeight = w
 	d.pinUsers()
-	d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: int(100 - w), Canary: int(w)}})
 	d.event(Normal, "Advance %s canary weight %d", d.in.Spec.TargetRef.Name, w)
 }
 
@@ -253,11 +319,10 @@ func (d *decider) gate(t flaggerv1beta1.HookType, what string) bool {
 	}
 	why := fmt.Sprintf("Waiting for approval of the %s of %s (%s webhooks)%s%s", what, d.in.Spec.TargetRef.Name, t, suffix(g.Message),
 		openHint(d.in, t))
-	mute := gateMuted(d.in.Spec, t)
 	if t == flaggerv1beta1.ConfirmPromotionHook {
 		if d.next.Phase != flaggerv1beta1.CanaryPhaseWaitingPromotion {
 			d.setPhase(flaggerv1beta1.CanaryPhaseWaitingPromotion, why)
-			d.gateEvent(why, mute)
+			d.alertEvent(Normal, why, d.gateAlert(t, alertWaitingPromotion))
 		} else {
 			since := d.in.Now.Sub(d.next.LastTransitionTime.Time).Truncate(time.Second)
 			d.setCondition(flaggerv1beta1.PromotedType, metav1Unknown, string(flaggerv1beta1.CanaryPhaseWaitingPromotion),
@@ -265,84 +330,59 @@ func (d *decider) gate(t flaggerv1beta1.HookType, what string) bool {
 		}
 		return false
 	}
-	d.gateEvent(why, mute)
+	d.alertEvent(Normal, why, d.gateAlert(t, alertWaitingTrafficIncrease))
 	return false
 }
 
-func (d *decider) gateEvent(msg string, mute bool) {
-	d.events = append(d.events, Event{Type: Normal, Message: msg, Mute: mute})
+// running reports whether a phase belongs to a release in flight: traffic
+// may be split and the target is scaled up.
+func running(phase flaggerv1beta1.CanaryPhase) bool {
+	switch phase {
+	case flaggerv1beta1.CanaryPhaseProgressing, flaggerv1beta1.CanaryPhaseWaitingPromotion,
+		flaggerv1beta1.CanaryPhasePromoting, flaggerv1beta1.CanaryPhaseFinalising:
+		return true
+	}
+	return false
 }
 
-// promote copies the canary into the primary, after making sure the primary
-// can carry the canary's load.
-func (d *decider) promote() {
-	replicas := max(d.in.Obs.Target.Replicas, d.in.Obs.AutoscalerDesired)
-	// Promote first: it copies the target's spec (and replica count when
-	// there is no autoscaler), which must not undo the raise.
-	d.act(Action{Kind: Promote}, Action{Kind: ScalePrimaryAtLeast, Replicas: replicas})
-	d.next.WaitingSince = d.now()
-	d.setPhase(flaggerv1beta1.CanaryPhasePromoting, "Copying the canary into the primary.")
-	d.event(Normal, "Copying %s template spec to %s-primary", d.in.Spec.TargetRef.Name, d.in.Spec.TargetRef.Name)
-	d.wakeAt = append(d.wakeAt, d.deadline())
-}
+// Running reports whether a phase belongs to a release in flight, the
+// phases that hold one of the slots -max-concurrent-canaries caps.
+func Running(phase flaggerv1beta1.CanaryPhase) bool { return running(phase) }
 
-func (d *decider) promoting() {
-	s := &d.next
-	if w := d.in.Obs.Primary; !w.Ready {
-		if w.Stalled || d.pastDeadline() {
-			d.failPromotion(w.Message)
-			return
-		}
-		d.keepWaiting()
+// invalid reports a Canary that Sluice cannot act on. An idle Canary is
+// left as it is. A release in flight is aborted: traffic goes back to the
+// primary and the canary is scaled down when the reconciler can still do
+// that, the release is Failed with the problem as its reason, and the
+// revision is analysed again once the Canary is valid.
+func (d *decider) invalid(p problem.Problem) {
+	if d.setCondition(flaggerv1beta1.ValidType, conditionFalse, string(p.Reason), p.Message) {
+		d.alertEvent(Warning, p.Message, &Alert{Severity: flaggerv1beta1.SeverityWarn, Text: "Canary is invalid: " + p.Message})
+	}
+	if p.RetryAfter > 0 {
+		d.wakeAt = append(d.wakeAt, d.in.Now.Add(p.RetryAfter))
+	}
+	if !running(d.next.Phase) {
 		return
 	}
-	s.WaitingSince = nil
-	if step := d.in.Spec.Analysis.StepWeightPromotion; step > 0 && s.CanaryWeight > step && d.p.strategy == CanaryRelease {
-		if s.LastAnalysisTime != nil && d.in.Now.Before(s.LastAnalysisTime.Add(d.p.interval)) {
-			d.wakeAt = append(d.wakeAt, s.LastAnalysisTime.Add(d.p.interval))
-			return
-		}
-		s.CanaryWeight -= step
-		s.LastAnalysisTime = d.now()
-		d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: int(100 - s.CanaryWeight), Canary: int(s.CanaryWeight)}})
-		d.event(Normal, "Advance %s primary weight %d", d.in.Spec.TargetRef.Name, 100-s.CanaryWeight)
+	if !d.in.Obs.Routable {
+		// Nothing can be routed: say so once, and look again.
 		d.wakeAt = append(d.wakeAt, d.in.Now.Add(d.p.interval))
 		return
 	}
-	s.CanaryWeight = 0
+	s := &d.next
+	d.resetRun()
+	s.LastAppliedSpec = ""
 	d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: 100}})
-	d.setPhase(flaggerv1beta1.CanaryPhaseFinalising, "The primary runs the new revision and serves all traffic.")
-	d.finalising()
-}
-
-// failPromotion ends a promotion whose primary did not become ready: the
-// canary, which passed the analysis, keeps serving all traffic.
-func (d *decider) failPromotion(why string) {
-	s := &d.next
-	s.CanaryWeight, s.WaitingSince = 100, nil
-	d.act(Action{Kind: SetRoutes, Routes: Routes{Canary: 100}})
-	msg := fmt.Sprintf("Promotion of %s failed: the primary did not become ready within %s: %s; the canary keeps serving all traffic",
-		d.in.Spec.TargetRef.Name, d.p.deadline, why)
+	if d.in.Obs.Target.Exists {
+		d.act(Action{Kind: ScaleTargetToZero})
+	}
+	msg := fmt.Sprintf("Release of %s aborted, the Canary became invalid: %s; all traffic is back on the primary, and the revision is analysed again once the Canary is valid",
+		d.in.Spec.TargetRef.Name, p.Message)
 	d.setPhase(flaggerv1beta1.CanaryPhaseFailed, msg)
-	d.event(Warning, "%s", msg)
+	d.alertEvent(Warning, msg, &Alert{Severity: flaggerv1beta1.SeverityError, Text: "Canary analysis aborted: " + p.Message})
+	d.act(Action{Kind: RunPostRollout})
 }
 
-func (d *decider) finalising() {
-	s := &d.next
-	d.act(Action{Kind: ScaleTargetToZero}, Action{Kind: SyncAutoscaler}, Action{Kind: RunPostRollout})
-	s.LastPromotedSpec = s.LastAppliedSpec
-	d.resetRun()
-	d.setPhase(flaggerv1beta1.CanaryPhaseSucceeded, "Canary analysis completed successfully: the primary runs the new revision.")
-	d.event(Normal, "Promotion completed! Scaling down %s", d.in.Spec.TargetRef.Name)
-}
-
-// rollback routes all traffic back to the primary and parks the canary.
-func (d *decider) rollback(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: 100}}, Action{Kind: ScaleTargetToZero}, Action{Kind: RunPostRollout})
-	d.resetRun()
-	d.setPhase(flaggerv1beta1.CanaryPhaseFailed, msg)
-	d.event(Warning, "%s", msg)
-	d.event(Warning, "Canary failed! Scaling down %s", d.in.Spec.TargetRef.Name)
-	d.wakeAt = nil
+func (d *decider) valid() {
+	d.setCondition(flaggerv1beta1.ValidType, conditionTrue, "Valid", "Sluice can act on this Canary.")
 }

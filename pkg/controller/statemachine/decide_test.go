@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -75,10 +76,33 @@ func input(spec flaggerv1beta1.CanarySpec, status flaggerv1beta1.CanaryStatus, o
 		Config: Config{MinInterval: 10 * time.Second, SplitsTraffic: true}}
 }
 
-// obs observes target revision rev with both workloads ready.
+// obs observes target revision rev with both workloads ready, the primary
+// running rev1 and all traffic on it.
 func obs(rev string) Observation {
-	return Observation{Revision: rev, Target: ready(2), Primary: ready(2), Admitted: true}
+	return Observation{Revision: rev, Target: ready(2), Primary: primaryAt("rev1"), Admitted: true, Routes: &Routes{Primary: 100}}
 }
+
+// primaryAt is a ready primary that runs a revision.
+func primaryAt(rev string) Workload {
+	w := ready(2)
+	w.Revision = rev
+	return w
+}
+
+// promoted observes a primary that runs rev2, the analysed revision.
+func promoted(o Observation) Observation {
+	o.Primary = primaryAt("rev2")
+	return o
+}
+
+// The actions that hold the cluster where a status says it is.
+var (
+	idleActs     = []ActionKind{EnsureServices, ReconcileRoutes, SetRoutes, ScaleTargetToZero}
+	waitActs     = []ActionKind{EnsureServices, ReconcileRoutes, SetRoutes}
+	runActs      = []ActionKind{EnsureServices, ReconcileRoutes, ScaleTargetUp, SetRoutes}
+	promoteActs  = []ActionKind{EnsureServices, ReconcileRoutes, ScaleTargetUp, Promote, ScalePrimaryAtLeast, SetRoutes}
+	rollbackActs = []ActionKind{EnsureServices, ReconcileRoutes, SetRoutes, ScaleTargetToZero, RunPostRollout}
+)
 
 func passed(names ...string) Results {
 	var r Results
@@ -92,8 +116,10 @@ func failing(name, msg string) Results {
 	return Results{Checks: []flaggerv1beta1.CanaryCheckResult{{Kind: flaggerv1beta1.CheckMetric, Name: name, Message: msg}}}
 }
 
+// gates is the answer of a gate, with a step whose checks ran and found
+// nothing to check.
 func gates(t flaggerv1beta1.HookType, open bool) Results {
-	return Results{Gates: map[flaggerv1beta1.HookType]Gate{t: {Open: open, Message: "answered 403"}}}
+	return Results{Gates: map[flaggerv1beta1.HookType]Gate{t: {Open: open, Message: "answered 403"}}, Checks: []flaggerv1beta1.CanaryCheckResult{}}
 }
 
 func kinds(actions []Action) []ActionKind {
@@ -146,27 +172,27 @@ func TestDecide(t *testing.T) {
 			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary}, event: "not ready after 10m0s: 0 of 2 available"}},
 		{"an idle canary with no new revision only keeps its Services and routes",
 			input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), obs("rev1")),
-			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, actions: []ActionKind{EnsureServices, ReconcileRoutes}, applied: "rev1"}},
+			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, actions: idleActs, applied: "rev1"}},
 		{"a manual revert to the promoted revision starts nothing",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseFailed, LastAppliedSpec: "bad", LastPromotedSpec: "rev1"}, obs("rev1")),
-			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: []ActionKind{EnsureServices, ReconcileRoutes}, applied: "bad"}},
+			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: idleActs, applied: "bad"}},
 		{"a new revision starts the analysis and scales the canary up",
 			input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), obs("rev2")),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: []ActionKind{EnsureServices, ReconcileRoutes, ScaleTargetUp},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: runActs,
 				applied: "rev2", promoted: "rev1", event: "New revision detected! Scaling up podinfo"}},
 		{"a new revision after a failed one starts a new analysis",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseFailed, LastAppliedSpec: "bad", LastPromotedSpec: "rev1"}, obs("rev3")),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: []ActionKind{EnsureServices, ReconcileRoutes, ScaleTargetUp}, applied: "rev3"}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: runActs, applied: "rev3"}},
 		{"a new revision waits for a slot when the concurrency cap is reached",
 			input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{Revision: "rev2", Target: ready(0), Primary: ready(2), AdmissionMessage: "2 of 2 analyses running"}),
-			want{phase: flaggerv1beta1.CanaryPhaseWaiting, actions: []ActionKind{EnsureServices, ReconcileRoutes}, event: "2 of 2 analyses running", requeue: time.Minute, applied: "rev1"}},
+			want{phase: flaggerv1beta1.CanaryPhaseWaiting, actions: waitActs, event: "2 of 2 analyses running", requeue: time.Minute, applied: "rev1"}},
 		{"a closed confirm-rollout gate keeps the revision waiting",
 			func() Input {
 				in := input(canarySpec(withHook(flaggerv1beta1.ConfirmRolloutHook)), idle(flaggerv1beta1.CanaryPhaseSucceeded), obs("rev2"))
 				in.Results = gates(flaggerv1beta1.ConfirmRolloutHook, false)
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseWaiting, actions: []ActionKind{EnsureServices, ReconcileRoutes}, event: "confirm-rollout", requeue: time.Minute, applied: "rev1"}},
+			want{phase: flaggerv1beta1.CanaryPhaseWaiting, actions: waitActs, event: "confirm-rollout", requeue: time.Minute, applied: "rev1"}},
 		{"an open confirm-rollout gate starts the analysis",
 			func() Input {
 				in := input(canarySpec(withHook(flaggerv1beta1.ConfirmRolloutHook)), idle(flaggerv1beta1.CanaryPhaseWaiting), obs("rev2"))
@@ -174,68 +200,68 @@ func TestDecide(t *testing.T) {
 				in.Results = gates(flaggerv1beta1.ConfirmRolloutHook, true)
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: []ActionKind{EnsureServices, ReconcileRoutes, ScaleTargetUp}, applied: "rev2"}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: runActs, applied: "rev2"}},
 		{"the analysis waits for canary pods until the deadline",
 			input(canarySpec(), progressing(0, 0, func(s *flaggerv1beta1.CanaryStatus) { s.WaitingSince = ago(time.Minute) }),
 				Observation{Revision: "rev2", Target: notReady("1 of 2 available"), Primary: ready(2), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, requeue: 9 * time.Minute, applied: "rev2"}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: runActs, requeue: 9 * time.Minute, applied: "rev2"}},
 		{"canary pods not ready past the deadline roll back",
 			input(canarySpec(), progressing(20, 1, func(s *flaggerv1beta1.CanaryStatus) { s.WaitingSince = ago(11 * time.Minute) }),
 				Observation{Revision: "rev2", Target: notReady("CrashLoopBackOff"), Primary: ready(2), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: []ActionKind{SetRoutes, ScaleTargetToZero, RunPostRollout},
+			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: rollbackActs,
 				routes: &Routes{Primary: 100}, event: "canary is not ready after 10m0s: CrashLoopBackOff", applied: "rev2", promoted: "rev1"}},
 		{"a stalled canary rollout rolls back at once",
 			input(canarySpec(), progressing(20, 1), Observation{Revision: "rev2", Target: Workload{Exists: true, Stalled: true, Message: "ProgressDeadlineExceeded"}, Primary: ready(2), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: []ActionKind{SetRoutes, ScaleTargetToZero, RunPostRollout}, routes: &Routes{Primary: 100}}},
+			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: rollbackActs, routes: &Routes{Primary: 100}}},
 		{"the first step runs the pre-rollout checks and shifts the first weight",
 			func() Input {
 				in := input(canarySpec(), progressing(0, 0), obs("rev2"))
 				in.Results = passed("pre")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, actions: []ActionKind{SetRoutes},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, actions: runActs,
 				routes: &Routes{Primary: 80, Canary: 20}, event: "Advance podinfo canary weight 20", requeue: time.Minute}},
 		{"a step that is not due yet waits for the interval",
 			input(canarySpec(), progressing(20, 1, func(s *flaggerv1beta1.CanaryStatus) { s.LastAnalysisTime = ago(20 * time.Second) }), obs("rev2")),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, requeue: 40 * time.Second}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, actions: runActs, requeue: 40 * time.Second}},
 		{"a passing step at the maximum weight promotes after scaling the primary up",
 			func() Input {
 				in := input(canarySpec(), progressing(40, 2), Observation{Revision: "rev2", Target: ready(5), Primary: ready(2), AutoscalerDesired: 7, Admitted: true})
 				in.Results = passed("request-success-rate")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 40, iterations: 2, actions: []ActionKind{Promote, ScalePrimaryAtLeast}, event: "Copying podinfo template spec"}},
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 40, iterations: 2, actions: promoteActs, event: "Copying podinfo template spec"}},
 		{"a failed check counts and halts advancement",
 			func() Input {
 				in := input(canarySpec(), progressing(20, 1), obs("rev2"))
 				in.Results = failing("request-duration", "612ms > 500ms")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, failed: 1, event: "Halt advancement of podinfo: metric request-duration failed: 612ms > 500ms", requeue: time.Minute}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, failed: 1, actions: runActs, event: "Halt advancement of podinfo: metric request-duration failed: 612ms > 500ms", requeue: time.Minute}},
 		{"failed checks reaching the threshold roll back",
 			func() Input {
 				in := input(canarySpec(), progressing(20, 1, func(s *flaggerv1beta1.CanaryStatus) { s.FailedChecks = 1 }), obs("rev2"))
 				in.Results = failing("request-duration", "too slow")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: []ActionKind{SetRoutes, ScaleTargetToZero, RunPostRollout}, routes: &Routes{Primary: 100}, event: "failed checks threshold reached 2"}},
+			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: rollbackActs, routes: &Routes{Primary: 100}, event: "failed checks threshold reached 2"}},
 		{"a new revision during the analysis restarts it",
 			input(canarySpec(), progressing(20, 1), obs("rev3")),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: []ActionKind{SetRoutes, ScaleTargetUp}, routes: &Routes{Primary: 100}, applied: "rev3", event: "Restarting the analysis"}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: runActs, routes: &Routes{Primary: 100}, applied: "rev3", event: "Restarting the analysis"}},
 		{"an open rollback gate rolls back",
 			func() Input {
 				in := input(canarySpec(withHook(flaggerv1beta1.RollbackHook)), progressing(20, 1), obs("rev2"))
 				in.Results = gates(flaggerv1beta1.RollbackHook, true)
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: []ActionKind{SetRoutes, ScaleTargetToZero, RunPostRollout}, event: "a rollback webhook asked for it"}},
+			want{phase: flaggerv1beta1.CanaryPhaseFailed, actions: rollbackActs, event: "a rollback webhook asked for it"}},
 		{"a closed confirm-promotion gate waits in WaitingPromotion",
 			func() Input {
 				in := input(canarySpec(withHook(flaggerv1beta1.ConfirmPromotionHook)), progressing(40, 2), obs("rev2"))
 				in.Results = gates(flaggerv1beta1.ConfirmPromotionHook, false)
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseWaitingPromotion, weight: 40, iterations: 2, event: "Waiting for approval of the promotion", requeue: time.Minute}},
+			want{phase: flaggerv1beta1.CanaryPhaseWaitingPromotion, weight: 40, iterations: 2, actions: runActs, event: "Waiting for approval of the promotion", requeue: time.Minute}},
 		{"an open confirm-promotion gate promotes",
 			func() Input {
 				in := input(canarySpec(withHook(flaggerv1beta1.ConfirmPromotionHook)), progressing(40, 2, func(s *flaggerv1beta1.CanaryStatus) {
@@ -244,30 +270,56 @@ func TestDecide(t *testing.T) {
 				in.Results = gates(flaggerv1beta1.ConfirmPromotionHook, true)
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 40, iterations: 2, actions: []ActionKind{Promote, ScalePrimaryAtLeast}}},
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 40, iterations: 2, actions: promoteActs}},
 		{"a closed confirm-traffic-increase gate keeps the weight",
 			func() Input {
 				in := input(canarySpec(withHook(flaggerv1beta1.ConfirmTrafficIncreaseHook)), progressing(20, 1), obs("rev2"))
 				in.Results = gates(flaggerv1beta1.ConfirmTrafficIncreaseHook, false)
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, event: "traffic increase", requeue: time.Minute}},
-		{"a ready primary after promotion takes all traffic and the canary is scaled down",
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, actions: runActs, event: "traffic increase", requeue: time.Minute}},
+		{"a primary that runs the analysed revision and is ready takes all traffic back",
+			input(canarySpec(), progressing(40, 2, func(s *flaggerv1beta1.CanaryStatus) {
+				s.Phase, s.WaitingSince = flaggerv1beta1.CanaryPhasePromoting, ago(time.Minute)
+			}), promoted(obs("rev2"))),
+			want{phase: flaggerv1beta1.CanaryPhaseFinalising, iterations: 2, actions: waitActs, routes: &Routes{Primary: 100},
+				event: "Routing all traffic to podinfo-primary", requeue: 5 * time.Second}},
+		{"a primary that does not run the analysed revision yet is promoted again, idempotently",
 			input(canarySpec(), progressing(40, 2, func(s *flaggerv1beta1.CanaryStatus) {
 				s.Phase, s.WaitingSince = flaggerv1beta1.CanaryPhasePromoting, ago(time.Minute)
 			}), obs("rev2")),
-			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, actions: []ActionKind{SetRoutes, ScaleTargetToZero, SyncAutoscaler, RunPostRollout},
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 40, iterations: 2, actions: promoteActs, routes: &Routes{Primary: 60, Canary: 40}}},
+		{"a target that changed before the promotion is analysed anew, never copied",
+			input(canarySpec(), progressing(40, 2, func(s *flaggerv1beta1.CanaryStatus) {
+				s.Phase, s.WaitingSince = flaggerv1beta1.CanaryPhasePromoting, ago(time.Minute)
+			}), obs("rev3")),
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: runActs, routes: &Routes{Primary: 100}, applied: "rev3", event: "Restarting the analysis"}},
+		{"finalising waits for the router to report all traffic on the primary",
+			input(canarySpec(), progressing(0, 2, func(s *flaggerv1beta1.CanaryStatus) {
+				s.Phase, s.LastTransitionTime = flaggerv1beta1.CanaryPhaseFinalising, *ago(time.Minute)
+			}), func() Observation { o := promoted(obs("rev2")); o.Routes = &Routes{Primary: 60, Canary: 40}; return o }()),
+			want{phase: flaggerv1beta1.CanaryPhaseFinalising, iterations: 2, actions: waitActs, routes: &Routes{Primary: 100}, requeue: time.Second}},
+		{"finalising keeps the canary up while requests drain",
+			input(canarySpec(), progressing(0, 2, func(s *flaggerv1beta1.CanaryStatus) {
+				s.Phase, s.LastTransitionTime = flaggerv1beta1.CanaryPhaseFinalising, *ago(2 * time.Second)
+			}), promoted(obs("rev2"))),
+			want{phase: flaggerv1beta1.CanaryPhaseFinalising, iterations: 2, actions: waitActs, requeue: 3 * time.Second}},
+		{"finalising scales the canary down once traffic is on the ready primary",
+			input(canarySpec(), progressing(0, 2, func(s *flaggerv1beta1.CanaryStatus) {
+				s.Phase, s.LastTransitionTime = flaggerv1beta1.CanaryPhaseFinalising, *ago(time.Minute)
+			}), promoted(obs("rev2"))),
+			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, actions: []ActionKind{EnsureServices, ReconcileRoutes, SetRoutes, ScaleTargetToZero, SyncAutoscaler, RunPostRollout},
 				routes: &Routes{Primary: 100}, applied: "rev2", promoted: "rev2", event: "Promotion completed! Scaling down podinfo"}},
 		{"a promotion stuck past the deadline fails and leaves traffic on the canary",
 			input(canarySpec(), progressing(40, 2, func(s *flaggerv1beta1.CanaryStatus) {
 				s.Phase, s.WaitingSince = flaggerv1beta1.CanaryPhasePromoting, ago(11*time.Minute)
 			}), Observation{Revision: "rev2", Target: ready(2), Primary: notReady("ImagePullBackOff"), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseFailed, weight: 100, iterations: 2, actions: []ActionKind{SetRoutes}, routes: &Routes{Canary: 100}, event: "Promotion of podinfo failed"}},
+			want{phase: flaggerv1beta1.CanaryPhaseFailed, weight: 100, iterations: 2, actions: waitActs, routes: &Routes{Canary: 100}, event: "Promotion of podinfo failed"}},
 		{"stepWeightPromotion moves traffic back gradually",
 			input(canarySpec(func(s *flaggerv1beta1.CanarySpec) { s.Analysis.StepWeightPromotion = 15 }), progressing(40, 2, func(s *flaggerv1beta1.CanaryStatus) {
 				s.Phase = flaggerv1beta1.CanaryPhasePromoting
-			}), obs("rev2")),
-			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 25, iterations: 2, actions: []ActionKind{SetRoutes}, routes: &Routes{Primary: 75, Canary: 25}, requeue: time.Minute}},
+			}), promoted(obs("rev2"))),
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 25, iterations: 2, actions: runActs, routes: &Routes{Primary: 75, Canary: 25}, requeue: time.Minute}},
 		{"the weight never exceeds maxWeight",
 			func() Input {
 				in := input(canarySpec(func(s *flaggerv1beta1.CanarySpec) {
@@ -277,7 +329,7 @@ func TestDecide(t *testing.T) {
 				in.Results = passed("m")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 50, iterations: 2, actions: []ActionKind{SetRoutes}, routes: &Routes{Primary: 50, Canary: 50}}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 50, iterations: 2, actions: runActs, routes: &Routes{Primary: 50, Canary: 50}}},
 		{"stepWeights are followed and capped by maxWeight",
 			func() Input {
 				in := input(canarySpec(func(s *flaggerv1beta1.CanarySpec) {
@@ -286,14 +338,14 @@ func TestDecide(t *testing.T) {
 				in.Results = passed("m")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 50, iterations: 3, actions: []ActionKind{SetRoutes}, routes: &Routes{Primary: 50, Canary: 50}}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 50, iterations: 3, actions: runActs, routes: &Routes{Primary: 50, Canary: 50}}},
 		{"with mirroring the first step only mirrors",
 			func() Input {
 				in := input(canarySpec(func(s *flaggerv1beta1.CanarySpec) { s.Analysis.Mirror = true }), progressing(0, 0), obs("rev2"))
 				in.Results = passed("pre")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, iterations: 1, actions: []ActionKind{SetRoutes}, routes: &Routes{Primary: 100, Mirrored: true}}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, iterations: 1, actions: runActs, routes: &Routes{Primary: 100, Mirrored: true}}},
 		{"A/B testing routes matching requests to the canary from the first step",
 			func() Input {
 				in := input(canarySpec(blueGreen(3), func(s *flaggerv1beta1.CanarySpec) {
@@ -302,49 +354,49 @@ func TestDecide(t *testing.T) {
 				in.Results = passed("pre")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, iterations: 1, actions: []ActionKind{SetRoutes}, routes: &Routes{Canary: 100}, event: "A/B testing iteration 0/3"}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, iterations: 1, actions: runActs, routes: &Routes{Canary: 100}, event: "A/B testing iteration 0/3"}},
 		{"blue/green switches all traffic to the canary after its iterations",
 			func() Input {
 				in := input(canarySpec(blueGreen(3)), progressing(0, 3), obs("rev2"))
 				in.Results = passed("m")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 100, iterations: 4, actions: []ActionKind{SetRoutes}, routes: &Routes{Canary: 100}, event: "switching all traffic"}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 100, iterations: 4, actions: runActs, routes: &Routes{Canary: 100}, event: "switching all traffic"}},
 		{"blue/green promotes after a passing step on the canary",
 			func() Input {
 				in := input(canarySpec(blueGreen(3)), progressing(100, 4), obs("rev2"))
 				in.Results = passed("m")
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 100, iterations: 4, actions: []ActionKind{Promote, ScalePrimaryAtLeast}}},
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, weight: 100, iterations: 4, actions: promoteActs}},
 		{"a router that cannot split traffic runs canary specs as blue/green",
 			func() Input {
 				in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), obs("rev2"))
 				in.Config.SplitsTraffic = false
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: []ActionKind{EnsureServices, ReconcileRoutes, ScaleTargetUp}, applied: "rev2", event: "blue/green analysis of 10 iterations"}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: runActs, applied: "rev2", event: "blue/green analysis of 10 iterations"}},
 		{"skipAnalysis promotes once the canary is ready",
 			input(canarySpec(func(s *flaggerv1beta1.CanarySpec) { s.SkipAnalysis = true }), progressing(0, 0), obs("rev2")),
-			want{phase: flaggerv1beta1.CanaryPhasePromoting, actions: []ActionKind{Promote, ScalePrimaryAtLeast}, event: "Analysis skipped"}},
+			want{phase: flaggerv1beta1.CanaryPhasePromoting, actions: promoteActs, event: "Analysis skipped"}},
 		{"after a restart the analysis resumes at the persisted step time",
 			input(canarySpec(), progressing(20, 1, func(s *flaggerv1beta1.CanaryStatus) { s.LastAnalysisTime = ago(30 * time.Second) }), obs("rev2")),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, requeue: 30 * time.Second}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, weight: 20, iterations: 1, actions: runActs, requeue: 30 * time.Second}},
 		{"deleting with revertOnDeletion scales the target up first",
 			func() Input {
 				in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{Revision: "rev1", Target: notReady("0 of 2"), Primary: ready(2), Deleting: true})
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseTerminating, actions: []ActionKind{ScaleTargetUp}, event: "Terminating", requeue: 10 * time.Minute, applied: "rev1", promoted: "rev1"}},
+			want{phase: flaggerv1beta1.CanaryPhaseTerminating, actions: []ActionKind{RestoreTarget}, event: "Terminating", requeue: 10 * time.Minute, applied: "rev1", promoted: "rev1"}},
 		{"deletion completes when the target is ready again",
 			func() Input {
 				st := idle(flaggerv1beta1.CanaryPhaseTerminating)
 				st.WaitingSince = ago(time.Minute)
 				return input(canarySpec(), st, Observation{Revision: "rev1", Target: ready(2), Primary: ready(2), Deleting: true})
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseTerminated, actions: []ActionKind{ScaleTargetUp, FinalizeRoutes, RemoveFinalizer}, event: "Terminated canary", applied: "rev1", promoted: "rev1"}},
+			want{phase: flaggerv1beta1.CanaryPhaseTerminated, actions: []ActionKind{RestoreTarget, FinalizeRoutes, ReleaseServices, RemoveFinalizer}, event: "Terminated canary", applied: "rev1", promoted: "rev1"}},
 		{"an invalid Canary is reported and nothing is touched",
-			input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{Invalid: &Problem{Reason: "TargetNotFound", Message: "Deployment podinfo not found"}}),
+			input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{Invalid: &problem.Problem{Reason: problem.TargetNotFound, Message: "Deployment podinfo not found"}}),
 			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, event: "Deployment podinfo not found", applied: "rev1", promoted: "rev1"}},
 	}
 	for _, tt := range tests {
@@ -406,7 +458,7 @@ func assertPromotedCondition(t *testing.T, s flaggerv1beta1.CanaryStatus) {
 }
 
 func TestDecide_InvalidCanaryEmitsOneEventUntilTheProblemChanges(t *testing.T) {
-	in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{Invalid: &Problem{Reason: "TargetNotFound", Message: "Deployment podinfo not found"}})
+	in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{Invalid: &problem.Problem{Reason: problem.TargetNotFound, Message: "Deployment podinfo not found"}})
 	first := Decide(in)
 	if len(first.Events) != 1 || first.Events[0].Type != Warning {
 		t.Fatalf("first decision events = %+v, want one warning", first.Events)
@@ -450,9 +502,9 @@ func TestDecide_HeldAndDryRunChecksDoNotFailTheStep(t *testing.T) {
 	held := input(canarySpec(), progressing(20, 1), obs("rev2"))
 	held.Results = Results{Checks: []flaggerv1beta1.CanaryCheckResult{{Kind: flaggerv1beta1.CheckMetric, Name: "rps", NoData: true, Held: true}}}
 	d := Decide(held)
-	if d.Status.CanaryWeight != 20 || d.Status.Iterations != 1 || d.Status.FailedChecks != 0 || len(d.Actions) != 0 {
-		t.Errorf("a held step gave weight %d, iterations %d, failed %d, actions %v; want it unchanged",
-			d.Status.CanaryWeight, d.Status.Iterations, d.Status.FailedChecks, kinds(d.Actions))
+	if r := routesOf(d.Actions); d.Status.CanaryWeight != 20 || d.Status.Iterations != 1 || d.Status.FailedChecks != 0 || r == nil || *r != (Routes{Primary: 80, Canary: 20}) {
+		t.Errorf("a held step gave weight %d, iterations %d, failed %d, routes %+v; want it unchanged",
+			d.Status.CanaryWeight, d.Status.Iterations, d.Status.FailedChecks, r)
 	}
 	if d.RequeueAfter != time.Minute {
 		t.Errorf("a held step requeues after %s, want the interval", d.RequeueAfter)
@@ -479,7 +531,7 @@ func TestDecide_ClosedGatesSayHowToOpenThemAndHonourMuteAlert(t *testing.T) {
 	in.Name, in.Namespace = "podinfo", "test"
 	in.Results = gates(flaggerv1beta1.ConfirmPromotionHook, false)
 	d := Decide(in)
-	if len(d.Events) != 1 || !d.Events[0].Mute {
+	if len(d.Events) != 1 || d.Events[0].Alert != nil {
 		t.Fatalf("events = %+v, want one muted event", d.Events)
 	}
 	want := `open it with: curl -d '{"name": "podinfo", "namespace": "test"}' http://loadtester.test/gate/open`
@@ -488,14 +540,14 @@ func TestDecide_ClosedGatesSayHowToOpenThemAndHonourMuteAlert(t *testing.T) {
 	}
 
 	in.Spec.Analysis.Webhooks[0].MuteAlert = false
-	if d := Decide(in); len(d.Events) != 1 || d.Events[0].Mute {
+	if d := Decide(in); len(d.Events) != 1 || d.Events[0].Alert == nil {
 		t.Errorf("events = %+v, want one event that alerts", d.Events)
 	}
 }
 
 func TestDecide_DeletingACanaryThatCannotBeOperatedReleasesIt(t *testing.T) {
 	in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{Deleting: true,
-		Invalid: &Problem{Reason: "TargetNotFound", Message: "Deployment podinfo not found"}})
+		Invalid: &problem.Problem{Reason: problem.TargetNotFound, Message: "Deployment podinfo not found"}})
 	d := Decide(in)
 	if !slices.Equal(kinds(d.Actions), []ActionKind{RemoveFinalizer}) || d.Status.Phase != flaggerv1beta1.CanaryPhaseTerminated {
 		t.Errorf("actions %v, phase %s; want only RemoveFinalizer and Terminated", kinds(d.Actions), d.Status.Phase)
@@ -507,7 +559,7 @@ func TestDecide_DeletingACanaryThatCannotBeOperatedReleasesIt(t *testing.T) {
 
 func TestDecide_AProblemOutsideTheClusterIsRetried(t *testing.T) {
 	in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{
-		Invalid: &Problem{Reason: "MetricUnavailable", Message: "metric error-rate: its provider does not answer", RetryAfter: 30 * time.Second}})
+		Invalid: &problem.Problem{Reason: problem.MetricUnavailable, Message: "metric error-rate: its provider does not answer", RetryAfter: 30 * time.Second}})
 	if d := Decide(in); d.RequeueAfter != 30*time.Second {
 		t.Errorf("RequeueAfter = %s, want 30s", d.RequeueAfter)
 	}

@@ -1,6 +1,8 @@
 package statemachine
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
 
@@ -22,6 +24,10 @@ type Due struct {
 	// ConfirmPromotion asks the gate before promotion (or, for blue/green,
 	// before all traffic switches to the canary).
 	ConfirmPromotion bool
+	// Claim is true when the checks of the step call webhooks: the
+	// reconciler must persist Claim(in) before it runs them, so that a
+	// webhook is called at most once per step.
+	Claim bool
 }
 
 // Any reports whether anything is due.
@@ -39,19 +45,34 @@ func Plan(in Input) Due {
 		flaggerv1beta1.CanaryPhaseFailed, flaggerv1beta1.CanaryPhaseWaiting:
 		due.ConfirmRollout = newRevision(in) && in.Obs.Admitted && hasHooks(in.Spec, flaggerv1beta1.ConfirmRolloutHook)
 	case flaggerv1beta1.CanaryPhaseProgressing, flaggerv1beta1.CanaryPhaseWaitingPromotion:
-		if !stepDue(in, p) {
+		if !stepDue(in, p) || in.Status.StepStartedAt != nil {
+			// A step whose webhooks were started and whose outcome was never
+			// written is not run again: Decide records it as interrupted.
 			return due
 		}
 		due.Rollback = hasHooks(in.Spec, flaggerv1beta1.RollbackHook)
 		if in.Status.Iterations == 0 {
 			due.PreRollout = true
+			due.Claim = hasHooks(in.Spec, flaggerv1beta1.PreRolloutHook)
 		} else {
 			due.Analysis = true
+			due.Claim = hasHooks(in.Spec, flaggerv1beta1.RolloutHook)
 		}
 		due.ConfirmTrafficIncrease = trafficIncreasePoint(in, p) && hasHooks(in.Spec, flaggerv1beta1.ConfirmTrafficIncreaseHook)
 		due.ConfirmPromotion = promotionPoint(in, p) && hasHooks(in.Spec, flaggerv1beta1.ConfirmPromotionHook)
 	}
 	return due
+}
+
+// Claim returns the status to persist before the webhooks of a step are
+// called (Due.Claim): the step is marked as started, so that a reconcile
+// that finds the mark without the step's outcome knows the webhooks may
+// have run and does not call them again.
+func Claim(in Input) flaggerv1beta1.CanaryStatus {
+	s := *in.Status.DeepCopy()
+	now := metav1.NewTime(in.Now)
+	s.StepStartedAt = &now
+	return s
 }
 
 // newRevision reports whether the target holds a revision that has been
@@ -63,7 +84,7 @@ func newRevision(in Input) bool {
 
 // stepDue reports whether an analysis step runs in this reconcile.
 func stepDue(in Input, p plan) bool {
-	if in.Spec.SkipAnalysis || in.Obs.Revision != in.Status.LastAppliedSpec || !in.Obs.Target.Ready {
+	if in.Spec.SkipAnalysis || in.Obs.Revision != in.Status.LastAppliedSpec || !in.Obs.Target.Ready || !in.Obs.Primary.Ready {
 		return false
 	}
 	last := in.Status.LastAnalysisTime

@@ -9,18 +9,29 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
-const metav1Unknown = corev1.ConditionUnknown
+const (
+	metav1Unknown  = corev1.ConditionUnknown
+	conditionTrue  = corev1.ConditionTrue
+	conditionFalse = corev1.ConditionFalse
+)
 
 // waitFor reports whether a workload is ready. While it is not, the wait is
 // recorded in status.waitingSince and bounded by progressDeadlineSeconds:
-// past it (or when the workload's controller gave up), a canary is rolled
-// back, and a primary being initialized is reported and waited for.
-func (d *decider) waitFor(w Workload, name string, rollbackOnDeadline bool) bool {
+// past it (or when the workload's controller gave up), a release in
+// flight is rolled back, and a primary being initialized is reported and
+// waited for. A workload that is ready leaves waitingSince alone during an
+// analysis: there it is cleared when a step completes, so that the time a
+// release spends without progress (waiting for workloads, for data) is
+// bounded as a whole.
+func (d *decider) waitFor(w Workload, name string, inRelease bool) bool {
 	s := &d.next
 	if w.Exists && w.Ready {
-		s.WaitingSince = nil
+		if !inRelease {
+			s.WaitingSince = nil
+		}
 		return true
 	}
 	if s.WaitingSince == nil {
@@ -31,13 +42,14 @@ func (d *decider) waitFor(w Workload, name string, rollbackOnDeadline bool) bool
 		why = "it does not exist yet"
 	}
 	if w.Stalled || d.pastDeadline() {
-		if rollbackOnDeadline {
-			d.rollback("Rolling back %s: the %s is not ready after %s: %s", d.in.Spec.TargetRef.Name, name, d.p.deadline, why)
+		if inRelease {
+			msg := fmt.Sprintf("the %s is not ready after %s: %s", name, d.p.deadline, why)
+			d.rollback(alertDeadline(msg), "Rolling back %s: %s", d.in.Spec.TargetRef.Name, msg)
 			return false
 		}
 		msg := fmt.Sprintf("The %s is not ready after %s: %s", name, d.p.deadline, why)
 		if d.setCondition(flaggerv1beta1.PromotedType, promotedStatus(s.Phase), string(s.Phase), msg) {
-			d.event(Warning, "%s", msg)
+			d.alertEvent(Warning, msg, &Alert{Severity: flaggerv1beta1.SeverityError, Text: msg})
 		}
 		return false
 	}
@@ -61,7 +73,10 @@ func (d *decider) pastDeadline() bool {
 func (d *decider) keepWaiting() { d.wakeAt = append(d.wakeAt, d.deadline()) }
 
 // terminate restores the target before a Canary with revertOnDeletion goes
-// away: the target is scaled up, then routes point at it again.
+// away: the target is scaled up to the primary's replicas, then the routes
+// and the apex Service point at it, and the apex Service is released so
+// that it outlives the Canary; what the Canary owns besides is deleted by
+// the garbage collector.
 func (d *decider) terminate() {
 	s := &d.next
 	if s.Phase == flaggerv1beta1.CanaryPhaseTerminated {
@@ -73,7 +88,7 @@ func (d *decider) terminate() {
 		d.setPhase(flaggerv1beta1.CanaryPhaseTerminating, "The Canary is being deleted: restoring the target workload.")
 		d.event(Normal, "Terminating: restoring %s", d.in.Spec.TargetRef.Name)
 	}
-	d.act(Action{Kind: ScaleTargetUp})
+	d.act(Action{Kind: RestoreTarget})
 	t := d.in.Obs.Target
 	switch {
 	case t.Exists && t.Ready:
@@ -85,32 +100,18 @@ func (d *decider) terminate() {
 		return
 	}
 	s.WaitingSince = nil
-	d.act(Action{Kind: FinalizeRoutes}, Action{Kind: RemoveFinalizer})
+	d.act(Action{Kind: FinalizeRoutes}, Action{Kind: ReleaseServices}, Action{Kind: RemoveFinalizer})
 	d.setPhase(flaggerv1beta1.CanaryPhaseTerminated, "The target workload serves the traffic again.")
 	d.event(Normal, "Terminated canary: %s restored", d.in.Spec.TargetRef.Name)
 }
 
 // abandon lets a Canary that Sluice cannot operate be deleted: the target
 // cannot be restored, which a warning says, and the finalizer goes.
-func (d *decider) abandon(p Problem) {
+func (d *decider) abandon(p problem.Problem) {
 	d.event(Warning, "Cannot restore %s before the deletion: %s; deleting the Canary without restoring it",
 		d.in.Spec.TargetRef.Name, p.Message)
 	d.act(Action{Kind: RemoveFinalizer})
 	d.setPhase(flaggerv1beta1.CanaryPhaseTerminated, "Deleted without restoring the target: "+p.Message)
-}
-
-// invalid reports a Canary that Sluice cannot act on; nothing is touched.
-func (d *decider) invalid(p Problem) {
-	if d.setCondition(flaggerv1beta1.ValidType, corev1.ConditionFalse, p.Reason, p.Message) {
-		d.event(Warning, "%s", p.Message)
-	}
-	if p.RetryAfter > 0 {
-		d.wakeAt = append(d.wakeAt, d.in.Now.Add(p.RetryAfter))
-	}
-}
-
-func (d *decider) valid() {
-	d.setCondition(flaggerv1beta1.ValidType, corev1.ConditionTrue, "Valid", "Sluice can act on this Canary.")
 }
 
 // setPhase moves to a phase; an empty message keeps the condition's.

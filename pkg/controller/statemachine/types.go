@@ -12,6 +12,7 @@ import (
 	"time"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // Input is everything Decide looks at.
@@ -49,7 +50,12 @@ type Config struct {
 // Observation is what the reconciler saw in the cluster, read only.
 type Observation struct {
 	// Invalid, when set, says why Sluice cannot act on the Canary.
-	Invalid *Problem
+	Invalid *problem.Problem
+	// Routable is true when the reconciler can set the traffic split and
+	// scale the target even though the Canary is invalid: a router and
+	// the workload's selector are known. An analysis that becomes invalid
+	// is then rolled back instead of left where it stopped.
+	Routable bool
 	// Deleting is true when the Canary is being deleted and Sluice holds
 	// its finalizer (revertOnDeletion).
 	Deleting bool
@@ -61,6 +67,9 @@ type Observation struct {
 	Target Workload
 	// Primary is the <target>-primary workload.
 	Primary Workload
+	// Routes is the split the router's objects hold now, or nil when they
+	// could not be read (not created yet, or the router cannot tell).
+	Routes *Routes
 	// AutoscalerDesired is the replica count the target's autoscaler wants,
 	// or 0.
 	AutoscalerDesired int32
@@ -69,18 +78,6 @@ type Observation struct {
 	Admitted bool
 	// AdmissionMessage says why the Canary was not admitted.
 	AdmissionMessage string
-}
-
-// Problem is a reason and a message for a person.
-type Problem struct {
-	// Reason is one word, such as TargetNotFound.
-	Reason string
-	// Message says what is wrong and what to do.
-	Message string
-	// RetryAfter, when set, looks at the Canary again after this long:
-	// the problem is outside the cluster's objects (a metrics provider that
-	// does not answer) and no watch would notice it is solved.
-	RetryAfter time.Duration
 }
 
 // Workload is the observed state of one workload.
@@ -95,6 +92,9 @@ type Workload struct {
 	Stalled bool
 	// Message says why the workload is not ready.
 	Message string
+	// Revision is, for the primary, the target revision last copied into
+	// it, or empty when unknown (a primary Sluice has not written yet).
+	Revision string
 }
 
 // Results are the outcomes of the gates and checks the reconciler ran
@@ -104,7 +104,9 @@ type Results struct {
 	// rollback type, open means a rollback was asked for.
 	Gates map[flaggerv1beta1.HookType]Gate
 	// Checks are the pre-rollout webhooks, or the rollout webhooks and the
-	// metrics, of one analysis step.
+	// metrics, of one analysis step. It is nil when no step's checks ran
+	// and non-nil (possibly empty, for an analysis without checks) when
+	// they did: Decide takes a step only on checks that were made.
 	Checks []flaggerv1beta1.CanaryCheckResult
 }
 
@@ -130,6 +132,9 @@ const (
 	ReconcileRoutes ActionKind = "ReconcileRoutes"
 	// ScaleTargetUp scales the target (canary) workload up.
 	ScaleTargetUp ActionKind = "ScaleTargetUp"
+	// RestoreTarget scales the target back to the primary's replica count
+	// before a Canary with revertOnDeletion goes away.
+	RestoreTarget ActionKind = "RestoreTarget"
 	// ScalePrimaryAtLeast raises the primary to Action.Replicas replicas.
 	ScalePrimaryAtLeast ActionKind = "ScalePrimaryAtLeast"
 	// Promote copies the target's pod template and configs into the primary.
@@ -148,6 +153,10 @@ const (
 	RemoveFinalizer ActionKind = "RemoveFinalizer"
 	// RunPostRollout calls the post-rollout webhooks.
 	RunPostRollout ActionKind = "RunPostRollout"
+	// ReleaseServices points the apex Service at the target's pods and
+	// removes the Canary's owner reference from it, so that the app keeps
+	// its Service after the Canary and what it owns are deleted.
+	ReleaseServices ActionKind = "ReleaseServices"
 )
 
 // Action is one step the reconciler takes.
@@ -158,6 +167,9 @@ type Action struct {
 	Routes Routes
 	// Replicas is the replica count for ScalePrimaryAtLeast.
 	Replicas int32
+	// Revision is, for Promote, the analysed revision: the promotion copies
+	// the target only while the target still holds it.
+	Revision string
 }
 
 // Routes is a traffic split.
@@ -181,16 +193,28 @@ const (
 	Warning EventType = "Warning"
 )
 
-// Event is something to tell people: a Kubernetes event, a log line and,
-// in later features, an alert.
+// Event is something to tell people: a Kubernetes event, a log line, the
+// event webhooks and, for the milestones Flagger alerts on, an alert.
 type Event struct {
 	// Type is Normal or Warning.
 	Type EventType
 	// Message says what happened, in a sentence.
 	Message string
-	// Mute keeps the event out of alerts (webhooks with muteAlert); it is
-	// still a Kubernetes event.
-	Mute bool
+	// Alert, when set, also goes to the Canary's alert providers.
+	Alert *Alert
+}
+
+// Alert is the message sent to the alert providers for a milestone of a
+// release, with Flagger's text and severity.
+type Alert struct {
+	// Severity is info, warn or error; each AlertProvider reference
+	// filters on it.
+	Severity flaggerv1beta1.AlertSeverity
+	// Text is the alert's message.
+	Text string
+	// Metadata adds the Canary's target, threshold, deadline and traffic
+	// routing to the alert, as Flagger does for the start of a release.
+	Metadata bool
 }
 
 // Decision is what Decide returns.
