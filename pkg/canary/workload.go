@@ -1,8 +1,8 @@
 package canary
 
 import (
-	"errors"
 	"context"
+	"errors"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"

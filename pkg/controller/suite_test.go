@@ -2,11 +2,11 @@ package controller
 
 import (
 	"context"
-	"strings"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"

@@ -33,7 +33,9 @@ type contourRouter struct {
 }
 
 // OwnedObjects implements ObjectOwner.
-func (r *contourRouter) OwnedObjects() []client.Object { return []client.Object{&contourv1.HTTPProxy{}} }
+func (r *contourRouter) OwnedObjects() []client.Object {
+	return []client.Object{&contourv1.HTTPProxy{}}
+}
 
 func newContourRouter(d Deps) Interface {
 	return &contourRouter{client: d.Client, ingressClass: d.IngressClass}

@@ -2,8 +2,8 @@ package router
 
 import (
 	"context"
-	"maps"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"

@@ -42,7 +42,9 @@ func TestDecide_HoldCountsTowardsTheDeadline(t *testing.T) {
 				if r := routesOf(d.Actions); r == nil || *r != (Routes{Primary: 100}) || !slices.Contains(kinds(d.Actions), ScaleTargetToZero) {
 					t.Errorf("actions %v routes %+v; want all traffic back on the primary and the canary parked", kinds(d.Actions), r)
 				}
-				if !slices.ContainsFunc(d.Events, func(e Event) bool { return e.Alert != nil && strings.HasPrefix(e.Alert.Text, "Progress deadline exceeded") }) {
+				if !slices.ContainsFunc(d.Events, func(e Event) bool {
+					return e.Alert != nil && strings.HasPrefix(e.Alert.Text, "Progress deadline exceeded")
+				}) {
 					t.Errorf("no deadline alert in %+v", d.Events)
 				}
 			} else if d.Status.WaitingSince == nil || d.RequeueAfter == 0 {
