@@ -187,22 +187,22 @@ func classify(r *Result, up, down bool, cfg Config, what string) {
 	case up:
 		if !math.IsNaN(r.Effect) && r.Effect < cfg.AllowedIncrease {
 			r.Verdict = Pass
-			r.Reason = fmt.Sprintf("the canary's %s is higher (×%.3g), but within the allowed increase ×%g", what, r.Effect, cfg.AllowedIncrease)
+			r.Reason = fmt.Sprintf("the canary is higher (%s ×%.3g), but within the allowed increase ×%g", what, r.Effect, cfg.AllowedIncrease)
 			return
 		}
 		r.Verdict = High
-		r.Reason = fmt.Sprintf("the canary's %s is higher: ×%.3g, %s", what, r.Effect, r.interval())
+		r.Reason = fmt.Sprintf("the canary is higher: %s ×%.3g, %s", what, r.Effect, r.interval())
 	case down:
 		if !math.IsNaN(r.Effect) && r.Effect > cfg.AllowedDecrease {
 			r.Verdict = Pass
-			r.Reason = fmt.Sprintf("the canary's %s is lower (×%.3g), but within the allowed decrease ×%g", what, r.Effect, cfg.AllowedDecrease)
+			r.Reason = fmt.Sprintf("the canary is lower (%s ×%.3g), but within the allowed decrease ×%g", what, r.Effect, cfg.AllowedDecrease)
 			return
 		}
 		r.Verdict = Low
-		r.Reason = fmt.Sprintf("the canary's %s is lower: ×%.3g, %s", what, r.Effect, r.interval())
+		r.Reason = fmt.Sprintf("the canary is lower: %s ×%.3g, %s", what, r.Effect, r.interval())
 	default:
 		r.Verdict = Pass
-		r.Reason = fmt.Sprintf("no clear difference in %s: %s", what, r.interval())
+		r.Reason = fmt.Sprintf("no clear difference (%s ×%.3g): %s", what, r.Effect, r.interval())
 	}
 	if r.Verdict != Pass && !r.Bad() {
 		r.Reason += fmt.Sprintf(" (not a failure for direction %s)", r.Direction)

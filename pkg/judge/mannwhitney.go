@@ -47,7 +47,7 @@ func MannWhitney(canary, baseline []float64, cfg Config) Result {
 		return r
 	}
 	band := cfg.Tolerance * math.Abs(r.Estimate)
-	classify(&r, r.Lower > band, r.Upper < -band, cfg, "values")
+	classify(&r, r.Lower > band, r.Upper < -band, cfg, "mean")
 	return r
 }
 
