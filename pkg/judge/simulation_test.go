@@ -29,7 +29,7 @@ func latencyBad(seed uint64, n int, sigma, factor float64, dir Direction) float6
 	rng := rand.New(rand.NewPCG(seed, uint64(n)))
 	bad := 0
 	for range runs {
-		c, b := randomSamples(rng, n, n, 100*factor, 100, sigma)
+		c, b := randomSamples(rng, n, n, factor, sigma)
 		if MannWhitney(c, b, Config{Direction: dir, MinSamples: n}).Bad() {
 			bad++
 		}

@@ -68,24 +68,10 @@ func (a *Analyzer) compare(ctx context.Context, cd *flaggerv1beta1.Canary, m fla
 		return r
 	}
 
-	p, canaryQuery, err := a.Resolver.Resolve(ctx, cd, m)
-	if err != nil {
-		r.Message = err.Error()
-		return r
-	}
-	_, otherQuery, err := a.Resolver.Resolve(ctx, renamedTarget(cd, comparedSuffix[against]), m)
-	if err != nil {
-		r.Message = err.Error()
-		return r
-	}
+	rq, canaryQuery, otherQuery, err := a.compareQueries(ctx, cd, m, against)
 	r.Query = canaryQuery
-	if canaryQuery == otherQuery {
-		r.Message = fmt.Sprintf("compare: the query is the same for the canary and the %s, so it cannot tell them apart: select the workload with {{ target }} (%s)", against, OneLine(canaryQuery))
-		return r
-	}
-	rq, ok := p.(RangeQuerier)
-	if !ok {
-		r.Message = fmt.Sprintf("compare: the %s provider cannot run range queries, which a comparison needs; use a prometheus MetricTemplate", KindOf(p))
+	if err != nil {
+		r.Message = err.Error()
 		return r
 	}
 	window, err := compareWindow(cd, m, now)
@@ -117,6 +103,35 @@ func (a *Analyzer) compare(ctx context.Context, cd *flaggerv1beta1.Canary, m fla
 	if v := res.Canary.Mean * scale; !math.IsNaN(v) && !math.IsInf(v, 0) {
 		r.Value = &v
 	}
+	return withVerdict(r, res, m, against, otherQuery)
+}
+
+// compareQueries resolves metric m for the canary and for the workload it
+// is compared with, and checks that the two queries differ and that the
+// provider answers range queries.
+func (a *Analyzer) compareQueries(ctx context.Context, cd *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric, against flaggerv1beta1.CompareAgainst) (RangeQuerier, string, string, error) {
+	p, canaryQuery, err := a.Resolver.Resolve(ctx, cd, m)
+	if err != nil {
+		return nil, "", "", err
+	}
+	_, otherQuery, err := a.Resolver.Resolve(ctx, renamedTarget(cd, comparedSuffix[against]), m)
+	if err != nil {
+		return nil, canaryQuery, "", err
+	}
+	if canaryQuery == otherQuery {
+		return nil, canaryQuery, otherQuery, fmt.Errorf("compare: the query is the same for the canary and the %s, so it cannot tell them apart: select the workload with {{ target }} (%s)", against, OneLine(canaryQuery))
+	}
+	rq, ok := p.(RangeQuerier)
+	if !ok {
+		return nil, canaryQuery, otherQuery, fmt.Errorf("compare: the %s provider cannot run range queries, which a comparison needs; use a prometheus MetricTemplate", KindOf(p))
+	}
+	return rq, canaryQuery, otherQuery, nil
+}
+
+// withVerdict sets the outcome of a check from the judge's result: a bad
+// verdict fails it (and marks it critical when the comparison is), a
+// verdict without enough data follows onNoData, any other passes.
+func withVerdict(r flaggerv1beta1.CanaryCheckResult, res judge.Result, m flaggerv1beta1.CanaryMetric, against flaggerv1beta1.CompareAgainst, otherQuery string) flaggerv1beta1.CanaryCheckResult {
 	msg := fmt.Sprintf("%s against the %s: %s", res.Verdict, against, res.Reason)
 	switch {
 	case !res.Decided():
@@ -128,7 +143,7 @@ func (a *Analyzer) compare(ctx context.Context, cd *flaggerv1beta1.Canary, m fla
 	case res.Bad():
 		r.Message = msg
 		// A dry run records the verdict but never rolls back.
-		r.Critical = c.Critical && !m.DryRun
+		r.Critical = m.Compare.Critical && !m.DryRun
 		if r.Critical {
 			r.Message += "; the comparison is critical: roll back now"
 		}

@@ -108,7 +108,7 @@ func topLevelFactors(expr string) ([]string, []byte, error) {
 				start = i + 1
 			}
 		case '+', '-', '%', '^', '=', '!', '<', '>':
-			if depth == 0 && !(c == '-' && isExponentSign(expr, i)) {
+			if depth == 0 && (c != '-' || !isExponentSign(expr, i)) {
 				return nil, nil, fmt.Errorf("the operator %q outside parentheses", c)
 			}
 		}
