@@ -177,7 +177,10 @@ type HeaderMatch struct {
 }
 
 // CanaryMetric is one check of the analysis: a named query whose value must
-// stay inside thresholdRange.
+// stay inside thresholdRange, or, with compare, must not be clearly worse
+// for the canary than for the primary.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.compare) || (!has(self.thresholdRange) && !has(self.threshold))",message="a metric with compare is judged against the primary, not thresholds: remove thresholdRange and threshold, or list the metric twice to do both"
 type CanaryMetric struct {
 	// name identifies the check. Without templateRef it must be a builtin
 	// metric of the provider: request-success-rate (percent of non-5xx
@@ -232,6 +235,12 @@ type CanaryMetric struct {
 	// extension.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
+
+	// compare judges the metric by comparing the canary with the primary
+	// over the same window with a statistical test, instead of with fixed
+	// thresholds. A Sluice extension.
+	// +optional
+	Compare *CanaryCompare `json:"compare,omitempty"`
 }
 
 // NoDataPolicy is what a step does with a metric that returned no data.

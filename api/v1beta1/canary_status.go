@@ -201,6 +201,17 @@ type CanaryCheckResult struct {
 	// recorded but does not count.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
+
+	// comparison holds the verdict and statistics of a metric with
+	// compare: both samples, the estimated difference and its interval,
+	// the p-value and the effect size.
+	// +optional
+	Comparison *CanaryComparison `json:"comparison,omitempty"`
+
+	// critical is true when a critical comparison failed: the analysis
+	// rolls back at once instead of counting a failed check.
+	// +optional
+	Critical bool `json:"critical,omitempty"`
 }
 
 // Counts reports whether the result fails the step: a failed check that is

@@ -79,6 +79,10 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 			r.Min, r.Max = m.ThresholdRange.Min, m.ThresholdRange.Max
 		}
 		r.DryRun = m.DryRun
+		if m.Compare != nil {
+			results = append(results, a.compare(ctx, cd, m, r, now()))
+			continue
+		}
 		p, query, err := a.Resolver.Resolve(ctx, cd, m)
 		if err != nil {
 			r.Message = err.Error()
