@@ -233,6 +233,11 @@ func (d *decider) step() {
 	}
 	// A step that completes, passed or failed, ends any wait.
 	s.WaitingSince = nil
+	if c := criticalFailure(in.Results.Checks); c != nil {
+		s.FailedChecks++
+		d.rollback(alertThreshold(s.FailedChecks), "Rolling back %s: critical %s %s failed: %s", in.Spec.TargetRef.Name, c.Kind, c.Name, c.Message)
+		return
+	}
 	if failed != nil {
 		s.FailedChecks++
 		d.event(Warning, "Halt advancement of %s: %s %s failed: %s", in.Spec.TargetRef.Name, failed.Kind, failed.Name, failed.Message)
@@ -269,6 +274,18 @@ func (d *decider) step() {
 	default:
 		d.advanceWeight(first)
 	}
+}
+
+// criticalFailure returns a failed check marked critical (a comparison
+// with the primary whose metric is critical): it rolls the release back at
+// once, whatever the threshold.
+func criticalFailure(checks []flaggerv1beta1.CanaryCheckResult) *flaggerv1beta1.CanaryCheckResult {
+	for i := range checks {
+		if checks[i].Critical && checks[i].Counts() {
+			return &checks[i]
+		}
+	}
+	return nil
 }
 
 // hold keeps a step whose metric had no data (onNoData: hold) from

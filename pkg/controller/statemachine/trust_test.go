@@ -227,3 +227,18 @@ func TestDecide_ADueStepIsNeverTakenOnChecksThatDidNotRun(t *testing.T) {
 }
 
 func metav1ptr(t time.Time) *metav1.Time { m := metav1.NewTime(t); return &m }
+
+func TestDecide_ACriticalFailureRollsBackAtOnce(t *testing.T) {
+	in := input(canarySpec(func(s *flaggerv1beta1.CanarySpec) { s.Analysis.Threshold = 5 }), progressing(20, 1), obs("rev2"))
+	in.Results = Results{Checks: []flaggerv1beta1.CanaryCheckResult{{Kind: flaggerv1beta1.CheckMetric, Name: "latency", Critical: true,
+		Message: "the canary is higher than the primary; roll back now"}}}
+	d := Decide(in)
+	if d.Status.Phase != flaggerv1beta1.CanaryPhaseFailed || !hasEvent(d, "critical metric latency failed") {
+		t.Errorf("phase %s events %+v; want a rollback at the first critical failure despite threshold 5", d.Status.Phase, d.Events)
+	}
+	dry := in
+	dry.Results.Checks = []flaggerv1beta1.CanaryCheckResult{{Kind: flaggerv1beta1.CheckMetric, Name: "latency", Critical: true, DryRun: true}}
+	if d := Decide(dry); d.Status.Phase != flaggerv1beta1.CanaryPhaseProgressing {
+		t.Errorf("a critical dry-run failure gave phase %s, want the release to go on", d.Status.Phase)
+	}
+}
