@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,6 +13,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -27,6 +29,8 @@ type clients struct {
 	// explicitNamespace is true when -n was given.
 	explicitNamespace bool
 }
+
+var errNoConfig = errors.New("no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config")
 
 // newScheme returns the kinds the CLI reads: the built-in ones, Sluice's
 // and the routing objects of every router.
@@ -44,10 +48,20 @@ func (a *app) connect() (*clients, error) {
 		return a.clients, nil
 	}
 	loader := a.flags.ToRawKubeConfigLoader()
+	// With no configuration at all, cli-runtime falls back to
+	// http://localhost:8080, which only yields a puzzling "connection
+	// refused" later: say what is missing instead.
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("reading the Kubernetes configuration: %w", err)
+	}
+	if len(raw.Clusters) == 0 && ptr.Deref(a.flags.APIServer, "") == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		return nil, errNoConfig
+	}
 	cfg, err := loader.ClientConfig()
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) {
-			return nil, errors.New("no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config")
+			return nil, errNoConfig
 		}
 		return nil, fmt.Errorf("reading the Kubernetes configuration: %w", err)
 	}

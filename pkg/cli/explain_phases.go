@@ -177,7 +177,7 @@ func (e *explanation) latestStep() {
 func (e *explanation) gateHold(t flaggerv1beta1.HookType, prefix string) {
 	last := e.v.cd.Status.LastAnalysisTime
 	ev := e.newestEvent(prefix)
-	if ev == nil || last == nil || eventTime(*ev).Before(last.Time.Truncate(time.Second)) {
+	if ev == nil || last == nil || eventTime(*ev).Before(last.Truncate(time.Second)) {
 		return
 	}
 	e.because("The %s gate held the last step: %s", t, ev.Message)
@@ -304,7 +304,7 @@ func (e *explanation) failed() {
 		return
 	case m != nil:
 		n, _ := strconv.Atoi(m[1])
-		e.because("The analysis failed %s, the threshold (analysis.threshold: %d):", plural(n, "step"), threshold(cd))
+		e.because("%s of the analysis failed, which reached the threshold (analysis.threshold: %d):", upperFirst(plural(n, "step")), threshold(cd))
 		for _, st := range failedSteps(s.Analysis, n, e.runStart(at), at) {
 			for _, c := range st.checks {
 				e.becauseItem("%s: %s (at %d%% canary weight).", ago(e.now, st.at), checkSentence(c), c.CanaryWeight)

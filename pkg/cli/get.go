@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	watchtools "k8s.io/client-go/tools/watch"
-	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -132,10 +133,7 @@ func watchNamed(ctx context.Context, c client.WithWatch, list client.ObjectList,
 	sel := fields.OneTermEqualSelector("metadata.name", name)
 	for ctx.Err() == nil {
 		if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingFieldsSelector{Selector: sel}); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("watching %s %s/%s: %w", kindOf(list), ns, name, err)
+			return fmt.Errorf("watching %s %s/%s: %w", kindOf(list), ns, name, err) // the caller ignores it once ctx ended
 		}
 		watcher := watchFunc(func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			opts.FieldSelector = sel.String()
@@ -156,6 +154,10 @@ func watchNamed(ctx context.Context, c client.WithWatch, list client.ObjectList,
 		}
 		rw.Stop()
 		<-rw.Done()
+		select { // do not list in a tight loop when watches keep failing
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 	}
 	return nil
 }

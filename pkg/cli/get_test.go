@@ -61,7 +61,7 @@ func TestGet_WatchInAPipeAppendsPlainLines(t *testing.T) {
 	go func() {
 		done <- sluiceWith(ctx, t, out, "--kubeconfig", kubeconfig, "get", "podinfo", "-n", ns, "--watch")
 	}()
-	eventually(t, 10*time.Second, "the first line", func() error { return out.lines(1) })
+	eventually(t, "the first line", func() error { return out.lines(1) })
 
 	// The controller's next step, the rollback, arrives as a status write.
 	p.tick(10*time.Second, faulty(80))
@@ -74,7 +74,7 @@ func TestGet_WatchInAPipeAppendsPlainLines(t *testing.T) {
 	if err := env.Client.Status().Update(t.Context(), cd); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a second line", func() error { return out.lines(2) })
+	eventually(t, "a second line", func() error { return out.lines(2) })
 	cancel()
 	r := <-done
 	if r.code != 0 {
@@ -99,7 +99,7 @@ func TestGet_WatchOnATerminalRedraws(t *testing.T) {
 	go func() {
 		done <- sluiceWithOptions(ctx, t, out, Options{Terminal: ptrBool(true)}, "--kubeconfig", kubeconfig, "get", "podinfo", "-n", ns, "-w")
 	}()
-	eventually(t, 10*time.Second, "the tree", func() error { return out.contains("Watching for changes") })
+	eventually(t, "the tree", func() error { return out.contains("Watching for changes") })
 	cancel()
 	<-done
 	if got := out.String(); !strings.HasPrefix(got, clearScreen+"Canary:    get-watch-tty/podinfo\n") {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/internal/testenv"
 	"github.com/sluicedev/sluice/pkg/router"
@@ -31,6 +32,8 @@ var (
 	// kubeconfig reaches the test API server as the cluster admin
 	// sluice-test.
 	kubeconfig string
+	// watcher is an admin client that can watch.
+	watcher client.WithWatch
 )
 
 // testNow is the fixed clock of every command in the tests.
@@ -54,6 +57,10 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = env.Stop() }()
 	if err := router.AddToScheme(env.Scheme); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if watcher, err = client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -214,8 +221,9 @@ func newNamespace(t *testing.T, name string) string {
 	return name
 }
 
-// eventually retries check until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
+// eventually retries check until it returns nil, for at most 10s.
+func eventually(t *testing.T, what string, check func() error) {
+	const timeout = 10 * time.Second
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/util/retry"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -99,10 +99,10 @@ var requestRetry = request{
 // requestCommand is `promote`, `abort` or `retry`.
 func (a *app) requestCommand(r request) *cobra.Command {
 	var (
-		full    bool
-		reason  string
+		full     bool
+		reason   string
 		waitFlag bool
-		timeout time.Duration
+		timeout  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:     r.verb + " NAME",
@@ -140,11 +140,33 @@ func (a *app) sendRequest(ctx context.Context, r request, value, name, reason st
 	if err != nil {
 		return err
 	}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	if cd, err = writeRequest(ctx, cs, cd, r, value, id, reason, by); err != nil {
+		return err
+	}
+	sent := a.now()
+	fmt.Fprintf(a.out(), "%s requested for canary %s/%s (id %s, by %s)\n", value, cd.Namespace, cd.Name, id, by)
+	if !waitFlag {
+		return nil
+	}
+	done, err := waitTaken(ctx, cs, cd, id, timeout)
+	if err != nil {
+		return fmt.Errorf("%w; the request stays on the Canary until the controller takes it: is Sluice running and watching namespace %s? (kubectl sluice explain %s -n %s)",
+			err, cd.Namespace, cd.Name, cd.Namespace)
+	}
+	return a.printOutcome(ctx, cs, done, sent)
+}
+
+// writeRequest writes the request's annotations in one merge patch that
+// carries the resourceVersion of the copy whose phase was checked. When the
+// Canary changed in between, the API server refuses the patch; it is read
+// and checked again.
+func writeRequest(ctx context.Context, cs *clients, cd *flaggerv1beta1.Canary, r request, value, id, reason, by string) (*flaggerv1beta1.Canary, error) {
+	key := client.ObjectKeyFromObject(cd)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if cd == nil {
 			cd = &flaggerv1beta1.Canary{}
-			if err := cs.client.Get(ctx, client.ObjectKey{Namespace: cs.namespace, Name: name}, cd); err != nil {
-				return canaryError(err, name, cs.namespace)
+			if err := cs.client.Get(ctx, key, cd); err != nil {
+				return canaryError(err, key.Name, key.Namespace)
 			}
 		}
 		if err := refuse(r, cd); err != nil {
@@ -165,19 +187,9 @@ func (a *app) sendRequest(ctx context.Context, r request, value, name, reason st
 		return err
 	})
 	if err != nil {
-		return canaryError(err, name, cs.namespace)
+		return nil, canaryError(err, key.Name, key.Namespace)
 	}
-	sent := a.now()
-	fmt.Fprintf(a.out(), "%s requested for canary %s/%s (id %s, by %s)\n", value, cd.Namespace, cd.Name, id, by)
-	if !waitFlag {
-		return nil
-	}
-	done, err := waitTaken(ctx, cs, cd, id, timeout)
-	if err != nil {
-		return fmt.Errorf("%w; the request stays on the Canary until the controller takes it: is Sluice running and watching namespace %s? (kubectl sluice explain %s -n %s)",
-			err, cd.Namespace, cd.Name, cd.Namespace)
-	}
-	return a.printOutcome(ctx, cs, done, sent)
+	return cd, nil
 }
 
 // refuse says, in one line, why a request makes no sense for the Canary as
@@ -232,7 +244,7 @@ func waitTaken(parent context.Context, cs *clients, cd *flaggerv1beta1.Canary, i
 	_, err = watchtools.UntilWithoutRetry(ctx, rw, func(ev watch.Event) (bool, error) {
 		switch ev.Type {
 		case watch.Error:
-			return false, fmt.Errorf("watching canary %s/%s: %v", cd.Namespace, cd.Name, apierrors.FromObject(ev.Object))
+			return false, fmt.Errorf("watching canary %s/%s: %w", cd.Namespace, cd.Name, apierrors.FromObject(ev.Object))
 		case watch.Deleted:
 			return false, fmt.Errorf("canary %s/%s was deleted", cd.Namespace, cd.Name)
 		case watch.Added, watch.Modified:

@@ -20,7 +20,7 @@ var scenarios = map[string]func(ns string) *player{
 	// The demo's faulty release: two steps below 99% success roll it back.
 	"failed-threshold": func(ns string) *player {
 		p := initialized(ns, istioSpec())
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.tick(5*time.Second, script{})
 		p.tick(time.Second, script{})
 		p.tick(10*time.Second, faulty(93.7))
@@ -30,7 +30,7 @@ var scenarios = map[string]func(ns string) *player{
 	// A faulty release one failed step into its analysis, at 40%.
 	"progressing-failed-check": func(ns string) *player {
 		p := initialized(ns, istioSpec())
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.tick(5*time.Second, script{})
 		p.tick(time.Second, script{})
 		p.tick(10*time.Second, healthy)
@@ -40,7 +40,7 @@ var scenarios = map[string]func(ns string) *player{
 	// A new revision whose pods do not become ready.
 	"progressing-canary-not-ready": func(ns string) *player {
 		p := initialized(ns, istioSpec())
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.obs.Target = statemachine.Workload{Exists: true, Replicas: 2, Message: "waiting for rollout: 1 of 2 updated replicas available"}
 		p.tick(5*time.Second, script{})
 		p.tick(3*time.Minute, script{})
@@ -49,7 +49,7 @@ var scenarios = map[string]func(ns string) *player{
 	// The canary never became ready: rolled back at the progress deadline.
 	"failed-canary-deadline": func(ns string) *player {
 		p := initialized(ns, istioSpec())
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.obs.Target = statemachine.Workload{Exists: true, Replicas: 2, Message: "waiting for rollout: 0 of 2 updated replicas available"}
 		p.tick(5*time.Second, script{})
 		p.tick(5*time.Minute, script{})
@@ -66,7 +66,7 @@ var scenarios = map[string]func(ns string) *player{
 			flaggerv1beta1.ConfirmPromotionHook: {Message: fmt.Sprintf(
 				"webhook approve: POST http://flagger-loadtester.test/gate/check: status 403: gate closed for podinfo.%s", ns)},
 		}}
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.tick(5*time.Second, script{})
 		p.tick(time.Second, script{})
 		p.tick(10*time.Second, closed)
@@ -78,7 +78,7 @@ var scenarios = map[string]func(ns string) *player{
 	"waiting-slot": func(ns string) *player {
 		p := initialized(ns, istioSpec())
 		p.obs.Admitted, p.obs.AdmissionMessage = false, "2 of 2 analyses are running (-max-concurrent-canaries)"
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.tick(5*time.Second, script{})
 		p.tick(10*time.Second, script{})
 		p.tick(10*time.Second, script{})
@@ -91,7 +91,7 @@ var scenarios = map[string]func(ns string) *player{
 		p := initialized(ns, spec)
 		closed := script{gates: map[flaggerv1beta1.HookType]statemachine.Gate{flaggerv1beta1.ConfirmRolloutHook: {Message: fmt.Sprintf(
 			"webhook start: POST http://flagger-loadtester.test/gate/check: status 403: gate closed for podinfo.%s", ns)}}}
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.tick(5*time.Second, closed)
 		p.tick(10*time.Second, closed)
 		return p
@@ -110,14 +110,14 @@ var scenarios = map[string]func(ns string) *player{
 		p := initialized(ns, istioSpec())
 		p.obs.Invalid = &statemachine.Problem{Reason: "MetricUnavailable", RetryAfter: 10 * time.Second,
 			Message: `metric request-success-rate: its provider does not answer: Get "http://prometheus.istio-system:9090/api/v1/status/buildinfo": dial tcp 10.96.0.10:9090: connect: connection refused`}
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.tick(20*time.Second, script{})
 		return p
 	},
 	// A healthy release, promoted.
 	"succeeded": func(ns string) *player {
 		p := initialized(ns, istioSpec())
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.tick(5*time.Second, script{})
 		p.tick(time.Second, script{})
 		for range 3 {
@@ -129,7 +129,7 @@ var scenarios = map[string]func(ns string) *player{
 	// The promotion is under way and the primary's new pods are not ready.
 	"promoting": func(ns string) *player {
 		p := initialized(ns, istioSpec())
-		p.release("7d4f9b6c5a8e0f12")
+		p.release()
 		p.tick(5*time.Second, script{})
 		p.tick(time.Second, script{})
 		for range 3 {
