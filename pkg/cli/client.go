@@ -26,8 +26,6 @@ type clients struct {
 	client client.WithWatch
 	// namespace is the namespace of -n, or of the kubeconfig's context.
 	namespace string
-	// explicitNamespace is true when -n was given.
-	explicitNamespace bool
 }
 
 var errNoConfig = errors.New("no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config")
@@ -65,12 +63,9 @@ func (a *app) connect() (*clients, error) {
 		}
 		return nil, fmt.Errorf("reading the Kubernetes configuration: %w", err)
 	}
-	ns, explicit, err := loader.Namespace()
+	ns, _, err := loader.Namespace()
 	if err != nil {
 		return nil, fmt.Errorf("reading the namespace from the Kubernetes configuration: %w", err)
-	}
-	if a.flags.Namespace != nil && *a.flags.Namespace != "" {
-		explicit = true
 	}
 	cfg.UserAgent = "kubectl-sluice"
 	scheme, err := newScheme()
@@ -81,7 +76,7 @@ func (a *app) connect() (*clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", cfg.Host, err)
 	}
-	a.clients = &clients{config: cfg, client: c, namespace: ns, explicitNamespace: explicit}
+	a.clients = &clients{config: cfg, client: c, namespace: ns}
 	return a.clients, nil
 }
 

@@ -48,6 +48,8 @@ type explanation struct {
 	next    []paragraph
 	// paused leaves out the commands that a paused Canary refuses.
 	paused bool
+	// gated is set when a gate held the last step.
+	gated bool
 }
 
 // paragraph is text, or a bulleted item when bullet is set.

@@ -180,8 +180,9 @@ func (e *explanation) gateHold(t flaggerv1beta1.HookType, prefix string) {
 	if ev == nil || last == nil || eventTime(*ev).Before(last.Truncate(time.Second)) {
 		return
 	}
-	e.because("The %s gate held the last step: %s", t, ev.Message)
+	e.because("The %s gate held the last step, so the weight stays at %d%% until it opens: %s", t, e.v.cd.Status.CanaryWeight, withoutHint(ev.Message))
 	e.then("%s", e.gateHowTo(t))
+	e.gated = true
 }
 
 // nextSteps says how many passing steps remain before promotion.
@@ -217,9 +218,12 @@ func (e *explanation) nextSteps() {
 		due = s.LastAnalysisTime.Add(intervalOf(cd))
 	}
 	lead := map[bool]string{true: "leads", false: "lead"}[remaining == 1]
-	e.then("The next step is due %s (one every %s). %s %s to promotion (%s), %s at the earliest.",
-		until(e.now, due), intervalOf(cd), upperFirst(plural(remaining, "more passing step")), lead, path,
-		until(e.now, due.Add(time.Duration(remaining-1)*intervalOf(cd))))
+	earliest := until(e.now, due.Add(time.Duration(remaining-1)*intervalOf(cd))) + " at the earliest"
+	if e.gated {
+		earliest += ", once the gate opens"
+	}
+	e.then("The next step is due %s (one every %s). %s %s to promotion (%s), %s.",
+		until(e.now, due), intervalOf(cd), upperFirst(plural(remaining, "more passing step")), lead, path, earliest)
 	if hasHooks(cd, flaggerv1beta1.ConfirmPromotionHook) {
 		e.then("Before promotion the confirm-promotion webhooks are asked; while they say no the Canary waits in WaitingPromotion.")
 	}

@@ -17,6 +17,7 @@ func TestExplain_SaysWhyAndWhatNext(t *testing.T) {
 		{name: "failed-canary-deadline", scenario: "failed-canary-deadline"},
 		{name: "progressing-failed-check", scenario: "progressing-failed-check"},
 		{name: "progressing-canary-not-ready", scenario: "progressing-canary-not-ready"},
+		{name: "progressing-traffic-gate", scenario: "progressing-traffic-gate"},
 		{name: "waiting-promotion", scenario: "waiting-promotion"},
 		{name: "waiting-slot", scenario: "waiting-slot"},
 		{name: "waiting-confirm-rollout", scenario: "waiting-confirm-rollout"},

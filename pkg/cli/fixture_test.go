@@ -303,7 +303,7 @@ func (f *fixture) events(played []playedEvent) {
 			continue
 		}
 		ev := &corev1.Event{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", f.cd.Name, len(order)+1), Namespace: f.ns},
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%04x", f.cd.Name, len(order)+1), Namespace: f.ns},
 			InvolvedObject: corev1.ObjectReference{Kind: "Canary", APIVersion: flaggerv1beta1.GroupVersion.String(), Namespace: f.ns,
 				Name: f.cd.Name, UID: f.cd.UID, ResourceVersion: f.cd.ResourceVersion},
 			Reason: "Synced", Message: pe.Message, Type: string(pe.Type), Count: 1,

@@ -143,14 +143,14 @@ func watchNamed(ctx context.Context, c client.WithWatch, list client.ObjectList,
 		if err != nil {
 			return fmt.Errorf("watching %s %s/%s: %w", kindOf(list), ns, name, err)
 		}
+		// A change between the caller's first read and this list is not
+		// in the watch: have the caller read again.
+		signal(changes)
 		for ev := range rw.ResultChan() {
 			if ev.Type == watch.Error {
 				break // expired: list again and watch from there
 			}
-			select {
-			case changes <- struct{}{}:
-			default: // a change is already pending
-			}
+			signal(changes)
 		}
 		rw.Stop()
 		<-rw.Done()
@@ -160,6 +160,14 @@ func watchNamed(ctx context.Context, c client.WithWatch, list client.ObjectList,
 		}
 	}
 	return nil
+}
+
+// signal records a change; one pending change stands for any number.
+func signal(changes chan<- struct{}) {
+	select {
+	case changes <- struct{}{}:
+	default:
+	}
 }
 
 // watchFunc adapts a function to cache.WatcherWithContext.

@@ -202,13 +202,27 @@ func readRouting(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary
 
 // readEvents lists the Canary's events, oldest first.
 func readEvents(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary) ([]corev1.Event, string) {
-	var list corev1.EventList
-	sel := fields.OneTermEqualSelector("involvedObject.uid", string(cd.UID))
-	if err := c.List(ctx, &list, client.InNamespace(cd.Namespace), client.MatchingFieldsSelector{Selector: sel}); err != nil {
+	list, err := listEvents(ctx, c, cd)
+	if err != nil {
 		return nil, shortError(err)
 	}
-	slices.SortStableFunc(list.Items, func(x, y corev1.Event) int { return eventTime(x).Compare(eventTime(y)) })
 	return list.Items, ""
+}
+
+// eventsOf selects the events of one Canary.
+func eventsOf(cd *flaggerv1beta1.Canary) []client.ListOption {
+	sel := fields.OneTermEqualSelector("involvedObject.uid", string(cd.UID))
+	return []client.ListOption{client.InNamespace(cd.Namespace), client.MatchingFieldsSelector{Selector: sel}}
+}
+
+// listEvents lists the Canary's events, oldest first.
+func listEvents(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary) (*corev1.EventList, error) {
+	var list corev1.EventList
+	if err := c.List(ctx, &list, eventsOf(cd)...); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(list.Items, func(x, y corev1.Event) int { return eventTime(x).Compare(eventTime(y)) })
+	return &list, nil
 }
 
 // eventTime is when an event last happened.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -267,6 +268,49 @@ func waitTaken(parent context.Context, cs *clients, cd *flaggerv1beta1.Canary, i
 	return taken, nil
 }
 
+// eventGrace is how long the CLI waits for the controller's events of a
+// request: the controller's recorder sends them after the status write.
+const eventGrace = 3 * time.Second
+
+// eventsSince returns the Canary's events from since on. When there is
+// none yet, it watches for one for up to eventGrace.
+func eventsSince(ctx context.Context, c client.WithWatch, cd *flaggerv1beta1.Canary, since time.Time) ([]corev1.Event, error) {
+	list, err := listEvents(ctx, c, cd)
+	if err != nil {
+		return nil, err
+	}
+	if out := newerEvents(list.Items, since); len(out) > 0 {
+		return out, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, eventGrace)
+	defer cancel()
+	opts := append(eventsOf(cd), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+	w, err := c.Watch(wctx, &corev1.EventList{}, opts...)
+	if err != nil {
+		return nil, nil //nolint:nilerr // without a watch there is only what the list showed
+	}
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		if e, ok := ev.Object.(*corev1.Event); ok && !eventTime(*e).Before(since) {
+			break
+		}
+	}
+	if list, err = listEvents(ctx, c, cd); err != nil {
+		return nil, err
+	}
+	return newerEvents(list.Items, since), nil
+}
+
+func newerEvents(events []corev1.Event, since time.Time) []corev1.Event {
+	var out []corev1.Event
+	for _, ev := range events {
+		if !eventTime(ev).Before(since) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 // printOutcome prints the phase the Canary is in after the request and the
 // events since it was sent.
 func (a *app) printOutcome(ctx context.Context, cs *clients, cd *flaggerv1beta1.Canary, sent time.Time) error {
@@ -275,15 +319,12 @@ func (a *app) printOutcome(ctx context.Context, cs *clients, cd *flaggerv1beta1.
 		fmt.Fprintf(a.out(), ": %s", msg)
 	}
 	fmt.Fprintln(a.out())
-	events, errText := readEvents(ctx, cs.client, cd)
-	if errText != "" {
-		fmt.Fprintf(a.out(), "  (cannot read the events: %s)\n", errText)
+	events, err := eventsSince(ctx, cs.client, cd, sent.Truncate(time.Second))
+	if err != nil {
+		fmt.Fprintf(a.out(), "  (cannot read the events: %s)\n", shortError(err))
 		return nil
 	}
 	for _, ev := range events {
-		if eventTime(ev).Before(sent.Truncate(time.Second)) {
-			continue
-		}
 		fmt.Fprintf(a.out(), "  %-7s %s\n", ev.Type, ev.Message)
 	}
 	return nil

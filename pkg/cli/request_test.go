@@ -177,9 +177,10 @@ func TestRequests_WaitForTheControllerAndPrintTheOutcome(t *testing.T) {
 }
 
 // honourOnce waits for a request on the Canary and does what the
-// controller does with an abort: rolls back, emits an event naming who
-// asked and why, and removes the annotations. It returns the annotations
-// it found.
+// controller does with an abort: rolls back, removes the annotations and
+// emits an event naming who asked and why, a moment later, as the
+// recorder sends events asynchronously. It returns the annotations it
+// found.
 func honourOnce(ctx context.Context, t *testing.T, cd *flaggerv1beta1.Canary) map[string]string {
 	var found map[string]string
 	for found == nil && ctx.Err() == nil {
@@ -187,15 +188,6 @@ func honourOnce(ctx context.Context, t *testing.T, cd *flaggerv1beta1.Canary) ma
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cd), cur); err == nil && cur.Annotations[annotationRequest] != "" {
 			found = cur.Annotations
 			msg := fmt.Sprintf("Rolling back podinfo: aborted by %s: %s", found[annotationRequestBy], found[annotationRequestReason])
-			ev := &corev1.Event{
-				ObjectMeta:     metav1.ObjectMeta{Name: "podinfo.abort", Namespace: cd.Namespace},
-				InvolvedObject: corev1.ObjectReference{Kind: "Canary", APIVersion: flaggerv1beta1.GroupVersion.String(), Namespace: cd.Namespace, Name: cd.Name, UID: cd.UID},
-				Reason:         "Synced", Message: msg, Type: corev1.EventTypeWarning, Count: 1,
-				FirstTimestamp: metav1.NewTime(testNow), LastTimestamp: metav1.NewTime(testNow), Source: corev1.EventSource{Component: "sluice"},
-			}
-			if err := env.Client.Create(ctx, ev); err != nil {
-				t.Errorf("creating the event: %v", err)
-			}
 			cur.Status.Phase = flaggerv1beta1.CanaryPhaseFailed
 			for i := range cur.Status.Conditions {
 				if cur.Status.Conditions[i].Type == flaggerv1beta1.PromotedType {
@@ -208,6 +200,17 @@ func honourOnce(ctx context.Context, t *testing.T, cd *flaggerv1beta1.Canary) ma
 			patch := []byte(`{"metadata":{"annotations":{"sluice.dev/request":null,"sluice.dev/request-id":null,"sluice.dev/request-reason":null,"sluice.dev/request-by":null}}}`)
 			if err := env.Client.Patch(ctx, cur, client.RawPatch("application/merge-patch+json", patch)); err != nil {
 				t.Errorf("removing the request: %v", err)
+			}
+			// The recorder sends events asynchronously, after the writes.
+			time.Sleep(300 * time.Millisecond)
+			ev := &corev1.Event{
+				ObjectMeta:     metav1.ObjectMeta{Name: "podinfo.abort", Namespace: cd.Namespace},
+				InvolvedObject: corev1.ObjectReference{Kind: "Canary", APIVersion: flaggerv1beta1.GroupVersion.String(), Namespace: cd.Namespace, Name: cd.Name, UID: cd.UID},
+				Reason:         "Synced", Message: msg, Type: corev1.EventTypeWarning, Count: 1,
+				FirstTimestamp: metav1.NewTime(testNow), LastTimestamp: metav1.NewTime(testNow), Source: corev1.EventSource{Component: "sluice"},
+			}
+			if err := env.Client.Create(ctx, ev); err != nil {
+				t.Errorf("creating the event: %v", err)
 			}
 			return found
 		}

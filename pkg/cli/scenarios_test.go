@@ -74,6 +74,22 @@ var scenarios = map[string]func(ns string) *player{
 		p.tick(10*time.Second, closed)
 		return p
 	},
+	// A confirm-traffic-increase gate holds the weight at 20%.
+	"progressing-traffic-gate": func(ns string) *player {
+		spec := istioSpec(flaggerv1beta1.CanaryWebhook{Name: "more-traffic", Type: flaggerv1beta1.ConfirmTrafficIncreaseHook,
+			URL: "http://flagger-loadtester.test/gate/check"})
+		p := initialized(ns, spec)
+		closed := script{metrics: healthy.metrics, gates: map[flaggerv1beta1.HookType]statemachine.Gate{
+			flaggerv1beta1.ConfirmTrafficIncreaseHook: {Message: fmt.Sprintf(
+				"webhook more-traffic: POST http://flagger-loadtester.test/gate/check: status 403: gate closed for podinfo.%s", ns)},
+		}}
+		p.release()
+		p.tick(5*time.Second, script{})
+		p.tick(time.Second, script{})
+		p.tick(10*time.Second, closed)
+		p.tick(10*time.Second, closed)
+		return p
+	},
 	// Two analyses run already and the controller's cap is 2.
 	"waiting-slot": func(ns string) *player {
 		p := initialized(ns, istioSpec())
