@@ -59,10 +59,11 @@ tools: ## Build kube-apiserver, etcd and controller-gen into bin/ (cached in ~/.
 	hack/tool.sh controller-gen
 
 .PHONY: tools-e2e
-tools-e2e: tools ## Also build kube-controller-manager, kube-scheduler and kwok for the local control plane (minutes cold).
+tools-e2e: tools ## Also build kube-controller-manager, kube-scheduler, kwok and kubectl for the local control plane (minutes cold).
 	hack/tool.sh kube-controller-manager
 	hack/tool.sh kube-scheduler
 	hack/tool.sh kwok
+	hack/tool.sh kubectl
 
 .PHONY: test
 test: test-unit e2e ## Run every test: the unit and API-server suites, then the end-to-end scenarios.
@@ -99,6 +100,10 @@ demo: tools-e2e ## Play a healthy and a faulty release on a local control plane 
 build: ## Build the sluice manager and the load tester into bin/.
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/sluice ./cmd/sluice
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/loadtester ./cmd/loadtester
+
+.PHONY: kubectl-sluice
+kubectl-sluice: ## Build the command-line client into bin/ (with bin/ on PATH, kubectl runs it as `kubectl sluice`).
+	go build -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-sluice ./cmd/kubectl-sluice
 
 $(CONTROLLER_GEN):
 	hack/tool.sh controller-gen

@@ -15,7 +15,7 @@ GOLANGCI_LINT_VERSION=v2.15.0
 KWOK_VERSION=v0.8.0
 
 case "$name" in
-  kube-apiserver|kube-controller-manager|kube-scheduler) version=$KUBE_VERSION ;;
+  kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) version=$KUBE_VERSION ;;
   etcd) version=$ETCD_VERSION ;;
   controller-gen) version=$CONTROLLER_TOOLS_VERSION ;;
   golangci-lint) version=$GOLANGCI_LINT_VERSION ;;
@@ -42,7 +42,7 @@ echo "building $name $version (cached afterwards in $cache)" >&2
 start=$(date +%s)
 out="$bin/$name.tmp"
 case "$name" in
-  kube-*)
+  kube-*|kubectl)
     minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
     ld="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
     ld="$ld -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
