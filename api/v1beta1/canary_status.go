@@ -116,6 +116,12 @@ type CanaryStatus struct {
 	// +optional
 	StepStartedAt *metav1.Time `json:"stepStartedAt,omitempty"`
 
+	// lastRequest is the last request made through the Canary's
+	// sluice.dev/request annotations (kubectl sluice promote, abort,
+	// retry) and what became of it. Sluice honours each request id once.
+	// +optional
+	LastRequest *CanaryRequestStatus `json:"lastRequest,omitempty"`
+
 	// analysis holds the results of the most recent checks (metrics and
 	// webhooks), newest last, at most 20, so that a person can see why a
 	// canary advanced, waited or failed.
@@ -130,6 +136,49 @@ type CanaryStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []CanaryCondition `json:"conditions,omitempty"`
+}
+
+// RequestOutcome says what Sluice did with a request.
+//
+// +kubebuilder:validation:Enum=Honoured;Refused
+type RequestOutcome string
+
+// The outcomes of a request.
+const (
+	// RequestHonoured: Sluice carries the request out.
+	RequestHonoured RequestOutcome = "Honoured"
+	// RequestRefused: the request made no sense in the Canary's state.
+	RequestRefused RequestOutcome = "Refused"
+)
+
+// CanaryRequestStatus records a request made through the sluice.dev/request
+// annotations.
+type CanaryRequestStatus struct {
+	// id is the request's sluice.dev/request-id.
+	// +required
+	ID string `json:"id"`
+	// request is promote, promote-full, abort or retry.
+	// +required
+	Request string `json:"request"`
+	// by is who asked (sluice.dev/request-by).
+	// +optional
+	By string `json:"by,omitempty"`
+	// reason is why they asked (sluice.dev/request-reason).
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// outcome is Honoured or Refused.
+	// +required
+	Outcome RequestOutcome `json:"outcome"`
+	// message says what Sluice did, or why it refused.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// revision is the revision under analysis when the request was
+	// honoured; a promotion request applies to it only.
+	// +optional
+	Revision string `json:"revision,omitempty"`
+	// time is when Sluice took the request.
+	// +required
+	Time metav1.Time `json:"time"`
 }
 
 // CheckKind says what a check result comes from.

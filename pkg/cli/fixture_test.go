@@ -77,6 +77,12 @@ func (p *player) tick(d time.Duration, s script) {
 		switch a.Kind {
 		case statemachine.SetRoutes:
 			p.routes = a.Routes
+			routes := a.Routes
+			p.obs.Routes = &routes
+		case statemachine.Promote:
+			if a.Revision == p.obs.Revision {
+				p.obs.Primary.Revision = a.Revision
+			}
 		case statemachine.ScaleTargetToZero:
 			p.obs.Target = statemachine.Workload{Exists: true, Ready: true}
 		}

@@ -27,10 +27,10 @@ import (
 // CLI writes all four in one merge patch; the controller honours the
 // request once and removes them.
 const (
-	annotationRequest       = "sluice.dev/request"
-	annotationRequestID     = "sluice.dev/request-id"
-	annotationRequestReason = "sluice.dev/request-reason"
-	annotationRequestBy     = "sluice.dev/request-by"
+	annotationRequest       = flaggerv1beta1.RequestAnnotation
+	annotationRequestID     = flaggerv1beta1.RequestIDAnnotation
+	annotationRequestReason = flaggerv1beta1.RequestReasonAnnotation
+	annotationRequestBy     = flaggerv1beta1.RequestByAnnotation
 )
 
 // request is one kind of request: promote, abort or retry.
@@ -154,7 +154,13 @@ func (a *app) sendRequest(ctx context.Context, r request, value, name, reason st
 		return fmt.Errorf("%w; the request stays on the Canary until the controller takes it: is Sluice running and watching namespace %s? (kubectl sluice explain %s -n %s)",
 			err, cd.Namespace, cd.Name, cd.Namespace)
 	}
-	return a.printOutcome(ctx, cs, done, sent)
+	if err := a.printOutcome(ctx, cs, done, sent); err != nil {
+		return err
+	}
+	if lr := done.Status.LastRequest; lr != nil && lr.ID == id && lr.Outcome == flaggerv1beta1.RequestRefused {
+		return fmt.Errorf("the controller refused %s: %s", value, lr.Message)
+	}
+	return nil
 }
 
 // writeRequest writes the request's annotations in one merge patch that

@@ -8,6 +8,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/controller/statemachine"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 // The releases below are played through the controller's decision
@@ -116,7 +117,7 @@ var scenarios = map[string]func(ns string) *player{
 	"invalid-target": func(ns string) *player {
 		p := initialized(ns, istioSpec())
 		p.obs.Target = statemachine.Workload{}
-		p.obs.Invalid = &statemachine.Problem{Reason: "TargetNotFound",
+		p.obs.Invalid = &problem.Problem{Reason: problem.TargetNotFound,
 			Message: fmt.Sprintf("Deployment podinfo not found in namespace %s: create it or fix spec.targetRef", ns)}
 		p.tick(20*time.Second, script{})
 		return p
@@ -124,7 +125,7 @@ var scenarios = map[string]func(ns string) *player{
 	// The metrics server does not answer when a new revision comes.
 	"invalid-metrics": func(ns string) *player {
 		p := initialized(ns, istioSpec())
-		p.obs.Invalid = &statemachine.Problem{Reason: "MetricUnavailable", RetryAfter: 10 * time.Second,
+		p.obs.Invalid = &problem.Problem{Reason: problem.MetricUnavailable, RetryAfter: 10 * time.Second,
 			Message: `metric request-success-rate: its provider does not answer: Get "http://prometheus.istio-system:9090/api/v1/status/buildinfo": dial tcp 10.96.0.10:9090: connect: connection refused`}
 		p.release()
 		p.tick(20*time.Second, script{})
@@ -140,6 +141,7 @@ var scenarios = map[string]func(ns string) *player{
 			p.tick(10*time.Second, healthy)
 		}
 		p.tick(time.Second, script{})
+		p.tick(5*time.Second, script{}) // the canary is scaled down after the drain
 		return p
 	},
 	// The promotion is under way and the primary's new pods are not ready.

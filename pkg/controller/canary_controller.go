@@ -175,6 +175,11 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}
 	r.emit(ctx, &cd, decision)
+	if decision.ClearRequest {
+		if err := r.clearRequest(ctx, &cd); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if hasAction(decision.Actions, statemachine.RunPostRollout) {
 		r.postRollout(ctx, &cd)
 	}
@@ -246,6 +251,22 @@ func (r *CanaryReconciler) syncFinalizer(ctx context.Context, cd *flaggerv1beta1
 		return false, r.removeFinalizer(ctx, cd)
 	}
 	return false, nil
+}
+
+// clearRequest removes the request annotations once the status recording
+// the request's outcome is persisted, so that a reader who sees them gone
+// sees the outcome. The patch is guarded by the resourceVersion of that
+// write: a new request made meanwhile conflicts and is taken next.
+func (r *CanaryReconciler) clearRequest(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+	patch := client.MergeFromWithOptions(cd.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	for _, k := range []string{flaggerv1beta1.RequestAnnotation, flaggerv1beta1.RequestIDAnnotation,
+		flaggerv1beta1.RequestReasonAnnotation, flaggerv1beta1.RequestByAnnotation} {
+		delete(cd.Annotations, k)
+	}
+	if err := r.Patch(ctx, cd, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the request annotations of canary %s/%s: %w", cd.Namespace, cd.Name, err)
+	}
+	return nil
 }
 
 func (r *CanaryReconciler) removeFinalizer(ctx context.Context, cd *flaggerv1beta1.Canary) error {

@@ -111,13 +111,24 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 	if routes, err := sc.router.GetRoutes(ctx, cd, sc.target); err == nil {
 		obs.Routes = &statemachine.Routes{Primary: routes.Primary, Canary: routes.Canary, Mirrored: routes.Mirrored}
 	}
-	if idleWithNewRevision(sc.in) {
+	sc.in.Request = requestOf(cd)
+	if idleWithNewRevision(sc.in) || (sc.in.Request != nil && sc.in.Request.Kind == statemachine.RequestRetry) {
 		obs.Admitted, obs.AdmissionMessage, err = r.admitted(ctx, cd)
 		if err != nil {
 			return nil, err
 		}
 	}
 	return sc, nil
+}
+
+// requestOf reads the request pending in the Canary's annotations, if any.
+func requestOf(cd *flaggerv1beta1.Canary) *statemachine.Request {
+	a := cd.Annotations
+	if a[flaggerv1beta1.RequestIDAnnotation] == "" {
+		return nil
+	}
+	return &statemachine.Request{Kind: a[flaggerv1beta1.RequestAnnotation], ID: a[flaggerv1beta1.RequestIDAnnotation],
+		By: a[flaggerv1beta1.RequestByAnnotation], Reason: a[flaggerv1beta1.RequestReasonAnnotation]}
 }
 
 // idleWithNewRevision reports whether the Canary waits to start the

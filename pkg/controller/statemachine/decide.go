@@ -24,6 +24,8 @@ type decider struct {
 	// routes (an invalid Canary, a deletion): only then are the actions
 	// listed explicitly.
 	converge bool
+	// clearRequest is set once the pending request is taken.
+	clearRequest bool
 }
 
 // Decide returns the next status of a Canary, the actions that get the
@@ -62,6 +64,7 @@ func (d *decider) run() {
 		d.interrupted()
 	}
 	d.clampWeight()
+	d.takeRequest()
 	switch d.next.Phase {
 	case "":
 		d.setPhase(flaggerv1beta1.CanaryPhaseInitializing, "New Canary detected: creating the primary workload and Services.")
@@ -124,7 +127,9 @@ func (d *decider) initializing() {
 // idle handles Initialized, Succeeded, Failed and Waiting: start an
 // analysis when a new revision appears.
 func (d *decider) idle() {
-	if !newRevision(d.in) {
+	now := d.in
+	now.Status = d.next
+	if !newRevision(now) {
 		if d.next.Phase == flaggerv1beta1.CanaryPhaseWaiting {
 			d.setPhase(flaggerv1beta1.CanaryPhaseSucceeded, "The revision that was waiting is gone; the primary is unchanged.")
 			d.next.WaitingSince = nil
@@ -251,11 +256,11 @@ func (d *decider) step() {
 	case switchedToCanary(in, d.p):
 		d.promote()
 		return
-	case promotionPoint(in, d.p):
+	case promotionPoint(in, d.p) || promotionRequested(*s):
 		if !d.gate(flaggerv1beta1.ConfirmPromotionHook, "promotion") {
 			return
 		}
-		if d.p.strategy == BlueGreen && d.in.Config.SplitsTraffic {
+		if d.p.strategy == BlueGreen && d.in.Config.SplitsTraffic && !promotionRequested(*s) {
 			s.Iterations++
 			s.CanaryWeight = 100
 			d.event(Normal, "Analysis of %s passed: switching all traffic to the canary before promotion", in.Spec.TargetRef.Name)

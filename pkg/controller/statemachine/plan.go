@@ -59,7 +59,8 @@ func Plan(in Input) Due {
 			due.Claim = hasHooks(in.Spec, flaggerv1beta1.RolloutHook)
 		}
 		due.ConfirmTrafficIncrease = trafficIncreasePoint(in, p) && hasHooks(in.Spec, flaggerv1beta1.ConfirmTrafficIncreaseHook)
-		due.ConfirmPromotion = promotionPoint(in, p) && hasHooks(in.Spec, flaggerv1beta1.ConfirmPromotionHook)
+		due.ConfirmPromotion = (promotionPoint(in, p) || promotionRequested(in.Status) || requestsPromotion(in)) &&
+			hasHooks(in.Spec, flaggerv1beta1.ConfirmPromotionHook)
 	}
 	return due
 }
@@ -73,6 +74,13 @@ func Claim(in Input) flaggerv1beta1.CanaryStatus {
 	now := metav1.NewTime(in.Now)
 	s.StepStartedAt = &now
 	return s
+}
+
+// requestsPromotion reports whether a promotion request is pending, not
+// yet taken: the step it makes the last asks the confirm-promotion gate.
+func requestsPromotion(in Input) bool {
+	r := in.Request
+	return r != nil && r.Kind == RequestPromote && (in.Status.LastRequest == nil || in.Status.LastRequest.ID != r.ID)
 }
 
 // newRevision reports whether the target holds a revision that has been

@@ -212,7 +212,7 @@ func suffix(msg string) string {
 }
 
 func (d *decider) decision() Decision {
-	out := Decision{Status: d.next, Actions: d.actions, Events: d.events}
+	out := Decision{Status: d.next, Actions: d.actions, Events: d.events, ClearRequest: d.clearRequest}
 	for _, t := range d.wakeAt {
 		wait := t.Sub(d.in.Now)
 		if wait < time.Second {

@@ -30,6 +30,8 @@ type Input struct {
 	// Results are the outcomes of the gates and checks Plan asked for; empty
 	// when none were due.
 	Results Results
+	// Request is the request pending in the Canary's annotations, if any.
+	Request *Request
 	// Config holds the controller-wide settings.
 	Config Config
 	// Now is the time of the decision.
@@ -228,4 +230,7 @@ type Decision struct {
 	// RequeueAfter is when the Canary needs to be looked at again without
 	// any change in the cluster; zero means only on change.
 	RequeueAfter time.Duration
+	// ClearRequest asks the reconciler to remove the request annotations
+	// once the status, which records the request's outcome, is persisted.
+	ClearRequest bool
 }
