@@ -3,6 +3,7 @@
 package main
 
 import (
+	"slices"
 	"context"
 	"errors"
 	"flag"
@@ -104,6 +105,21 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 	if err != nil {
 		return err
 	}
+	kept, msg, err := controller.StatusFieldsKept(ctx, mgr.GetAPIReader())
+	if err != nil {
+		logger.Error(err, "Checking the Canary CRD failed; assuming it is Sluice's")
+	}
+	if !kept {
+		logger.Info("Warning: " + msg)
+		r.KeepStatusInMemory = true
+	}
+	if !opts.AllowRunningFlagger {
+		r.Flagger = &controller.FlaggerDetector{Reader: mgr.GetAPIReader(),
+			LeaseNamespaces: uniq("kube-system", "flagger-system", "flagger", opts.LeaseNamespace())}
+		if err := mgr.Add(r.Flagger); err != nil {
+			return fmt.Errorf("adding the Flagger detector: %w", err)
+		}
+	}
 	if err := r.SetupWithManager(mgr, opts.Threadiness); err != nil {
 		return err
 	}
@@ -202,6 +218,17 @@ func splitList(s string) []string {
 	for _, v := range strings.Split(s, ",") {
 		if v = strings.TrimSpace(v); v != "" {
 			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// uniq returns the strings in order, without repeats.
+func uniq(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
 		}
 	}
 	return out

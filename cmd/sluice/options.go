@@ -55,6 +55,9 @@ type Options struct {
 	EnableLeaderElection bool
 	// LeaderElectionNamespace holds the Lease; Namespace wins when set.
 	LeaderElectionNamespace string
+	// AllowRunningFlagger lets Sluice act on Canaries while a Flagger
+	// controller runs in the cluster.
+	AllowRunningFlagger bool
 
 	// SlackURL is the Slack webhook URL (env SLACK_URL wins).
 	SlackURL string
@@ -179,6 +182,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.StringVar(&o.MSTeamsProxyURL, "msteams-proxy-url", "", "HTTP proxy for reaching Microsoft Teams (env MSTEAMS_PROXY_URL wins).")
 	fs.StringVar(&o.EventWebhook, "event-webhook", "", "Address that receives every Canary event as JSON (env EVENT_WEBHOOK_URL wins).")
 	fs.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster, shown in alerts.")
+	fs.BoolVar(&o.AllowRunningFlagger, "allow-running-flagger", false, "Act on Canaries even while a Flagger controller runs in the cluster (its Lease is held or its Deployment is ready); by default Sluice waits until it stops.")
 	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "Refuse references from a Canary to MetricTemplates and AlertProviders in other namespaces.")
 	fs.IntVar(&o.MaxConcurrentCanaries, "max-concurrent-canaries", 0, "Most Canaries analysed at once; the others wait in phase Waiting, first come first served. 0 means no limit.")
 	fs.IntVar(&o.Threadiness, "threadiness", 2, "Number of Canaries reconciled at the same time.")

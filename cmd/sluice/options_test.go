@@ -275,7 +275,7 @@ func TestNotWiredWarnings_OneLinePerUnwiredFlagSetToANonDefaultValue(t *testing.
 func TestFlagTable_ListsWhatIsWiredAndMatchesTheREADME(t *testing.T) {
 	t.Parallel()
 	wired := []string{
-		"cluster-name", "enable-config-tracking", "enable-leader-election", "event-webhook", "include-label-prefix", "ingress-annotations-prefix", "ingress-class", "kubeconfig", "kubeconfig-burst",
+		"allow-running-flagger", "cluster-name", "enable-config-tracking", "enable-leader-election", "event-webhook", "include-label-prefix", "ingress-annotations-prefix", "ingress-class", "kubeconfig", "kubeconfig-burst",
 		"kubeconfig-qps", "leader-election-namespace", "log-level", "master", "max-concurrent-canaries", "mesh-provider", "metrics-server",
 		"msteams-proxy-url", "msteams-url", "namespace", "no-cross-namespace-refs", "port", "selector-labels",
 		"slack-channel", "slack-proxy-url", "slack-token", "slack-url", "slack-user", "threadiness", "version",

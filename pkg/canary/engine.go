@@ -154,6 +154,14 @@ func (e *engine) Observe(ctx context.Context, cd *flaggerv1beta1.Canary) (*State
 	if found {
 		st.Primary = e.ops.state(primary, ReadyThreshold(cd, true))
 		st.Primary.Revision = primary.GetAnnotations()[RevisionAnnotation]
+		if st.Primary.Revision == "" {
+			// A primary Sluice did not write (Flagger's, at a takeover):
+			// it runs the target's revision when it holds what a promotion
+			// of the target would write.
+			if st.Primary.Revision, err = e.revisionInPrimary(ctx, cd, in, primary); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		st.Primary = missingState(e.ops.kind(), PrimaryName(in.target.GetName()))
 	}
@@ -317,6 +325,37 @@ func mergeMeta(dst, src map[string]string) map[string]string {
 // withCanary adds the Canary to the context's logger.
 func withCanary(ctx context.Context, cd *flaggerv1beta1.Canary) context.Context {
 	return log.IntoContext(ctx, log.FromContext(ctx).WithValues("canary", klog.KObj(cd)))
+}
+
+// revisionInPrimary returns the target's revision when the primary runs
+// it: its pod template is the copy of the target's that Promote would
+// write (flagger-id aside) and every tracked config's <name>-primary copy
+// holds the target config's data. Otherwise it returns "".
+func (e *engine) revisionInPrimary(ctx context.Context, cd *flaggerv1beta1.Canary, in *inputs, primary client.Object) (string, error) {
+	if !sameTemplate(e.ops.podTemplate(primary), primaryTemplate(in.template, in.label, in.value, in.configs)) {
+		return "", nil
+	}
+	for _, t := range in.configs.tracked {
+		name := PrimaryName(t.obj.GetName())
+		cur, err := e.readConfig(ctx, cd.Namespace, configRef{t.ref.kind, name})
+		if apierrors.IsNotFound(err) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading %s %s/%s: %w", kindName(t.ref.kind), cd.Namespace, name, err)
+		}
+		var sum string
+		switch c := cur.(type) {
+		case *corev1.ConfigMap:
+			sum = checksum(c.Data, c.BinaryData)
+		case *corev1.Secret:
+			sum = checksum(nil, c.Data)
+		}
+		if sum != t.checksum {
+			return "", nil
+		}
+	}
+	return in.revision, nil
 }
 
 // observePrimaryOnly reports the primary of a Canary whose target is gone:

@@ -124,6 +124,10 @@ func (r *CanaryReconciler) persist(ctx context.Context, cd *flaggerv1beta1.Canar
 		return fmt.Errorf("writing status of canary %s/%s: %w", cd.Namespace, cd.Name, err)
 	}
 	r.written.Store(client.ObjectKeyFromObject(cd), cd.ResourceVersion)
+	if r.KeepStatusInMemory {
+		r.memory.store(client.ObjectKeyFromObject(cd), status)
+		r.memory.fill(client.ObjectKeyFromObject(cd), &cd.Status)
+	}
 	return nil
 }
 

@@ -1,12 +1,14 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
@@ -28,6 +30,10 @@ import (
 // ControllerName is the name of the Canary controller. It labels the
 // controller_runtime_* metrics (controller="canary") and the log lines.
 const ControllerName = "canary"
+
+// flaggerRecheck is how often a Canary left alone because Flagger runs is
+// looked at again.
+const flaggerRecheck = 30 * time.Second
 
 // Finalizer is the finalizer Sluice holds on Canaries with
 // revertOnDeletion, with Flagger's name so that either controller can
@@ -89,6 +95,16 @@ type CanaryReconciler struct {
 	// (which could promote twice).
 	written sync.Map
 
+	// KeepStatusInMemory is set when the installed Canary CRD is Flagger's,
+	// whose status schema drops the fields Sluice adds: they are then kept
+	// in memory (see statusMemory).
+	KeepStatusInMemory bool
+	memory             statusMemory
+
+	// Flagger, when set, tells whether a Flagger controller runs: Sluice
+	// then acts on no Canary (nil with -allow-running-flagger).
+	Flagger *FlaggerDetector
+
 	// admission counts the analyses running, for -max-concurrent-canaries.
 	admission admission
 
@@ -118,6 +134,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err := r.Get(ctx, req.NamespacedName, &cd); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.written.Delete(req.NamespacedName)
+			r.memory.forget(req.NamespacedName)
 			r.admission.release(req.NamespacedName)
 			r.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
@@ -127,6 +144,18 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if r.stale(&cd) {
 		logger.V(1).Info("The cached Canary is older than our last status write; waiting for the cache")
 		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	if r.KeepStatusInMemory {
+		r.memory.fill(req.NamespacedName, &cd.Status)
+	}
+	if live := r.Flagger.Live(); live != "" {
+		// Two controllers would fight over every object: touch nothing, not
+		// even the finalizer or the status, and look again later.
+		msg := fmt.Sprintf("Sluice does not act on this Canary while Flagger runs (%s): scale Flagger to zero "+
+			"(see docs/migrate-from-flagger.md), or start Sluice with -allow-running-flagger", live)
+		r.Recorder.Event(&cd, corev1.EventTypeWarning, eventReason, msg)
+		logger.Info("Not acting: Flagger runs", "evidence", live)
+		return ctrl.Result{RequeueAfter: cmp.Or(r.Flagger.Interval, flaggerRecheck)}, nil
 	}
 	if done, err := r.syncFinalizer(ctx, &cd); done || err != nil {
 		return ctrl.Result{}, err

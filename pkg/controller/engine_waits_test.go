@@ -130,13 +130,15 @@ func TestEngine_PromotionScalesThePrimaryToTheCanaryLoadFirst(t *testing.T) {
 	}
 	// Once the primary carries the traffic, its autoscaler gets the user's
 	// bounds back and scales from the real load.
-	var primaryHPA autoscalingv2.HorizontalPodAutoscaler
-	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo-primary"}, &primaryHPA); err != nil {
-		t.Fatal(err)
-	}
-	if got := ptr.Deref(primaryHPA.Spec.MinReplicas, 0); got != 1 {
-		t.Errorf("primary HPA minReplicas = %d after promotion, want the target's 1", got)
-	}
+	// (The status is written before the actions it decides: write-ahead.)
+	h.eventually("the primary HPA's minimum given back", func() (bool, string) {
+		var primaryHPA autoscalingv2.HorizontalPodAutoscaler
+		if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo-primary"}, &primaryHPA); err != nil {
+			return false, err.Error()
+		}
+		got := ptr.Deref(primaryHPA.Spec.MinReplicas, 0)
+		return got == 1, fmt.Sprintf("primary HPA minReplicas = %d after promotion, want the target's 1", got)
+	})
 }
 
 func TestEngine_ConcurrencyCapQueuesAnalysesInArrivalOrder(t *testing.T) {

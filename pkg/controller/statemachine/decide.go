@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -136,6 +137,9 @@ func (d *decider) idle() {
 		}
 		return
 	}
+	if d.adopt() {
+		return
+	}
 	if !d.in.Obs.Admitted {
 		d.wait(fmt.Sprintf("New revision waits for an analysis slot: %s", d.in.Obs.AdmissionMessage), nil)
 		return
@@ -148,6 +152,52 @@ func (d *decider) idle() {
 		}
 	}
 	d.start()
+}
+
+// adopt records, without an analysis, a revision this controller did not
+// see analysed but that needs none, as when Sluice takes over from
+// Flagger: the primary already runs the target's revision (Flagger
+// promoted it, its status holds Flagger's own hashes), or a release that
+// Flagger failed, whose revision the target still holds. It reports
+// whether it adopted.
+func (d *decider) adopt() bool {
+	s, obs := &d.next, d.in.Obs
+	switch {
+	case obs.Primary.Revision != "" && obs.Primary.Revision == obs.Revision:
+		s.LastAppliedSpec, s.LastPromotedSpec, s.TrackedConfigs = obs.Revision, obs.Revision, obs.TrackedConfigs
+		if s.Phase == flaggerv1beta1.CanaryPhaseWaiting || s.Phase == flaggerv1beta1.CanaryPhaseFailed {
+			s.WaitingSince = nil
+			d.setPhase(flaggerv1beta1.CanaryPhaseSucceeded, "The primary already runs the target's revision.")
+		}
+		d.event(Normal, "The primary already runs revision %s of %s (promoted before Sluice took over, or by hand): adopted without a new analysis",
+			obs.Revision, d.in.Spec.TargetRef.Name)
+		return true
+	case s.Phase == flaggerv1beta1.CanaryPhaseFailed && isFlaggerHash(s.LastAppliedSpec):
+		// Flagger's hash of the failed revision cannot be compared with
+		// Sluice's: the target is taken to still hold it, as it was failed
+		// by the controller that wrote that hash.
+		s.LastAppliedSpec, s.TrackedConfigs = obs.Revision, obs.TrackedConfigs
+		d.event(Normal, "Revision %s of %s failed its analysis before Sluice took over: it is not analysed again until the target changes",
+			obs.Revision, d.in.Spec.TargetRef.Name)
+		return true
+	}
+	return false
+}
+
+// isFlaggerHash reports whether s is a revision hash as Flagger writes it
+// in lastAppliedSpec: the decimal FNV-32a of the pod template, each digit
+// mapped through Kubernetes' rand.SafeEncodeString to one of 4-9, b, c, d,
+// f, so at most 10 characters. Sluice's revisions are 16 hex digits.
+func isFlaggerHash(s string) bool {
+	if len(s) == 0 || len(s) > 10 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("456789bcdf", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // wait parks a new revision in phase Waiting, saying since when and why;

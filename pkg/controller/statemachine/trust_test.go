@@ -242,3 +242,42 @@ func TestDecide_ACriticalFailureRollsBackAtOnce(t *testing.T) {
 		t.Errorf("a critical dry-run failure gave phase %s, want the release to go on", d.Status.Phase)
 	}
 }
+
+func TestDecide_ARevisionFlaggerPromotedOrFailedIsAdoptedWithoutAnalysis(t *testing.T) {
+	flagger := func(phase flaggerv1beta1.CanaryPhase) flaggerv1beta1.CanaryStatus {
+		return flaggerv1beta1.CanaryStatus{Phase: phase, LastAppliedSpec: "5c9d7b4f6", LastPromotedSpec: "5c9d7b4f6"}
+	}
+	runsTarget := func(o Observation) Observation { o.Primary.Revision = o.Revision; return o }
+	for _, phase := range []flaggerv1beta1.CanaryPhase{flaggerv1beta1.CanaryPhaseSucceeded, flaggerv1beta1.CanaryPhaseInitialized} {
+		d := Decide(input(canarySpec(), flagger(phase), runsTarget(obs("0123456789abcdef"))))
+		s := d.Status
+		if s.Phase != phase || s.LastAppliedSpec != "0123456789abcdef" || s.LastPromotedSpec != "0123456789abcdef" || !hasEvent(d, "adopted without a new analysis") {
+			t.Errorf("%s: phase %s applied %q promoted %q events %+v; want the revision adopted, no analysis", phase, s.Phase, s.LastAppliedSpec, s.LastPromotedSpec, d.Events)
+		}
+		if slices.Contains(kinds(d.Actions), ScaleTargetUp) || slices.Contains(kinds(d.Actions), Promote) {
+			t.Errorf("%s: actions %v; an adopted revision scales nothing up and promotes nothing", phase, kinds(d.Actions))
+		}
+	}
+	// Flagger failed the revision the target holds: not analysed again.
+	failed := flagger(flaggerv1beta1.CanaryPhaseFailed)
+	failed.LastAppliedSpec = "98dd5b6c"
+	d := Decide(input(canarySpec(), failed, obs("0123456789abcdef")))
+	if d.Status.Phase != flaggerv1beta1.CanaryPhaseFailed || d.Status.LastAppliedSpec != "0123456789abcdef" || !hasEvent(d, "failed its analysis before Sluice took over") {
+		t.Errorf("phase %s applied %q events %+v; want the failed revision adopted as failed", d.Status.Phase, d.Status.LastAppliedSpec, d.Events)
+	}
+	// A primary that does not run the target's revision: a new analysis.
+	d = Decide(input(canarySpec(), flagger(flaggerv1beta1.CanaryPhaseSucceeded), obs("0123456789abcdef")))
+	if d.Status.Phase != flaggerv1beta1.CanaryPhaseProgressing {
+		t.Errorf("a target that differs from the primary gave phase %s, want an analysis", d.Status.Phase)
+	}
+	for _, h := range []string{"5c9d7b4f6", "98dd5b6c"} {
+		if !isFlaggerHash(h) {
+			t.Errorf("isFlaggerHash(%q) = false", h)
+		}
+	}
+	for _, h := range []string{"0123456789abcdef", "rev2", "bad", ""} {
+		if isFlaggerHash(h) {
+			t.Errorf("isFlaggerHash(%q) = true", h)
+		}
+	}
+}
