@@ -10,9 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/sluicedev/sluice/pkg/hostlist"
 )
 
 // Load is one run of the load generator, as a hey command line describes it.
@@ -27,9 +28,6 @@ type Load struct {
 	Host string
 	// Body is the request body.
 	Body []byte
-	// BodyFile, when set, names a file whose content is the request body; it
-	// is read when the run starts.
-	BodyFile string
 	// Requests is the total number of requests of a run without Duration.
 	Requests int
 	// Duration, when positive, makes the run send requests for that long,
@@ -52,6 +50,10 @@ type Load struct {
 	DisableKeepAlives bool
 	// DisableRedirects records redirects as answers instead of following them.
 	DisableRedirects bool
+	// Targets, when set, are the only hosts requests go to: the URL's, the
+	// proxy's and every redirect's; connections are made by its Dialer.
+	// nil sends requests anywhere.
+	Targets *hostlist.List
 }
 
 // Result sums up a run.
@@ -99,14 +101,12 @@ func Generate(ctx context.Context, l Load, observe Observer) (Result, error) {
 		return Result{}, fmt.Errorf("a run needs a duration or at least one request, got %d requests", l.Requests)
 	}
 	body := l.Body
-	if l.BodyFile != "" {
-		var err error
-		if body, err = os.ReadFile(l.BodyFile); err != nil {
-			return Result{}, fmt.Errorf("reading the request body: %w", err)
-		}
-	}
-	if _, err := http.NewRequest(l.method(), l.URL, nil); err != nil {
+	req, err := http.NewRequest(l.method(), l.URL, nil)
+	if err != nil {
 		return Result{}, fmt.Errorf("building the request: %w", err)
+	}
+	if err := l.checkTargets(req.URL); err != nil {
+		return Result{}, err
 	}
 	client := l.client()
 	defer client.CloseIdleConnections()
@@ -145,6 +145,25 @@ func (l Load) method() string {
 	return l.Method
 }
 
+// checkTargets checks the URL's and the proxy's hosts against Targets.
+func (l Load) checkTargets(u *url.URL) error {
+	if l.Targets == nil {
+		return nil
+	}
+	if err := l.Targets.Check(u.Hostname()); err != nil {
+		return fmt.Errorf("the load test's URL: %w", err)
+	}
+	if l.Proxy != nil {
+		if err := l.Targets.Check(l.Proxy.Hostname()); err != nil {
+			return fmt.Errorf("the load test's proxy: %w", err)
+		}
+	}
+	return nil
+}
+
+// maxRedirects is how many redirects a request follows, as Go's default.
+const maxRedirects = 10
+
 func (l Load) client() *http.Client {
 	tr := &http.Transport{
 		// Load tests often target endpoints with self-signed certificates;
@@ -158,9 +177,22 @@ func (l Load) client() *http.Client {
 	if l.Proxy != nil {
 		tr.Proxy = http.ProxyURL(l.Proxy)
 	}
+	if l.Targets != nil {
+		tr.DialContext = l.Targets.Dialer(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
+	}
 	c := &http.Client{Transport: tr, Timeout: l.Timeout}
-	if l.DisableRedirects {
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		switch {
+		case l.DisableRedirects:
+			return http.ErrUseLastResponse
+		case len(via) >= maxRedirects:
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		case l.Targets != nil:
+			if err := l.Targets.Check(req.URL.Hostname()); err != nil {
+				return fmt.Errorf("not following the redirect: %w", err)
+			}
+		}
+		return nil
 	}
 	return c
 }

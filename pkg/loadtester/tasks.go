@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,9 +41,9 @@ func (t task) log(l logr.Logger) logr.Logger {
 //     end of the output when they fail.
 //
 // A malformed payload or command, or an unknown type, answers 400; a
-// command whose binary the server does not allow (see Config) answers 403
-// naming it, hey load tests being always allowed; a command whose binary
-// is not installed answers 500 naming it.
+// command the server does not allow (see Config), or a load test beyond its
+// targets and caps, answers 403 saying why; a command whose binary is not
+// installed answers 500 naming it; 429 when -max-jobs commands run.
 func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.payload(w, r, false)
 	if !ok {
@@ -65,11 +66,16 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		if !s.permit(w, t, bin, "") {
 			return
 		}
-		args, err := shellWords(t.command, s.getenv)
+		line, err := parseCommandLine(t.command)
 		if err != nil {
-			reply(w, http.StatusBadRequest, "parsing the %s arguments: %v (use type bash for shell syntax)", bin, err)
+			reply(w, http.StatusBadRequest, "%v", err)
 			return
 		}
+		if line.syntax != "" {
+			reply(w, http.StatusBadRequest, "the %s arguments use %s: they are passed to %s as literal words, without a shell (use type bash for shell syntax)", bin, line.syntax, bin)
+			return
+		}
+		args := line.words
 		if len(args) > 0 && args[0] == bin { // "helm test x" and "test x" both mean helm test x
 			args = args[1:]
 		}
@@ -102,23 +108,23 @@ func newTask(p webhook.Payload) (task, error) {
 	return t, nil
 }
 
-// startCmd starts a type cmd command in the background.
+// startCmd starts a type cmd command in the background: an in-process hey
+// load test, or a command line run with sh -c once the policy allows every
+// command in it.
 func (s *Server) startCmd(w http.ResponseWriter, t task) {
-	words, err := shellWords(t.command, s.getenv)
-	var syntax *ShellSyntaxError
-	if err != nil && !errors.As(err, &syntax) {
-		reply(w, http.StatusBadRequest, "parsing the command: %v", err)
-		return
-	}
-	if syntax != nil && isHey(strings.Fields(t.command)) {
-		reply(w, http.StatusBadRequest, "the hey command line uses the shell syntax %q, which the in-process hey does not run; quote it (a URL with & in single quotes)", syntax.Syntax)
+	line, err := parseCommandLine(t.command)
+	if err != nil {
+		reply(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	var run func(ctx context.Context)
-	if err == nil && isHey(words) {
-		load, err := parseHey(words[1:])
+	if slices.ContainsFunc(line.commands, isHey) {
+		load, err := s.heyLoad(line)
 		if err != nil {
-			reply(w, http.StatusBadRequest, "parsing the hey command: %v", err)
+			ht := t
+			ht.kind = "hey"
+			s.refused(ht, "Load test refused", err)
+			reply(w, statusOf(err), "%v", err)
 			return
 		}
 		if load.Duration > s.timeout {
@@ -126,10 +132,10 @@ func (s *Server) startCmd(w http.ResponseWriter, t task) {
 		}
 		run = func(ctx context.Context) { s.runLoad(ctx, t, load) }
 	} else {
-		if bin, why := cmdBinary(t.command, words, syntax); !s.permit(w, t, bin, why) {
+		if !s.permitLine(w, t, line) {
 			return
 		}
-		if err := s.checkShellCommand(words, syntax != nil); err != nil {
+		if err := s.checkShellCommand(line); err != nil {
 			reply(w, http.StatusInternalServerError, "%v", err)
 			return
 		}
@@ -138,11 +144,37 @@ func (s *Server) startCmd(w http.ResponseWriter, t task) {
 	switch err := s.runs.goRun(key(t.canary, t.namespace)+"\x00"+t.command, s.timeout, run); {
 	case errors.Is(err, errAlreadyRunning):
 		reply(w, http.StatusAccepted, "already running")
+	case errors.Is(err, errTooMany):
+		reply(w, http.StatusTooManyRequests, "%v", err)
 	case err != nil:
 		reply(w, http.StatusServiceUnavailable, "%v", err)
 	default:
 		reply(w, http.StatusAccepted, "command started")
 	}
+}
+
+// heyLoad reads a hey command line into the Load the policy lets it run.
+// hey runs in process, never through a shell: its line must be one command
+// of literal words.
+func (s *Server) heyLoad(line commandLine) (Load, error) {
+	if line.words == nil {
+		return Load{}, fmt.Errorf("the hey command line uses %s, which the in-process hey does not run: give one hey command with literal words "+
+			"(no variables, pipes or lists; quote a URL holding & in single quotes)", line.syntax)
+	}
+	h, err := parseHey(line.words[1:])
+	if err != nil {
+		return Load{}, fmt.Errorf("parsing the hey command: %w", err)
+	}
+	return s.load.apply(h)
+}
+
+// refused logs and counts a command the load tester refuses by policy.
+func (s *Server) refused(t task, msg string, err error) {
+	if statusOf(err) != http.StatusForbidden {
+		return
+	}
+	t.log(s.log).Info(msg, "reason", err.Error(), "cmd", t.command)
+	s.metrics.commands.WithLabelValues(t.canary, t.namespace, t.kind, "refused").Inc()
 }
 
 // runLoad runs a hey load test in process and reports it.
@@ -184,6 +216,10 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, t task, bin str
 		return
 	}
 	ctx, end, err := s.runs.begin(r.Context(), "", s.timeout)
+	if errors.Is(err, errTooMany) {
+		reply(w, http.StatusTooManyRequests, "%v", err)
+		return
+	}
 	if err != nil {
 		reply(w, http.StatusServiceUnavailable, "%v", err)
 		return
