@@ -217,6 +217,11 @@ func newWebhookCaller(r client.Reader, opts *Options) (*webhook.HTTPCaller, erro
 	if err != nil {
 		return nil, fmt.Errorf("-webhook-token-hosts: %w", err)
 	}
+	// Outside a pod there is no cluster search line: Service names then
+	// resolve as name.namespace.svc.cluster.local.
+	if dns, err := hostlist.ReadClusterDNS("/etc/resolv.conf"); err == nil {
+		hosts.Cluster = dns
+	}
 	return &webhook.HTTPCaller{Token: token, TokenHosts: hosts}, nil
 }
 

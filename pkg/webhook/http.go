@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -87,15 +88,20 @@ func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastRe
 // included, ends within timeout × (retries+1) and ctx's deadline.
 type HTTPCaller struct {
 	// Transport, when set, replaces the shared transport for webhooks
-	// that verify TLS.
+	// that verify TLS, token or not (for tests).
 	Transport http.RoundTripper
 	// Token, when set, gives the bearer token sent as "Authorization:
 	// Bearer <token>" to the webhooks whose host is in TokenHosts.
 	Token TokenSource
 	// TokenHosts are the hosts that receive the token; nil means
 	// hostlist.Default, the cluster's Services, so that a webhook pointing
-	// outside the cluster never gets it.
+	// outside the cluster never gets it. Calls carrying the token connect
+	// through TokenHosts.Dialer, without a proxy: a Service name is
+	// resolved in the cluster only, never through another search domain.
 	TokenHosts *hostlist.List
+
+	tokenOnce    sync.Once
+	tokenClients [2]*http.Client // verifying TLS, and not
 }
 
 // Timeout is a webhook's timeout: its timeout field, or DefaultTimeout
@@ -117,35 +123,50 @@ func (c *HTTPCaller) Call(ctx context.Context, hook flaggerv1beta1.CanaryWebhook
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("the webhook URL %q is not an absolute http or https URL", Redact(hook.URL))
 	}
-	r := request{client: c.client(hook.DisableTLS), url: u, body: body, timeout: Timeout(hook),
-		header: http.Header{"Content-Type": {"application/json"}}}
-	if err := c.authorize(ctx, u, r.header); err != nil {
+	r := request{url: u, body: body, timeout: Timeout(hook), header: http.Header{"Content-Type": {"application/json"}}}
+	withToken, err := c.authorize(ctx, u, r.header)
+	if err != nil {
 		return err
 	}
+	r.client = c.client(hook.DisableTLS, withToken)
 	return r.retry(ctx, max(int(hook.Retries), 0)+1)
 }
 
-func (c *HTTPCaller) client(insecure bool) *http.Client {
+func (c *HTTPCaller) client(insecure, withToken bool) *http.Client {
 	switch {
+	case c.Transport != nil && !insecure:
+		return &http.Client{Transport: c.Transport, CheckRedirect: noRedirect}
+	case withToken:
+		c.tokenOnce.Do(func() {
+			for i, insecure := range []bool{false, true} {
+				tr := newTransport(insecure)
+				tr.Proxy = nil
+				tr.DialContext = c.TokenHosts.Dialer(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
+				c.tokenClients[i] = &http.Client{Transport: tr, CheckRedirect: noRedirect}
+			}
+		})
+		if insecure {
+			return c.tokenClients[1]
+		}
+		return c.tokenClients[0]
 	case insecure:
 		return insecureClient
-	case c.Transport != nil:
-		return &http.Client{Transport: c.Transport, CheckRedirect: noRedirect}
 	}
 	return sharedClient
 }
 
-// authorize adds the bearer token for a URL whose host may receive it.
-func (c *HTTPCaller) authorize(ctx context.Context, u *url.URL, h http.Header) error {
+// authorize adds the bearer token for a URL whose host may receive it,
+// and says whether it did.
+func (c *HTTPCaller) authorize(ctx context.Context, u *url.URL, h http.Header) (bool, error) {
 	if c.Token == nil || !c.TokenHosts.Allows(u.Hostname()) {
-		return nil
+		return false, nil
 	}
 	token, err := c.Token.Token(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the webhook bearer token: %w", err)
+		return false, fmt.Errorf("reading the webhook bearer token: %w", err)
 	}
 	h.Set("Authorization", "Bearer "+token)
-	return nil
+	return true, nil
 }
 
 // request is one webhook call.

@@ -355,9 +355,21 @@ func TestHTTPCaller_SendsTheBearerTokenOnlyToAllowedHosts(t *testing.T) {
 	if token.calls.Load() != 1 {
 		t.Errorf("the token was read %d times, want once (only for the allowed host)", token.calls.Load())
 	}
+	token.calls.Store(0)
+
+	// A two-label name could be a Service (name.namespace) or an outside
+	// domain: with the token it is only ever dialed as a Service.
+	inCluster := hostlist.MustParse(hostlist.Default)
+	inCluster.Cluster = hostlist.ClusterDNS{Domain: "cluster.local"}
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	outside := flaggerv1beta1.CanaryWebhook{Name: "h", URL: "http://example.com:" + port + "/", Timeout: "2s"}
+	err := (&HTTPCaller{Token: token, TokenHosts: inCluster}).Call(context.Background(), outside, Payload{})
+	if err == nil || !strings.Contains(err.Error(), "example.com.svc.cluster.local") {
+		t.Errorf("a token call to example.com = %v, want it dialed as the Service example.com.svc.cluster.local", err)
+	}
 
 	broken := &staticToken{err: errors.New("the Secret test/token does not exist")}
-	err := (&HTTPCaller{Token: broken, TokenHosts: hostlist.MustParse("127.0.0.1")}).Call(context.Background(), hook, Payload{})
+	err = (&HTTPCaller{Token: broken, TokenHosts: hostlist.MustParse("127.0.0.1")}).Call(context.Background(), hook, Payload{})
 	if err == nil || !strings.Contains(err.Error(), "reading the webhook bearer token: the Secret test/token does not exist") {
 		t.Errorf("Call with an unreadable token = %v", err)
 	}
