@@ -35,6 +35,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/recorder"
 	"github.com/sluicedev/sluice/pkg/router"
 	"github.com/sluicedev/sluice/pkg/webhook"
+	"github.com/sluicedev/sluice/pkg/webhook/token"
 )
 
 // LeaderElectionID is the name of the leader election Lease.
@@ -209,7 +210,7 @@ func newWebhookCaller(r client.Reader, opts *Options) (*webhook.HTTPCaller, erro
 	if opts.WebhookTokenSecret == "" {
 		return &webhook.HTTPCaller{}, nil
 	}
-	token, err := webhook.NewSecretToken(r, opts.WebhookTokenSecret)
+	secret, err := token.NewSecret(r, opts.WebhookTokenSecret)
 	if err != nil {
 		return nil, fmt.Errorf("-webhook-token-secret: %w", err)
 	}
@@ -222,7 +223,7 @@ func newWebhookCaller(r client.Reader, opts *Options) (*webhook.HTTPCaller, erro
 	if dns, err := hostlist.ReadClusterDNS("/etc/resolv.conf"); err == nil {
 		hosts.Cluster = dns
 	}
-	return &webhook.HTTPCaller{Token: token, TokenHosts: hosts}, nil
+	return &webhook.HTTPCaller{Token: secret, TokenHosts: hosts}, nil
 }
 
 // splitList splits a comma-separated flag value, dropping blanks.

@@ -13,7 +13,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/hostlist"
-	"github.com/sluicedev/sluice/pkg/webhook"
+	"github.com/sluicedev/sluice/pkg/webhook/token"
 )
 
 // Options are the manager's settings, read from Flagger's command-line flags
@@ -284,7 +284,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("invalid value %q for -leader-election-namespace: not a namespace name: %s", o.LeaderElectionNamespace, strings.Join(errs, "; "))
 	}
 	if o.WebhookTokenSecret != "" {
-		if _, err := webhook.ParseSecretRef(o.WebhookTokenSecret); err != nil {
+		if _, err := token.ParseSecretRef(o.WebhookTokenSecret); err != nil {
 			return fmt.Errorf("invalid value for -webhook-token-secret: %w", err)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
-	"github.com/sluicedev/sluice/pkg/webhook"
+	"github.com/sluicedev/sluice/pkg/webhook/token"
 )
 
 var update = flag.Bool("update", false, "rewrite the flag table in README.md")
@@ -410,7 +410,7 @@ func TestNewWebhookCaller_WiresTheTokenSecretAndHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, ok := c.Token.(*webhook.SecretToken)
+	src, ok := c.Token.(*token.Secret)
 	if !ok || src.Secret.String() != "sluice-system/lt-token" || c.TokenHosts.String() != "flagger-loadtester.test" {
 		t.Errorf("caller = %+v, want the token of sluice-system/lt-token for flagger-loadtester.test", c)
 	}

@@ -91,7 +91,8 @@ type HTTPCaller struct {
 	// that verify TLS, token or not (for tests).
 	Transport http.RoundTripper
 	// Token, when set, gives the bearer token sent as "Authorization:
-	// Bearer <token>" to the webhooks whose host is in TokenHosts.
+	// Bearer <token>" to the webhooks whose host is in TokenHosts; see
+	// package token for one read from a Secret.
 	Token TokenSource
 	// TokenHosts are the hosts that receive the token; nil means
 	// hostlist.Default, the cluster's Services, so that a webhook pointing
@@ -102,6 +103,12 @@ type HTTPCaller struct {
 
 	tokenOnce    sync.Once
 	tokenClients [2]*http.Client // verifying TLS, and not
+}
+
+// TokenSource gives the bearer token sent with webhook calls.
+type TokenSource interface {
+	// Token returns the token, or an error saying why there is none.
+	Token(ctx context.Context) (string, error)
 }
 
 // Timeout is a webhook's timeout: its timeout field, or DefaultTimeout

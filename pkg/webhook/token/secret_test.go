@@ -1,4 +1,4 @@
-package webhook
+package token
 
 import (
 	"context"
@@ -29,7 +29,7 @@ func TestParseSecretRef_WantsNamespaceSlashName(t *testing.T) {
 // SecretToken against a real API server: it reads the token when a call
 // needs it, keeps it for its TTL, follows a rotation after the TTL, and
 // explains a missing Secret, a missing key and missing RBAC.
-func TestSecretToken_ReadsTheSecretAtCallTime(t *testing.T) {
+func TestSecret_ReadsTheSecretAtCallTime(t *testing.T) {
 	env, err := testenv.Start(testenv.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestSecretToken_ReadsTheSecretAtCallTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1700000000, 0)
-	src, err := NewSecretToken(c, "sluice-system/loadtester-token")
+	src, err := NewSecret(c, "sluice-system/loadtester-token")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestSecretToken_ReadsTheSecretAtCallTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forbidden := &SecretToken{Reader: noRBAC, Secret: src.Secret}
+	forbidden := &Secret{Reader: noRBAC, Secret: src.Secret}
 	if _, err := forbidden.Token(ctx); err == nil || !strings.Contains(err.Error(), "grant Sluice's ServiceAccount get on secrets in namespace sluice-system") {
 		t.Errorf("Token without RBAC = %v", err)
 	}

@@ -1,4 +1,11 @@
-package webhook
+// Package token reads the bearer token that Sluice sends with webhook
+// calls from a Kubernetes Secret. It is apart from package webhook so that
+// the load tester, which shares webhook's payload, does not link the
+// Kubernetes client.
+//
+// It is not a stable Go API: Sluice's packages under pkg/ may change
+// without notice.
+package token
 
 import (
 	"context"
@@ -14,29 +21,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// TokenSource gives the bearer token sent with webhook calls.
-type TokenSource interface {
-	// Token returns the token, or an error saying why there is none.
-	Token(ctx context.Context) (string, error)
-}
+// Key is the key of the Secret that holds the webhook bearer token.
+const Key = "token"
 
-// TokenKey is the key of the Secret that holds the webhook bearer token.
-const TokenKey = "token"
+// DefaultTTL is how long a Secret keeps a token it read.
+const DefaultTTL = 30 * time.Second
 
-// DefaultTokenTTL is how long SecretToken keeps a token it read.
-const DefaultTokenTTL = 30 * time.Second
-
-// SecretToken reads the bearer token from the key "token" of a Secret when
+// Secret is a webhook.TokenSource that reads the bearer token from the key "token" of a Secret when
 // a call needs it, and keeps it for TTL, so that a rotated token is used
 // within TTL and an idle controller reads nothing. Reader should read from
 // the API server (the manager's API reader), so that no Secret is cached or
 // watched. Its methods may be called from several goroutines.
-type SecretToken struct {
+type Secret struct {
 	// Reader reads the Secret.
 	Reader client.Reader
 	// Secret names the Secret.
 	Secret types.NamespacedName
-	// TTL is how long a token read is kept; 0 means DefaultTokenTTL.
+	// TTL is how long a token read is kept; 0 means DefaultTTL.
 	TTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -55,19 +56,19 @@ func ParseSecretRef(ref string) (types.NamespacedName, error) {
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
 
-// NewSecretToken returns a SecretToken reading the Secret ref
-// (namespace/name) with r.
-func NewSecretToken(r client.Reader, ref string) (*SecretToken, error) {
+// NewSecret returns a Secret reading the Secret ref (namespace/name) with
+// r.
+func NewSecret(r client.Reader, ref string) (*Secret, error) {
 	key, err := ParseSecretRef(ref)
 	if err != nil {
 		return nil, err
 	}
-	return &SecretToken{Reader: r, Secret: key}, nil
+	return &Secret{Reader: r, Secret: key}, nil
 }
 
 // Token returns the token, read again once TTL has passed since the last
 // read. Errors are not kept: the next call reads again.
-func (s *SecretToken) Token(ctx context.Context) (string, error) {
+func (s *Secret) Token(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now
@@ -76,7 +77,7 @@ func (s *SecretToken) Token(ctx context.Context) (string, error) {
 	}
 	ttl := s.TTL
 	if ttl <= 0 {
-		ttl = DefaultTokenTTL
+		ttl = DefaultTTL
 	}
 	if s.token != "" && now().Sub(s.read) < ttl {
 		return s.token, nil
@@ -85,15 +86,15 @@ func (s *SecretToken) Token(ctx context.Context) (string, error) {
 	if err := s.Reader.Get(ctx, s.Secret, &secret); err != nil {
 		switch {
 		case apierrors.IsNotFound(err):
-			return "", fmt.Errorf("the Secret %s does not exist: create it with the key %q", s.Secret, TokenKey)
+			return "", fmt.Errorf("the Secret %s does not exist: create it with the key %q", s.Secret, Key)
 		case apierrors.IsForbidden(err):
 			return "", fmt.Errorf("reading the Secret %s is forbidden: grant Sluice's ServiceAccount get on secrets in namespace %s: %w", s.Secret, s.Secret.Namespace, err)
 		}
 		return "", fmt.Errorf("reading the Secret %s: %w", s.Secret, err)
 	}
-	token := strings.TrimSpace(string(secret.Data[TokenKey]))
+	token := strings.TrimSpace(string(secret.Data[Key]))
 	if token == "" {
-		return "", fmt.Errorf("the Secret %s has no key %q, or it is empty", s.Secret, TokenKey)
+		return "", fmt.Errorf("the Secret %s has no key %q, or it is empty", s.Secret, Key)
 	}
 	s.token, s.read = token, now()
 	return token, nil
