@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -77,16 +78,8 @@ func (p loadPolicy) apply(h heyCommand) (Load, error) {
 			return Load{}, refuse(http.StatusForbidden, "load test proxy -x refused: %v; start the load tester with -allowed-targets listing it", err)
 		}
 	}
-	switch {
-	case l.Workers > p.maxWorkers:
-		return Load{}, refuse(http.StatusForbidden, "hey -c %d asks for more workers than this load tester allows (-max-load-workers=%d)", l.Workers, p.maxWorkers)
-	case l.Duration > p.maxDur:
-		return Load{}, refuse(http.StatusForbidden, "hey -z %s is longer than this load tester allows (-max-load-duration=%s)", l.Duration, p.maxDur)
-	case l.QPS*float64(l.Workers) > p.maxRate:
-		return Load{}, refuse(http.StatusForbidden, "hey -q %g -c %d asks for %g requests per second; this load tester allows at most %g (-max-load-rate)",
-			l.QPS, l.Workers, l.QPS*float64(l.Workers), p.maxRate)
-	case l.QPS == 0:
-		l.QPS = p.maxRate / float64(l.Workers)
+	if err := p.caps("hey", l.Workers, l.Duration, &l.QPS); err != nil {
+		return Load{}, err
 	}
 	if h.bodyFile != "" {
 		if l.Body, err = p.readBody(h.bodyFile); err != nil {
@@ -95,6 +88,38 @@ func (p loadPolicy) apply(h heyCommand) (Load, error) {
 	}
 	l.Targets = p.targets
 	return l, nil
+}
+
+// applyGRPC checks a ghz load against the policy as apply does.
+func (p loadPolicy) applyGRPC(g GRPCLoad) (GRPCLoad, error) {
+	host, _, err := net.SplitHostPort(g.Target)
+	if err != nil {
+		return GRPCLoad{}, fmt.Errorf("the target %q must be host:port", g.Target)
+	}
+	if err := p.targets.Check(host); err != nil {
+		return GRPCLoad{}, refuse(http.StatusForbidden, "load test target refused: %v; start the load tester with -allowed-targets listing it", err)
+	}
+	if err := p.caps("ghz", g.Workers, g.Duration, &g.QPS); err != nil {
+		return GRPCLoad{}, err
+	}
+	g.Targets = p.targets
+	return g, nil
+}
+
+// caps checks a load's workers, duration and rate (qps per worker, which
+// becomes the rate cap's share when 0).
+func (p loadPolicy) caps(tool string, workers int, duration time.Duration, qps *float64) error {
+	switch rate := *qps * float64(workers); {
+	case workers > p.maxWorkers:
+		return refuse(http.StatusForbidden, "%s -c %d asks for more workers than this load tester allows (-max-load-workers=%d)", tool, workers, p.maxWorkers)
+	case duration > p.maxDur:
+		return refuse(http.StatusForbidden, "%s -z %s is longer than this load tester allows (-max-load-duration=%s)", tool, duration, p.maxDur)
+	case rate > p.maxRate:
+		return refuse(http.StatusForbidden, "%s asks for %g requests per second (-q, -c); this load tester allows at most %g (-max-load-rate)", tool, rate, p.maxRate)
+	case *qps == 0:
+		*qps = p.maxRate / float64(workers)
+	}
+	return nil
 }
 
 // readBody reads a hey -D file, only from inside the body directory: an

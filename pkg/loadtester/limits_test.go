@@ -111,7 +111,7 @@ func TestHeyLoad_EnforcesTheCaps(t *testing.T) {
 	}{
 		{line: "hey -c 11 -z 1m http://podinfo.test/", wantErr: "hey -c 11 asks for more workers than this load tester allows (-max-load-workers=10)"},
 		{line: "hey -z 6m -q 1 -c 1 http://podinfo.test/", wantErr: "hey -z 6m0s is longer than this load tester allows (-max-load-duration=5m0s)"},
-		{line: "hey -z 1m -q 11 -c 10 http://podinfo.test/", wantErr: "asks for 110 requests per second; this load tester allows at most 100"},
+		{line: "hey -z 1m -q 11 -c 10 http://podinfo.test/", wantErr: "hey asks for 110 requests per second (-q, -c); this load tester allows at most 100"},
 		{line: "hey -z 5m -q 10 -c 10 http://podinfo.test/", wantQPS: 10},
 		{line: "hey -n 20 -c 4 http://podinfo.test/", wantQPS: 25}, // no -q: paced at 100 requests per second in all
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -94,13 +93,10 @@ const userAgent = "hey/0.0.1"
 // done: when the requests are sent, Duration has passed or ctx ends. A
 // run cut short by ctx returns what was measured and ctx's error.
 func Generate(ctx context.Context, l Load, observe Observer) (Result, error) {
-	if l.Workers < 1 {
-		return Result{}, fmt.Errorf("workers must be at least 1, got %d", l.Workers)
+	p := pace{requests: l.Requests, workers: l.Workers, duration: l.Duration, qps: l.QPS}
+	if err := p.check(); err != nil {
+		return Result{}, err
 	}
-	if l.Duration <= 0 && l.Requests < 1 {
-		return Result{}, fmt.Errorf("a run needs a duration or at least one request, got %d requests", l.Requests)
-	}
-	body := l.Body
 	req, err := http.NewRequest(l.method(), l.URL, nil)
 	if err != nil {
 		return Result{}, fmt.Errorf("building the request: %w", err)
@@ -110,23 +106,53 @@ func Generate(ctx context.Context, l Load, observe Observer) (Result, error) {
 	}
 	client := l.client()
 	defer client.CloseIdleConnections()
+	return p.run(ctx, func(ctx context.Context) (int, error) { return l.send(ctx, client) }, observe)
+}
+
+// pace is how a run spreads its requests over its workers and time.
+type pace struct {
+	// requests is the total of a run without duration.
+	requests int
+	workers  int
+	// duration, when positive, makes the run last that long.
+	duration time.Duration
+	// qps is each worker's rate; 0 means no limit.
+	qps float64
+}
+
+func (p pace) check() error {
+	if p.workers < 1 {
+		return fmt.Errorf("workers must be at least 1, got %d", p.workers)
+	}
+	if p.duration <= 0 && p.requests < 1 {
+		return fmt.Errorf("a run needs a duration or at least one request, got %d requests", p.requests)
+	}
+	return nil
+}
+
+// shot sends one request and returns its status code, HTTP-like: 2xx
+// for success.
+type shot func(ctx context.Context) (code int, err error)
+
+// run sends the requests with shoot from the workers and sums them up.
+func (p pace) run(ctx context.Context, shoot shot, observe Observer) (Result, error) {
 	stats := newStats()
 	start := time.Now()
 	var deadline time.Time
-	if l.Duration > 0 {
-		deadline = start.Add(l.Duration)
+	if p.duration > 0 {
+		deadline = start.Add(p.duration)
 	}
 	var wg sync.WaitGroup
-	for i := range l.Workers {
+	for i := range p.workers {
 		quota := -1 // unlimited: the deadline stops the worker
-		if l.Duration <= 0 {
-			quota = l.Requests / l.Workers
-			if i < l.Requests%l.Workers {
+		if p.duration <= 0 {
+			quota = p.requests / p.workers
+			if i < p.requests%p.workers {
 				quota++
 			}
 		}
 		wg.Go(func() {
-			w := worker{load: l, body: body, client: client, stats: stats, observe: observe}
+			w := worker{qps: p.qps, shoot: shoot, stats: stats, observe: observe}
 			w.run(ctx, start, deadline, quota)
 		})
 	}
@@ -206,19 +232,18 @@ func hostname(host string) string {
 }
 
 type worker struct {
-	load    Load
-	body    []byte
-	client  *http.Client
+	qps     float64
+	shoot   shot
 	stats   *stats
 	observe Observer
 }
 
 // run sends quota requests (any number when quota < 0) until the deadline
-// (when set) or ctx ends, pacing them at the load's QPS.
+// (when set) or ctx ends, pacing them at qps.
 func (w *worker) run(ctx context.Context, start, deadline time.Time, quota int) {
 	var period time.Duration
-	if w.load.QPS > 0 {
-		period = time.Duration(float64(time.Second) / w.load.QPS)
+	if w.qps > 0 {
+		period = time.Duration(float64(time.Second) / w.qps)
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -238,45 +263,42 @@ func (w *worker) run(ctx context.Context, start, deadline time.Time, quota int) 
 		if ctx.Err() != nil || (!deadline.IsZero() && !time.Now().Before(deadline)) {
 			return
 		}
-		w.send(ctx)
+		begin := time.Now()
+		code, err := w.shoot(ctx)
+		latency := time.Since(begin)
+		if err != nil && ctx.Err() != nil {
+			return // stopped, not a failure of the target
+		}
+		w.stats.record(code, err, latency)
+		if w.observe != nil {
+			w.observe(code, err, latency)
+		}
 	}
 }
 
-func (w *worker) send(ctx context.Context) {
-	req, err := http.NewRequestWithContext(ctx, w.load.method(), w.load.URL, bytes.NewReader(w.body))
+// send sends one HTTP request of the load.
+func (l Load) send(ctx context.Context, client *http.Client) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, l.method(), l.URL, bytes.NewReader(l.Body))
 	if err != nil { // checked before the run starts
-		w.record(0, err, 0)
-		return
+		return 0, err
 	}
-	for k, v := range w.load.Header {
+	for k, v := range l.Header {
 		req.Header[k] = v
 	}
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", userAgent)
 	}
-	if w.load.Host != "" {
-		req.Host = w.load.Host
+	if l.Host != "" {
+		req.Host = l.Host
 	}
-	begin := time.Now()
-	resp, err := w.client.Do(req)
-	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-	}
-	latency := time.Since(begin)
+	resp, err := client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return // stopped, not a failure of the target
-		}
-		w.record(0, err, latency)
-		return
+		return 0, err
 	}
-	w.record(resp.StatusCode, nil, latency)
-}
-
-func (w *worker) record(code int, err error, latency time.Duration) {
-	w.stats.record(code, err, latency)
-	if w.observe != nil {
-		w.observe(code, err, latency)
+	_, err = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return 0, err
 	}
+	return resp.StatusCode, nil
 }

@@ -118,20 +118,30 @@ func (s *Server) startCmd(w http.ResponseWriter, t task) {
 		return
 	}
 	var run func(ctx context.Context)
-	if slices.ContainsFunc(line.commands, isHey) {
+	switch {
+	case slices.ContainsFunc(line.commands, isHey):
 		load, err := s.heyLoad(line)
 		if err != nil {
-			ht := t
-			ht.kind = "hey"
-			s.refused(ht, "Load test refused", err)
+			s.refused(t, "hey", err)
 			reply(w, statusOf(err), "%v", err)
 			return
 		}
-		if load.Duration > s.timeout {
-			t.log(s.log).Info("The load test's duration is longer than the command timeout; it will stop at the timeout", "duration", load.Duration.String(), "timeout", s.timeout.String())
+		s.warnLong(t, load.Duration)
+		run = func(ctx context.Context) {
+			s.runLoad(ctx, t, "hey", load.URL, func(ctx context.Context, o Observer) (Result, error) { return Generate(ctx, load, o) })
 		}
-		run = func(ctx context.Context) { s.runLoad(ctx, t, load) }
-	} else {
+	case slices.ContainsFunc(line.commands, isGhz):
+		load, err := s.ghzLoad(line)
+		if err != nil {
+			s.refused(t, "ghz", err)
+			reply(w, statusOf(err), "%v", err)
+			return
+		}
+		s.warnLong(t, load.Duration)
+		run = func(ctx context.Context) {
+			s.runLoad(ctx, t, "ghz", load.Target+load.Method, func(ctx context.Context, o Observer) (Result, error) { return GenerateGRPC(ctx, load, o) })
+		}
+	default:
 		if !s.permitLine(w, t, line) {
 			return
 		}
@@ -168,20 +178,42 @@ func (s *Server) heyLoad(line commandLine) (Load, error) {
 	return s.load.apply(h)
 }
 
-// refused logs and counts a command the load tester refuses by policy.
-func (s *Server) refused(t task, msg string, err error) {
+// ghzLoad reads a ghz command line into the GRPCLoad the policy lets it
+// run; like hey, ghz runs in process.
+func (s *Server) ghzLoad(line commandLine) (GRPCLoad, error) {
+	if line.words == nil {
+		return GRPCLoad{}, fmt.Errorf("the ghz command line uses %s, which the in-process ghz does not run: give one ghz command with literal words", line.syntax)
+	}
+	g, err := parseGhz(line.words[1:])
+	if err != nil {
+		return GRPCLoad{}, fmt.Errorf("parsing the ghz command: %w", err)
+	}
+	return s.load.applyGRPC(g)
+}
+
+// warnLong logs a load test that the command timeout will cut short.
+func (s *Server) warnLong(t task, d time.Duration) {
+	if d > s.timeout {
+		t.log(s.log).Info("The load test's duration is longer than the command timeout; it will stop at the timeout", "duration", d.String(), "timeout", s.timeout.String())
+	}
+}
+
+// refused logs and counts a load test the load tester refuses by policy.
+func (s *Server) refused(t task, tool string, err error) {
 	if statusOf(err) != http.StatusForbidden {
 		return
 	}
-	t.log(s.log).Info(msg, "reason", err.Error(), "cmd", t.command)
-	s.metrics.commands.WithLabelValues(t.canary, t.namespace, t.kind, "refused").Inc()
+	t.kind = tool
+	t.log(s.log).Info("Load test refused", "reason", err.Error(), "cmd", t.command)
+	s.metrics.commands.WithLabelValues(t.canary, t.namespace, tool, "refused").Inc()
 }
 
-// runLoad runs a hey load test in process and reports it.
-func (s *Server) runLoad(ctx context.Context, t task, l Load) {
-	log := t.log(s.log).WithValues("url", l.URL)
-	log.Info("Load test started", "method", l.Method, "workers", l.Workers, "qps", l.QPS, "duration", l.Duration.String(), "requests", l.Requests)
-	res, err := Generate(ctx, l, s.metrics.observer(t.canary, t.namespace))
+// runLoad runs an in-process load test (tool hey or ghz, against target)
+// and reports it.
+func (s *Server) runLoad(ctx context.Context, t task, tool, target string, generate func(context.Context, Observer) (Result, error)) {
+	log := t.log(s.log).WithValues("tool", tool, "target", target)
+	log.Info("Load test started", "cmd", t.command)
+	res, err := generate(ctx, s.metrics.observer(t.canary, t.namespace))
 	s.metrics.finished(t.canary, t.namespace, res)
 	kv := []any{
 		"requests", res.Requests, "errors", res.Errors, "transportErrors", res.TransportErrors, "codes", res.Codes,
@@ -190,13 +222,13 @@ func (s *Server) runLoad(ctx context.Context, t task, l Load) {
 	}
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		s.metrics.commands.WithLabelValues(t.canary, t.namespace, "hey", "stopped").Inc()
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, tool, "stopped").Inc()
 		log.Info("Load test stopped", append(kv, "reason", err.Error())...)
 	case err != nil:
-		s.metrics.commands.WithLabelValues(t.canary, t.namespace, "hey", "failed").Inc()
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, tool, "failed").Inc()
 		log.Error(err, "Load test failed", kv...)
 	default:
-		s.metrics.commands.WithLabelValues(t.canary, t.namespace, "hey", "succeeded").Inc()
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, tool, "succeeded").Inc()
 		log.Info("Load test finished", kv...)
 	}
 }
