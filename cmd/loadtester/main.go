@@ -85,7 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.zapEncoding, "zap-encoding", "json", "Log encoding: json or console.")
 	fs.BoolVar(&o.zapReplaceGlobals, "zap-replace-globals", false, "Make the logger zap's global logger.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
-	fs.BoolVar(&o.allowCommands, "allow-commands", false, "Run every command a webhook asks for, as Flagger's loadtester does. By default only in-process hey load tests and the binaries of -allowed-commands run.")
+	fs.BoolVar(&o.allowCommands, "allow-commands", false, "Run every command a webhook asks for, as Flagger's loadtester does. By default only in-process hey and ghz load tests and the binaries of -allowed-commands run.")
 	fs.Func("allowed-commands", "Comma-separated binaries that commands may run, e.g. helm,kubectl,curl,grep: every command of a type cmd line (each side of a pipe or list), bash, helm (helm and helmv3) or kubectl. A line with $VAR, $(...), redirections other than to /dev/null, assignments, & or compound commands needs sh. Allowing sh or bash allows every command.", func(v string) error {
 		for _, name := range strings.Split(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {

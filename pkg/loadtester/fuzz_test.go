@@ -18,8 +18,8 @@ import (
 // runs them, `go test -run '^$' -fuzz <target> -fuzztime 1m` explores.
 
 // FuzzParseCommandLine: any command line is either refused with an error
-// or described consistently, and a hey line is either refused with a 4xx
-// or turned into a load within the policy.
+// or described consistently, and a hey or ghz line is either refused with
+// a 4xx or turned into a load within the policy.
 func FuzzParseCommandLine(f *testing.F) {
 	s := New(Config{AllowedTargets: hostlist.MustParse("in-cluster,192.0.2.0/24"), MaxLoadWorkers: 8, MaxLoadRate: 50, MaxLoadDuration: time.Minute})
 	f.Cleanup(s.Close)
@@ -33,6 +33,19 @@ func FuzzParseCommandLine(f *testing.F) {
 		}
 		if c.shellOnly != "" && c.syntax == "" {
 			t.Fatalf("%q: shell-only construct %q without syntax", line, c.shellOnly)
+		}
+		if slices.ContainsFunc(c.commands, isGhz) && !slices.ContainsFunc(c.commands, isHey) {
+			g, err := s.ghzLoad(c)
+			if err != nil {
+				if code := statusOf(err); code != http.StatusBadRequest && code != http.StatusForbidden {
+					t.Fatalf("%q: refused with %d: %v", line, code, err)
+				}
+				return
+			}
+			if g.Workers < 1 || g.Workers > 8 || g.Duration > time.Minute || g.QPS <= 0 || g.QPS*float64(g.Workers) > 50+1e-9 || g.Targets == nil {
+				t.Fatalf("%q: gRPC load %+v is outside the policy", line, g)
+			}
+			return
 		}
 		if !slices.ContainsFunc(c.commands, isHey) {
 			return
