@@ -228,6 +228,11 @@ func TestTester_RendersTheLoadTesterUnderFlaggersName(t *testing.T) {
 	if !strings.Contains(dep, "runAsNonRoot: true") || !strings.Contains(dep, "path: /healthz") {
 		t.Errorf("the Deployment lacks the non-root context or the probes:\n%s", dep)
 	}
+	for _, want := range []string{"automountServiceAccountToken: false", "-allowed-targets=in-cluster", "-max-jobs=20", "-max-load-rate=1000"} {
+		if !strings.Contains(dep, want) {
+			t.Errorf("the Deployment lacks %s:\n%s", want, dep)
+		}
+	}
 }
 
 func keys(m map[objKey][]byte) []objKey {

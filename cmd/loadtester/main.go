@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/sluicedev/sluice/internal/version"
+	"github.com/sluicedev/sluice/pkg/hostlist"
 	"github.com/sluicedev/sluice/pkg/loadtester"
 )
 
@@ -38,10 +40,17 @@ type options struct {
 	allowCommands     bool
 	allowedCommands   []string
 	authTokenFile     string
+	allowedTargets    *hostlist.List
+	resolvConf        string
+	heyBodyDir        string
+	maxJobs           int
+	maxLoadDuration   time.Duration
+	maxLoadRate       float64
+	maxLoadWorkers    int
 }
 
 // authTokenEnv holds the bearer token when -auth-token-file is not set.
-const authTokenEnv = "LOADTESTER_AUTH_TOKEN"
+const authTokenEnv = loadtester.AuthTokenEnv
 
 func main() {
 	opts, err := parseFlags(os.Args[1:], os.Stderr)
@@ -76,8 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.zapEncoding, "zap-encoding", "json", "Log encoding: json or console.")
 	fs.BoolVar(&o.zapReplaceGlobals, "zap-replace-globals", false, "Make the logger zap's global logger.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
-	fs.BoolVar(&o.allowCommands, "allow-commands", false, "Run every command a webhook asks for, as Flagger's loadtester does. By default only in-process hey load tests and the binaries of -allowed-commands run.")
-	fs.Func("allowed-commands", "Comma-separated binaries that commands may run, e.g. helm,kubectl,k6: the first word of a type cmd line (sh for shell syntax), bash, helm (helm and helmv3) or kubectl. Allowing sh or bash allows every command.", func(v string) error {
+	fs.BoolVar(&o.allowCommands, "allow-commands", false, "Run every command a webhook asks for, as Flagger's loadtester does. By default only in-process hey and ghz load tests and the binaries of -allowed-commands run.")
+	fs.Func("allowed-commands", "Comma-separated binaries that commands may run, e.g. helm,kubectl,curl,grep: every command of a type cmd line (each side of a pipe or list), bash, helm (helm and helmv3) or kubectl. A line with $VAR, $(...), redirections other than to /dev/null, assignments, & or compound commands needs sh. Allowing sh or bash allows every command.", func(v string) error {
 		for _, name := range strings.Split(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {
 				o.allowedCommands = append(o.allowedCommands, name)
@@ -85,6 +94,24 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		return nil
 	})
+	o.allowedTargets = hostlist.MustParse(hostlist.Default)
+	fs.Func("allowed-targets", "Comma-separated hosts that hey load tests may send requests to (directly, through -x or by redirect): "+
+		"in-cluster (Service names: name, name.namespace, name.namespace.svc[.<cluster domain>], always resolved in the cluster), "+
+		"host names (app.example.com), domains (*.example.com), * (any name), IP networks or addresses (10.0.0.0/8). "+
+		"Loopback and link-local addresses are refused unless a network lists them. Default "+hostlist.Default+".", func(v string) error {
+		l, err := hostlist.Parse(v)
+		if err != nil {
+			return err
+		}
+		o.allowedTargets = l
+		return nil
+	})
+	fs.StringVar(&o.resolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf whose search line gives the cluster domain and the pod's namespace, for in-cluster target names.")
+	fs.StringVar(&o.heyBodyDir, "hey-body-dir", "", "Directory that hey -D may read request bodies from; empty (the default) refuses -D.")
+	fs.IntVar(&o.maxJobs, "max-jobs", loadtester.DefaultMaxJobs, "Most commands and load tests running at once; more are answered 429.")
+	fs.DurationVar(&o.maxLoadDuration, "max-load-duration", loadtester.DefaultMaxLoadDuration, "Longest hey -z a load test may ask for; longer ones are refused (403).")
+	fs.Float64Var(&o.maxLoadRate, "max-load-rate", loadtester.DefaultMaxLoadRate, "Most requests per second of one load test (hey -q times -c); higher ones are refused (403), and a load test without -q is paced at this rate.")
+	fs.IntVar(&o.maxLoadWorkers, "max-load-workers", loadtester.DefaultMaxLoadWorkers, "Most workers (hey -c) of one load test; more are refused (403).")
 	fs.StringVar(&o.authTokenFile, "auth-token-file", "", "File holding a bearer token that every request but /healthz must send (Authorization: Bearer <token>); read once at start. Without it the token comes from $"+authTokenEnv+", and no token means no auth.")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("parsing flags: %w", err)
@@ -96,6 +123,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-port %d is not a port", o.port)
 	case o.timeout <= 0:
 		return nil, fmt.Errorf("-timeout must be positive, got %s", o.timeout)
+	case o.maxJobs < 1 || o.maxLoadWorkers < 1:
+		return nil, fmt.Errorf("-max-jobs and -max-load-workers must be at least 1, got %d and %d", o.maxJobs, o.maxLoadWorkers)
+	case o.maxLoadDuration <= 0 || !(o.maxLoadRate > 0) || math.IsInf(o.maxLoadRate, 0):
+		return nil, fmt.Errorf("-max-load-duration and -max-load-rate must be positive, got %s and %g", o.maxLoadDuration, o.maxLoadRate)
 	case o.zapEncoding != "json" && o.zapEncoding != "console":
 		return nil, fmt.Errorf("-zap-encoding must be json or console, got %q", o.zapEncoding)
 	}
@@ -115,9 +146,21 @@ func run(ctx context.Context, o *options, logger logr.Logger) error {
 	if err != nil {
 		return err
 	}
+	if o.heyBodyDir != "" {
+		if fi, err := os.Stat(o.heyBodyDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("-hey-body-dir %s is not a directory", o.heyBodyDir)
+		}
+	}
+	if dns, err := hostlist.ReadClusterDNS(o.resolvConf); err != nil {
+		logger.Info("In-cluster target names resolve through the resolver's search path", "reason", err.Error())
+	} else {
+		o.allowedTargets.Cluster = dns
+	}
 	cfg := loadtester.Config{
 		Log: logger, Timeout: o.timeout,
 		AllowCommands: o.allowCommands, AllowedCommands: o.allowedCommands, AuthToken: token,
+		AllowedTargets: o.allowedTargets, BodyDir: o.heyBodyDir, MaxJobs: o.maxJobs,
+		MaxLoadDuration: o.maxLoadDuration, MaxLoadRate: o.maxLoadRate, MaxLoadWorkers: o.maxLoadWorkers,
 	}
 	if o.namespaceRegexp != "" {
 		cfg.NamespaceRegexp = regexp.MustCompile(o.namespaceRegexp) // checked by parseFlags
@@ -131,7 +174,9 @@ func run(ctx context.Context, o *options, logger logr.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("Starting the load tester", "version", version.String(), "address", ln.Addr().String(), "timeout", o.timeout.String(),
-		"allowCommands", o.allowCommands, "allowedCommands", o.allowedCommands, "authRequired", token != "")
+		"allowCommands", o.allowCommands, "allowedCommands", o.allowedCommands, "authRequired", token != "",
+		"allowedTargets", o.allowedTargets.String(), "clusterDomain", o.allowedTargets.Cluster.Domain, "clusterNamespace", o.allowedTargets.Cluster.Namespace,
+		"heyBodyDir", o.heyBodyDir, "maxJobs", o.maxJobs, "maxLoadDuration", o.maxLoadDuration.String(), "maxLoadRate", o.maxLoadRate, "maxLoadWorkers", o.maxLoadWorkers)
 
 	select {
 	case err := <-served:

@@ -25,8 +25,19 @@ func TestParseFlags_TakesFlaggersFlagsWithTheirDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.port != 9090 || o.timeout != time.Hour || o.logLevel != "info" || o.zapEncoding != "json" || o.namespaceRegexp != "" ||
-		o.allowCommands || o.allowedCommands != nil || o.authTokenFile != "" {
+		o.allowCommands || o.allowedCommands != nil || o.authTokenFile != "" || o.allowedTargets.String() != "in-cluster" ||
+		o.heyBodyDir != "" || o.maxJobs != 20 || o.maxLoadDuration != 30*time.Minute || o.maxLoadRate != 1000 || o.maxLoadWorkers != 200 ||
+		o.resolvConf != "/etc/resolv.conf" {
 		t.Errorf("defaults = %+v", o)
+	}
+	o, err = parseFlags([]string{"-allowed-targets=in-cluster, app.example.com,10.0.0.0/8", "-hey-body-dir=/bodies", "-max-jobs=3",
+		"-max-load-duration=5m", "-max-load-rate=50", "-max-load-workers=4"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.allowedTargets.String() != "in-cluster,app.example.com,10.0.0.0/8" || o.heyBodyDir != "/bodies" || o.maxJobs != 3 ||
+		o.maxLoadDuration != 5*time.Minute || o.maxLoadRate != 50 || o.maxLoadWorkers != 4 {
+		t.Errorf("parsed = %+v", o)
 	}
 	o, err = parseFlags([]string{"-port=8080", "-timeout=30m", "-namespace-regexp=^test$", "-log-level=debug", "-zap-encoding=console", "-zap-replace-globals"}, io.Discard)
 	if err != nil {
@@ -44,6 +55,8 @@ func TestParseFlags_TakesFlaggersFlagsWithTheirDefaults(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"-port=70000"}, {"-timeout=0s"}, {"-log-level=loud"}, {"-zap-encoding=xml"}, {"-namespace-regexp=("}, {"-unknown"}, {"extra"},
+		{"-allowed-targets=10.0.0.0/33"}, {"-allowed-targets=not a host"}, {"-max-jobs=0"}, {"-max-load-workers=0"},
+		{"-max-load-duration=0s"}, {"-max-load-rate=0"}, {"-max-load-rate=NaN"}, {"-max-load-rate=+Inf"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) succeeded, want an error", bad)
@@ -145,7 +158,7 @@ func TestLoadtester_ServesTheAPIAndStopsOnSIGTERM(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-port=0", "-timeout=1m", "-allowed-commands=true", "-auth-token-file="+tokenFile)
+	cmd := exec.Command(bin, "-port=0", "-timeout=1m", "-allowed-commands=true", "-auth-token-file="+tokenFile, "-allowed-targets=in-cluster,127.0.0.1")
 	cmd.Env = append(os.Environ(), authTokenEnv+"=") // the file, not the caller's environment
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -214,6 +227,7 @@ func TestLoadtester_ServesTheAPIAndStopsOnSIGTERM(t *testing.T) {
 		{http.MethodPost, "/", command("true"), bearer, 202},
 		{http.MethodPost, "/", command("echo not allowed"), bearer, 403},
 		{http.MethodPost, "/", command("hey -z 1m -q 20 -c 1 " + target.URL), bearer, 202},
+		{http.MethodPost, "/", command("hey -z 1m -q 20 -c 1 http://app.example.com/"), bearer, 403},
 		{http.MethodGet, "/metrics", "", bearer, 200},
 	}
 	for _, s := range steps {

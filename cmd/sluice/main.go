@@ -22,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -29,11 +30,13 @@ import (
 	"github.com/sluicedev/sluice/internal/version"
 	"github.com/sluicedev/sluice/pkg/canary"
 	"github.com/sluicedev/sluice/pkg/controller"
+	"github.com/sluicedev/sluice/pkg/hostlist"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/notifier"
 	"github.com/sluicedev/sluice/pkg/recorder"
 	"github.com/sluicedev/sluice/pkg/router"
 	"github.com/sluicedev/sluice/pkg/webhook"
+	"github.com/sluicedev/sluice/pkg/webhook/token"
 )
 
 // LeaderElectionID is the name of the leader election Lease.
@@ -176,6 +179,10 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 	if err := mgr.Add(dispatcher); err != nil {
 		return nil, fmt.Errorf("adding the alert dispatcher: %w", err)
 	}
+	webhooks, err := newWebhookCaller(mgr.GetAPIReader(), opts)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := recorder.New(ctrlmetrics.Registry, version.Version, opts.MeshProvider)
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
@@ -202,7 +209,7 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 			}),
 			Observe: rec.ObserveMetricQuery,
 		},
-		Webhooks:              &webhook.HTTPCaller{},
+		Webhooks:              webhooks,
 		Notifier:              dispatcher,
 		EventWebhook:          opts.EventWebhook,
 		Metrics:               rec,
@@ -210,6 +217,29 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
 		MinInterval:           10 * time.Second,
 	}, nil
+}
+
+// newWebhookCaller is the webhook client: with -webhook-token-secret it
+// sends that Secret's token, read through r (the API server, no Secret
+// cache), to the hosts of -webhook-token-hosts.
+func newWebhookCaller(r client.Reader, opts *Options) (*webhook.HTTPCaller, error) {
+	if opts.WebhookTokenSecret == "" {
+		return &webhook.HTTPCaller{}, nil
+	}
+	secret, err := token.NewSecret(r, opts.WebhookTokenSecret)
+	if err != nil {
+		return nil, fmt.Errorf("-webhook-token-secret: %w", err)
+	}
+	hosts, err := hostlist.Parse(opts.WebhookTokenHosts)
+	if err != nil {
+		return nil, fmt.Errorf("-webhook-token-hosts: %w", err)
+	}
+	// Outside a pod there is no cluster search line: Service names then
+	// resolve as name.namespace.svc.cluster.local.
+	if dns, err := hostlist.ReadClusterDNS("/etc/resolv.conf"); err == nil {
+		hosts.Cluster = dns
+	}
+	return &webhook.HTTPCaller{Token: secret, TokenHosts: hosts}, nil
 }
 
 // splitList splits a comma-separated flag value, dropping blanks.

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/hostlist"
+	"github.com/sluicedev/sluice/pkg/webhook/token"
 )
 
 // Options are the manager's settings, read from Flagger's command-line flags
@@ -79,6 +81,13 @@ type Options struct {
 	ClusterName string
 	// NoCrossNamespaceRefs forbids references to other namespaces.
 	NoCrossNamespaceRefs bool
+	// WebhookTokenSecret names the Secret (namespace/name) whose key
+	// "token" is sent as a bearer token to the webhooks of
+	// WebhookTokenHosts; empty sends none.
+	WebhookTokenSecret string
+	// WebhookTokenHosts are the webhook hosts that receive the token, as a
+	// hostlist allow-list.
+	WebhookTokenHosts string
 
 	// Threadiness is the number of Canaries reconciled at the same time.
 	Threadiness int
@@ -184,6 +193,8 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster, shown in alerts.")
 	fs.BoolVar(&o.AllowRunningFlagger, "allow-running-flagger", false, "Act on Canaries even while a Flagger controller runs in the cluster (its Lease is held or its Deployment is ready); by default Sluice waits until it stops.")
 	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "Refuse references from a Canary to MetricTemplates and AlertProviders in other namespaces.")
+	fs.StringVar(&o.WebhookTokenSecret, "webhook-token-secret", "", "Secret (namespace/name) whose key token is sent as Authorization: Bearer <token> to the webhooks of -webhook-token-hosts, such as the load tester's -auth-token-file; read when a call needs it and kept 30s.")
+	fs.StringVar(&o.WebhookTokenHosts, "webhook-token-hosts", hostlist.Default, "Comma-separated webhook hosts that receive the -webhook-token-secret token: in-cluster (Service names), host names, *.domain, IP networks.")
 	fs.IntVar(&o.MaxConcurrentCanaries, "max-concurrent-canaries", 0, "Most Canaries analysed at once; the others wait in phase Waiting, first come first served. 0 means no limit.")
 	fs.IntVar(&o.Threadiness, "threadiness", 2, "Number of Canaries reconciled at the same time.")
 	fs.StringVar(&o.Port, "port", "8080", "Port serving /metrics, /healthz and /readyz.")
@@ -275,6 +286,14 @@ func (o *Options) validate() error {
 	}
 	if errs := validation.IsDNS1123Label(o.LeaderElectionNamespace); len(errs) > 0 {
 		return fmt.Errorf("invalid value %q for -leader-election-namespace: not a namespace name: %s", o.LeaderElectionNamespace, strings.Join(errs, "; "))
+	}
+	if o.WebhookTokenSecret != "" {
+		if _, err := token.ParseSecretRef(o.WebhookTokenSecret); err != nil {
+			return fmt.Errorf("invalid value for -webhook-token-secret: %w", err)
+		}
+	}
+	if _, err := hostlist.Parse(o.WebhookTokenHosts); err != nil {
+		return fmt.Errorf("invalid value for -webhook-token-hosts: %w", err)
 	}
 	return nil
 }

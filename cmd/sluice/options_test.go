@@ -13,6 +13,7 @@ import (
 	"time"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/webhook/token"
 )
 
 var update = flag.Bool("update", false, "rewrite the flag table in README.md")
@@ -71,7 +72,7 @@ func TestParseOptions_DefaultsMatchFlagger(t *testing.T) {
 		}
 	}
 	// Sluice's own flags, which Flagger does not have.
-	own := map[string]bool{"max-concurrent-canaries": true}
+	own := map[string]bool{"max-concurrent-canaries": true, "webhook-token-secret": true, "webhook-token-hosts": true}
 	for name := range got {
 		if _, ok := want[name]; !ok && !own[name] {
 			t.Errorf("flag -%s is not one of Flagger's flags listed in this test", name)
@@ -102,7 +103,8 @@ func TestParseOptions_SetsEveryField(t *testing.T) {
 		"-slack-proxy-url", "http://sp", "-slack-channel", "#c", "-slack-user", "u", "-msteams-url", "https://t",
 		"-msteams-proxy-url", "http://tp", "-event-webhook", "https://e", "-cluster-name", "prod",
 		"-no-cross-namespace-refs", "-threadiness", "4", "-port", "9090", "-log-level", "warn", "-zap-encoding", "console",
-		"-control-loop-interval", "30s", "-zap-replace-globals",
+		"-control-loop-interval", "30s", "-zap-replace-globals", "-webhook-token-secret", "sluice-system/lt-token",
+		"-webhook-token-hosts", "in-cluster,hooks.example.com",
 	}
 	got, err := ParseOptions(args, env(nil))
 	if err != nil {
@@ -117,6 +119,7 @@ func TestParseOptions_SetsEveryField(t *testing.T) {
 		SlackProxyURL: "http://sp", SlackChannel: "#c", SlackUser: "u", MSTeamsURL: "https://t", MSTeamsProxyURL: "http://tp",
 		EventWebhook: "https://e", ClusterName: "prod", NoCrossNamespaceRefs: true, Threadiness: 4, Port: "9090",
 		LogLevel: "warn", ZapEncoding: "console", ControlLoopInterval: 30 * time.Second, ZapReplaceGlobals: true,
+		WebhookTokenSecret: "sluice-system/lt-token", WebhookTokenHosts: "in-cluster,hooks.example.com",
 	}
 	if *got != want {
 		t.Errorf("ParseOptions =\n%+v\nwant\n%+v", *got, want)
@@ -185,6 +188,8 @@ func TestParseOptions_RejectsInvalidValuesNamingTheFlag(t *testing.T) {
 		{"empty lease namespace", []string{"-leader-election-namespace", ""}, "-leader-election-namespace"},
 		{"bad boolean", []string{"-enable-leader-election=maybe"}, "-enable-leader-election"},
 		{"unknown flag", []string{"-control-plane", "x"}, "-control-plane"},
+		{"token Secret without a namespace", []string{"-webhook-token-secret", "lt-token"}, "-webhook-token-secret"},
+		{"bad token hosts", []string{"-webhook-token-hosts", "10.0.0.0/33"}, "-webhook-token-hosts"},
 		{"positional argument", []string{"run"}, `"run"`},
 	}
 	for _, tt := range tests {
@@ -279,7 +284,7 @@ func TestFlagTable_ListsWhatIsWiredAndMatchesTheREADME(t *testing.T) {
 		"kubeconfig-qps", "leader-election-namespace", "log-level", "master", "max-concurrent-canaries", "mesh-provider", "metrics-server",
 		"msteams-proxy-url", "msteams-url", "namespace", "no-cross-namespace-refs", "port", "selector-labels",
 		"slack-channel", "slack-proxy-url", "slack-token", "slack-url", "slack-user", "threadiness", "version",
-		"zap-encoding", "zap-replace-globals",
+		"webhook-token-hosts", "webhook-token-secret", "zap-encoding", "zap-replace-globals",
 	}
 	var gotWired []string
 	for _, row := range FlagTable() {
@@ -392,5 +397,28 @@ func TestNewLogger_HonoursLevelAndEncoding(t *testing.T) {
 				t.Errorf("JSON output = %v, want %v:\n%s", got, tt.wantJ, out)
 			}
 		})
+	}
+}
+
+func TestNewWebhookCaller_WiresTheTokenSecretAndHosts(t *testing.T) {
+	t.Parallel()
+	o, err := ParseOptions([]string{"-webhook-token-secret", "sluice-system/lt-token", "-webhook-token-hosts", "flagger-loadtester.test"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newWebhookCaller(nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, ok := c.Token.(*token.Secret)
+	if !ok || src.Secret.String() != "sluice-system/lt-token" || c.TokenHosts.String() != "flagger-loadtester.test" {
+		t.Errorf("caller = %+v, want the token of sluice-system/lt-token for flagger-loadtester.test", c)
+	}
+	o, err = ParseOptions(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := newWebhookCaller(nil, o); err != nil || c.Token != nil {
+		t.Errorf("without -webhook-token-secret the caller = %+v, %v; want no token", c, err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/sluicedev/sluice/e2e/cluster"
 	"github.com/sluicedev/sluice/e2e/meshsim"
 	"github.com/sluicedev/sluice/internal/testenv"
+	"github.com/sluicedev/sluice/pkg/hostlist"
 	"github.com/sluicedev/sluice/pkg/loadtester"
 	"github.com/sluicedev/sluice/pkg/metrics/promtest"
 )
@@ -124,9 +125,10 @@ func run(ctx context.Context, keep bool) error {
 	return nil
 }
 
-// startLoadTester serves Sluice's load tester on a free loopback port.
+// startLoadTester serves Sluice's load tester on a free loopback port. Its
+// load tests go to the traffic simulator, on loopback too.
 func startLoadTester() (string, func(), error) {
-	lt := loadtester.New(loadtester.Config{})
+	lt := loadtester.New(loadtester.Config{AllowedTargets: hostlist.MustParse("in-cluster,127.0.0.0/8")})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, fmt.Errorf("listening for the load tester: %w", err)

@@ -24,6 +24,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/e2e/meshsim"
+	"github.com/sluicedev/sluice/pkg/hostlist"
 	"github.com/sluicedev/sluice/pkg/loadtester"
 	"github.com/sluicedev/sluice/pkg/metrics/promtest"
 )
@@ -135,9 +136,10 @@ func namespaceFor(test string) string {
 	return "e2e-" + name
 }
 
-// startLoadTester serves Sluice's load tester on a free loopback port.
+// startLoadTester serves Sluice's load tester on a free loopback port. Its
+// load tests go to the traffic simulator, on loopback too.
 func (s *scenario) startLoadTester() {
-	lt := loadtester.New(loadtester.Config{})
+	lt := loadtester.New(loadtester.Config{AllowedTargets: hostlist.MustParse("in-cluster,127.0.0.0/8")})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.t.Fatalf("listening for the load tester: %v", err)

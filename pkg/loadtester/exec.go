@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +22,16 @@ const (
 	waitDelay = 5 * time.Second
 )
 
+// AuthTokenEnv is the environment variable that may hold the load
+// tester's bearer token; it is removed from the environment of the
+// commands the load tester runs.
+const AuthTokenEnv = "LOADTESTER_AUTH_TOKEN"
+
+// childEnv is env without the load tester's own secrets.
+func childEnv(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, AuthTokenEnv+"=") })
+}
+
 // exec runs a binary found on the path and returns its combined output (at
 // most maxOutput bytes). ctx ending kills it.
 func (s *Server) exec(ctx context.Context, bin string, args ...string) ([]byte, error) {
@@ -29,6 +41,7 @@ func (s *Server) exec(ctx context.Context, bin string, args ...string) ([]byte, 
 	}
 	var out cappedBuffer
 	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = childEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = waitDelay
 	if err := cmd.Run(); err != nil {
@@ -40,32 +53,31 @@ func (s *Server) exec(ctx context.Context, bin string, args ...string) ([]byte, 
 	return out.Bytes(), nil
 }
 
-// shellBuiltins are the first words of shell commands that need no binary.
+// shellBuiltins are the commands a shell runs without a binary.
 var shellBuiltins = map[string]bool{
-	".": true, ":": true, "[": true, "!": true, "{": true, "alias": true, "case": true, "cd": true,
-	"command": true, "echo": true, "eval": true, "exec": true, "exit": true, "export": true, "false": true,
-	"for": true, "if": true, "printf": true, "read": true, "set": true, "source": true, "test": true,
-	"time": true, "trap": true, "true": true, "type": true, "ulimit": true, "umask": true, "unset": true,
-	"until": true, "wait": true, "while": true,
+	".": true, ":": true, "[": true, "alias": true, "cd": true, "command": true, "echo": true, "eval": true,
+	"exec": true, "exit": true, "export": true, "false": true, "printf": true, "read": true, "set": true,
+	"test": true, "trap": true, "true": true, "type": true, "ulimit": true, "umask": true, "unset": true,
+	"wait": true,
 }
 
-// checkShellCommand fails when sh, or the binary a type cmd command starts
-// with, is not installed, so the webhook fails now instead of the
-// background run failing unseen. needsShell says the line uses shell
-// syntax; its words then are not known.
-func (s *Server) checkShellCommand(words []string, needsShell bool) error {
+// checkShellCommand fails when sh, or the binary of a command of the line,
+// is not installed, so the webhook fails now instead of the background run
+// failing unseen.
+func (s *Server) checkShellCommand(line commandLine) error {
 	if _, err := s.lookPath("sh"); err != nil {
 		return fmt.Errorf("sh is not installed in the load tester: %w", err)
 	}
-	if needsShell || len(words) == 0 {
-		return nil
+	if line.shellOnly != "" {
+		return nil // its commands are not all known
 	}
-	first := words[0]
-	if shellBuiltins[first] || strings.ContainsAny(first, "/=") {
-		return nil
-	}
-	if _, err := s.lookPath(first); err != nil {
-		return fmt.Errorf("%s is not installed in the load tester: %w", first, err)
+	for _, bin := range line.commands {
+		if shellBuiltins[bin] || strings.Contains(bin, "/") {
+			continue
+		}
+		if _, err := s.lookPath(bin); err != nil {
+			return fmt.Errorf("%s is not installed in the load tester: %w", bin, err)
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/pkg/hostlist"
 	"github.com/sluicedev/sluice/pkg/webhook"
 )
 
@@ -138,5 +139,38 @@ func TestWebhookCaller_WaitsForTheGateToOpen(t *testing.T) {
 	}
 	if err := call(flaggerv1beta1.RolloutHook, "/", map[string]string{"cmd": "hey -n 5 -c 1 " + tg.URL}); err != nil {
 		t.Errorf("load test hook = %v, want success", err)
+	}
+}
+
+// tokenSource is a fixed webhook bearer token.
+type tokenSource string
+
+func (s tokenSource) Token(context.Context) (string, error) { return string(s), nil }
+
+// The controller's webhook client sends the load tester's bearer token
+// when it has one for the load tester's host.
+func TestWebhookCaller_SendsTheLoadTestersToken(t *testing.T) {
+	t.Parallel()
+	_, ts := newTestServer(t, Config{AuthToken: "lt-token"})
+	cd := &flaggerv1beta1.Canary{}
+	cd.Name, cd.Namespace = "podinfo", "test"
+	hook := flaggerv1beta1.CanaryWebhook{Name: "open", URL: ts.URL + "/gate/open"}
+	tests := []struct {
+		name    string
+		caller  *webhook.HTTPCaller
+		wantErr string
+	}{
+		{name: "no token", caller: &webhook.HTTPCaller{}, wantErr: "status 401: missing or wrong bearer token"},
+		{name: "a token for another host", caller: &webhook.HTTPCaller{Token: tokenSource("lt-token")}, wantErr: "status 401"},
+		{name: "the token for this host", caller: &webhook.HTTPCaller{Token: tokenSource("lt-token"), TokenHosts: hostlist.MustParse("127.0.0.1")}},
+	}
+	for _, tt := range tests {
+		err := tt.caller.Call(context.Background(), hook, webhook.NewPayload(cd, hook))
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%s: %v, want success", tt.name, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.wantErr)
+		}
 	}
 }

@@ -12,14 +12,23 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/sluicedev/sluice/pkg/hostlist"
 	"github.com/sluicedev/sluice/pkg/webhook"
 )
 
+// testTargets let the tests' load tests reach their httptest targets on
+// loopback, besides the default in-cluster names.
+var testTargets = hostlist.MustParse("in-cluster,127.0.0.0/8")
+
 // newTestServer serves a load tester on loopback; the cleanup stops its
-// commands before the test ends.
+// commands before the test ends. Without AllowedTargets it allows
+// testTargets; a test of the default passes hostlist.Default.
 func newTestServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
 	cfg.Log = testr.New(t)
+	if cfg.AllowedTargets == nil {
+		cfg.AllowedTargets = testTargets
+	}
 	s := New(cfg)
 	ts := httptest.NewServer(s)
 	t.Cleanup(func() {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"path"
@@ -14,9 +15,17 @@ import (
 	"time"
 )
 
-// isHey reports whether a command's words run hey.
-func isHey(words []string) bool {
-	return len(words) > 0 && path.Base(words[0]) == "hey"
+// isHey reports whether a command name runs hey.
+func isHey(name string) bool {
+	return path.Base(name) == "hey"
+}
+
+// heyCommand is a hey command line read: the load it describes and the file
+// it names with -D, which only the load policy may read.
+type heyCommand struct {
+	load Load
+	// bodyFile is -D: a file whose content is the request body.
+	bodyFile string
 }
 
 // headerLine is hey's "Name: value" header syntax.
@@ -68,36 +77,40 @@ func (f *heyFlags) flagSet() *flag.FlagSet {
 	return fs
 }
 
-// parseHey reads hey's arguments (the words after "hey") into a Load, with
-// hey's defaults: 200 requests, 50 workers, GET, Content-Type text/html,
-// 20s request timeout. Flags go before the URL, as with hey.
-func parseHey(args []string) (Load, error) {
+// parseHey reads hey's arguments (the words after "hey"), with hey's
+// defaults: 200 requests, 50 workers, GET, Content-Type text/html, 20s
+// request timeout. Flags go before the URL, as with hey. It reads no file
+// and checks no policy: see loadPolicy.
+func parseHey(args []string) (heyCommand, error) {
 	var f heyFlags
 	fs := f.flagSet()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return Load{}, errors.New("hey -h asks for help; give a URL to load")
+			return heyCommand{}, errors.New("hey -h asks for help; give a URL to load")
 		}
-		return Load{}, fmt.Errorf("parsing hey's flags: %w", err)
+		return heyCommand{}, fmt.Errorf("parsing hey's flags: %w", err)
 	}
 	switch {
 	case fs.NArg() == 0:
-		return Load{}, errors.New("hey needs a URL")
+		return heyCommand{}, errors.New("hey needs a URL")
 	case fs.NArg() > 1:
-		return Load{}, fmt.Errorf("unexpected argument %q after the URL %q; hey takes its flags before the URL", fs.Arg(1), fs.Arg(0))
+		return heyCommand{}, fmt.Errorf("unexpected argument %q after the URL %q; hey takes its flags before the URL", fs.Arg(1), fs.Arg(0))
 	}
 	if err := f.validate(); err != nil {
-		return Load{}, err
+		return heyCommand{}, err
 	}
 	target, err := url.Parse(fs.Arg(0))
 	if err != nil {
-		return Load{}, fmt.Errorf("parsing the URL: %w", err)
+		return heyCommand{}, fmt.Errorf("parsing the URL: %w", err)
 	}
-	if (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-		return Load{}, fmt.Errorf("the URL %q must be an absolute http or https URL", fs.Arg(0))
+	if (target.Scheme != "http" && target.Scheme != "https") || target.Hostname() == "" {
+		return heyCommand{}, fmt.Errorf("the URL %q must be an absolute http or https URL", fs.Arg(0))
+	}
+	if target.User != nil {
+		return heyCommand{}, errors.New("the URL must not carry a user and password; use -a user:password")
 	}
 	l := Load{
-		Method: strings.ToUpper(f.method), URL: target.String(), Body: []byte(f.body), BodyFile: f.bodyFile,
+		Method: strings.ToUpper(f.method), URL: target.String(), Body: []byte(f.body),
 		Requests: f.requests, Duration: f.duration, Workers: f.workers, QPS: f.qps,
 		Timeout: time.Duration(f.timeout) * time.Second, HTTP2: f.http2,
 		DisableCompression: f.noCompress, DisableKeepAlives: f.noKeepAlive, DisableRedirects: f.noRedirect,
@@ -106,14 +119,15 @@ func parseHey(args []string) (Load, error) {
 		l.Requests = 0
 	}
 	if f.proxy != "" {
-		if l.Proxy, err = url.Parse("http://" + f.proxy); err != nil {
-			return Load{}, fmt.Errorf("parsing the proxy address -x %q: %w", f.proxy, err)
+		if l.Proxy, err = url.Parse("http://" + f.proxy); err != nil || l.Proxy.Hostname() == "" || l.Proxy.User != nil ||
+			l.Proxy.Path != "" || l.Proxy.RawQuery != "" {
+			return heyCommand{}, fmt.Errorf("the proxy address -x %q must be host:port", f.proxy)
 		}
 	}
 	if l.Header, l.Host, err = f.header(); err != nil {
-		return Load{}, err
+		return heyCommand{}, err
 	}
-	return l, nil
+	return heyCommand{load: l, bodyFile: f.bodyFile}, nil
 }
 
 func (f *heyFlags) validate() error {
@@ -122,6 +136,8 @@ func (f *heyFlags) validate() error {
 		return fmt.Errorf("hey -o %s is not supported: results go to the log and /metrics", f.output)
 	case f.duration < 0 || f.timeout < 0 || f.qps < 0:
 		return errors.New("-z, -t and -q cannot be negative")
+	case math.IsNaN(f.qps) || math.IsInf(f.qps, 0):
+		return fmt.Errorf("-q must be a number of requests per second, got %g", f.qps)
 	case f.workers < 1:
 		return fmt.Errorf("-c must be at least 1, got %d", f.workers)
 	case f.duration == 0 && f.requests < 1:

@@ -8,17 +8,26 @@ import (
 	"time"
 )
 
-// heyLoad parses a hey command line as POST / does.
+// heyLoad parses a hey command line as POST / does, before the policy.
 func heyLoad(t *testing.T, line string) (Load, error) {
 	t.Helper()
-	words, err := shellWords(line, func(string) string { return "" })
+	h, err := heyCmd(t, line)
+	if h.bodyFile != "" {
+		t.Errorf("%q: unexpected -D %s", line, h.bodyFile)
+	}
+	return h.load, err
+}
+
+func heyCmd(t *testing.T, line string) (heyCommand, error) {
+	t.Helper()
+	c, err := parseCommandLine(line)
 	if err != nil {
-		return Load{}, err
+		return heyCommand{}, err
 	}
-	if !isHey(words) {
-		t.Fatalf("%q is not a hey command", line)
+	if c.words == nil || !isHey(c.words[0]) {
+		t.Fatalf("%q is not one hey command", line)
 	}
-	return parseHey(words[1:])
+	return parseHey(c.words[1:])
 }
 
 func header(kv ...string) http.Header {
@@ -69,8 +78,8 @@ func TestParseHey_ReadsEveryFlagWithHeysDefaults(t *testing.T) {
 			Header: header("Content-Type", "text/html", "Authorization", "Basic dXNlcjpwdw==", "User-Agent", "probe hey/0.0.1")}},
 		// In this table Timeout -1 stands for 0, which the defaults would replace.
 		{name: "-t 0 means no request timeout", line: "hey -n 1 -c 1 -t 0 http://x/", want: Load{URL: "http://x/", Requests: 1, Workers: 1, Timeout: -1}},
-		{name: "connection flags, body file, -cpus", line: "hey -n 1 -c 1 -h2 -disable-compression -disable-keepalive -disable-redirects -D /tmp/body -cpus 2 http://x/",
-			want: Load{URL: "http://x/", Requests: 1, Workers: 1, HTTP2: true, DisableCompression: true, DisableKeepAlives: true, DisableRedirects: true, BodyFile: "/tmp/body"}},
+		{name: "connection flags, -cpus", line: "hey -n 1 -c 1 -h2 -disable-compression -disable-keepalive -disable-redirects -cpus 2 http://x/",
+			want: Load{URL: "http://x/", Requests: 1, Workers: 1, HTTP2: true, DisableCompression: true, DisableKeepAlives: true, DisableRedirects: true}},
 		{name: "flags with = and double dashes, as Go's flag package", line: "hey --z=10s -c=3 http://x/", want: Load{URL: "http://x/", Duration: 10 * time.Second, Workers: 3}},
 		{name: "a hey binary path", line: "/usr/local/bin/hey -n 1 -c 1 http://x/", want: Load{URL: "http://x/", Requests: 1, Workers: 1}},
 	}
@@ -88,6 +97,16 @@ func TestParseHey_ReadsEveryFlagWithHeysDefaults(t *testing.T) {
 				t.Errorf("parsing %q:\n got %+v\nwant %+v", tt.line, got, want)
 			}
 		})
+	}
+}
+
+func TestParseHey_KeepsTheBodyFileForThePolicy(t *testing.T) {
+	h, err := heyCmd(t, "hey -n 1 -c 1 -m POST -D /var/run/secrets/kubernetes.io/serviceaccount/token http://x/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.bodyFile != "/var/run/secrets/kubernetes.io/serviceaccount/token" || len(h.load.Body) != 0 {
+		t.Errorf("bodyFile %q, body %q: the parser must not read the file", h.bodyFile, h.load.Body)
 	}
 }
 
@@ -121,7 +140,11 @@ func TestParseHey_RejectsMalformedCommandLines(t *testing.T) {
 		{name: "relative URL", line: "hey /path", wantErr: "must be an absolute http or https URL"},
 		{name: "other scheme", line: "hey ftp://x/", wantErr: "must be an absolute http or https URL"},
 		{name: "help", line: "hey -h", wantErr: "asks for help"},
-		{name: "unterminated quote", line: "hey -H 'Cookie: a http://x/", wantErr: "unterminated single quote"},
+		{name: "unterminated quote", line: "hey -H 'Cookie: a http://x/", wantErr: "reached EOF without closing quote"},
+		{name: "user and password in the URL", line: "hey http://user:pw@x/", wantErr: "must not carry a user and password"},
+		{name: "proxy with a path", line: "hey -x proxy:3128/path http://x/", wantErr: "must be host:port"},
+		{name: "rate not a number", line: "hey -q NaN http://x/", wantErr: "-q must be a number"},
+		{name: "infinite rate", line: "hey -q +Inf http://x/", wantErr: "-q must be a number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/sluicedev/sluice/pkg/hostlist"
 )
 
 // Load is one run of the load generator, as a hey command line describes it.
@@ -27,9 +27,6 @@ type Load struct {
 	Host string
 	// Body is the request body.
 	Body []byte
-	// BodyFile, when set, names a file whose content is the request body; it
-	// is read when the run starts.
-	BodyFile string
 	// Requests is the total number of requests of a run without Duration.
 	Requests int
 	// Duration, when positive, makes the run send requests for that long,
@@ -52,6 +49,10 @@ type Load struct {
 	DisableKeepAlives bool
 	// DisableRedirects records redirects as answers instead of following them.
 	DisableRedirects bool
+	// Targets, when set, are the only hosts requests go to: the URL's, the
+	// proxy's and every redirect's; connections are made by its Dialer.
+	// nil sends requests anywhere.
+	Targets *hostlist.List
 }
 
 // Result sums up a run.
@@ -92,41 +93,66 @@ const userAgent = "hey/0.0.1"
 // done: when the requests are sent, Duration has passed or ctx ends. A
 // run cut short by ctx returns what was measured and ctx's error.
 func Generate(ctx context.Context, l Load, observe Observer) (Result, error) {
-	if l.Workers < 1 {
-		return Result{}, fmt.Errorf("workers must be at least 1, got %d", l.Workers)
+	p := pace{requests: l.Requests, workers: l.Workers, duration: l.Duration, qps: l.QPS}
+	if err := p.check(); err != nil {
+		return Result{}, err
 	}
-	if l.Duration <= 0 && l.Requests < 1 {
-		return Result{}, fmt.Errorf("a run needs a duration or at least one request, got %d requests", l.Requests)
-	}
-	body := l.Body
-	if l.BodyFile != "" {
-		var err error
-		if body, err = os.ReadFile(l.BodyFile); err != nil {
-			return Result{}, fmt.Errorf("reading the request body: %w", err)
-		}
-	}
-	if _, err := http.NewRequest(l.method(), l.URL, nil); err != nil {
+	req, err := http.NewRequest(l.method(), l.URL, nil)
+	if err != nil {
 		return Result{}, fmt.Errorf("building the request: %w", err)
+	}
+	if err := l.checkTargets(req.URL); err != nil {
+		return Result{}, err
 	}
 	client := l.client()
 	defer client.CloseIdleConnections()
+	return p.run(ctx, func(ctx context.Context) (int, error) { return l.send(ctx, client) }, observe)
+}
+
+// pace is how a run spreads its requests over its workers and time.
+type pace struct {
+	// requests is the total of a run without duration.
+	requests int
+	workers  int
+	// duration, when positive, makes the run last that long.
+	duration time.Duration
+	// qps is each worker's rate; 0 means no limit.
+	qps float64
+}
+
+func (p pace) check() error {
+	if p.workers < 1 {
+		return fmt.Errorf("workers must be at least 1, got %d", p.workers)
+	}
+	if p.duration <= 0 && p.requests < 1 {
+		return fmt.Errorf("a run needs a duration or at least one request, got %d requests", p.requests)
+	}
+	return nil
+}
+
+// shot sends one request and returns its status code, HTTP-like: 2xx
+// for success.
+type shot func(ctx context.Context) (code int, err error)
+
+// run sends the requests with shoot from the workers and sums them up.
+func (p pace) run(ctx context.Context, shoot shot, observe Observer) (Result, error) {
 	stats := newStats()
 	start := time.Now()
 	var deadline time.Time
-	if l.Duration > 0 {
-		deadline = start.Add(l.Duration)
+	if p.duration > 0 {
+		deadline = start.Add(p.duration)
 	}
 	var wg sync.WaitGroup
-	for i := range l.Workers {
+	for i := range p.workers {
 		quota := -1 // unlimited: the deadline stops the worker
-		if l.Duration <= 0 {
-			quota = l.Requests / l.Workers
-			if i < l.Requests%l.Workers {
+		if p.duration <= 0 {
+			quota = p.requests / p.workers
+			if i < p.requests%p.workers {
 				quota++
 			}
 		}
 		wg.Go(func() {
-			w := worker{load: l, body: body, client: client, stats: stats, observe: observe}
+			w := worker{qps: p.qps, shoot: shoot, stats: stats, observe: observe}
 			w.run(ctx, start, deadline, quota)
 		})
 	}
@@ -145,6 +171,25 @@ func (l Load) method() string {
 	return l.Method
 }
 
+// checkTargets checks the URL's and the proxy's hosts against Targets.
+func (l Load) checkTargets(u *url.URL) error {
+	if l.Targets == nil {
+		return nil
+	}
+	if err := l.Targets.Check(u.Hostname()); err != nil {
+		return fmt.Errorf("the load test's URL: %w", err)
+	}
+	if l.Proxy != nil {
+		if err := l.Targets.Check(l.Proxy.Hostname()); err != nil {
+			return fmt.Errorf("the load test's proxy: %w", err)
+		}
+	}
+	return nil
+}
+
+// maxRedirects is how many redirects a request follows, as Go's default.
+const maxRedirects = 10
+
 func (l Load) client() *http.Client {
 	tr := &http.Transport{
 		// Load tests often target endpoints with self-signed certificates;
@@ -158,9 +203,22 @@ func (l Load) client() *http.Client {
 	if l.Proxy != nil {
 		tr.Proxy = http.ProxyURL(l.Proxy)
 	}
+	if l.Targets != nil {
+		tr.DialContext = l.Targets.Dialer(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
+	}
 	c := &http.Client{Transport: tr, Timeout: l.Timeout}
-	if l.DisableRedirects {
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		switch {
+		case l.DisableRedirects:
+			return http.ErrUseLastResponse
+		case len(via) >= maxRedirects:
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		case l.Targets != nil:
+			if err := l.Targets.Check(req.URL.Hostname()); err != nil {
+				return fmt.Errorf("not following the redirect: %w", err)
+			}
+		}
+		return nil
 	}
 	return c
 }
@@ -174,19 +232,18 @@ func hostname(host string) string {
 }
 
 type worker struct {
-	load    Load
-	body    []byte
-	client  *http.Client
+	qps     float64
+	shoot   shot
 	stats   *stats
 	observe Observer
 }
 
 // run sends quota requests (any number when quota < 0) until the deadline
-// (when set) or ctx ends, pacing them at the load's QPS.
+// (when set) or ctx ends, pacing them at qps.
 func (w *worker) run(ctx context.Context, start, deadline time.Time, quota int) {
 	var period time.Duration
-	if w.load.QPS > 0 {
-		period = time.Duration(float64(time.Second) / w.load.QPS)
+	if w.qps > 0 {
+		period = time.Duration(float64(time.Second) / w.qps)
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -206,45 +263,42 @@ func (w *worker) run(ctx context.Context, start, deadline time.Time, quota int) 
 		if ctx.Err() != nil || (!deadline.IsZero() && !time.Now().Before(deadline)) {
 			return
 		}
-		w.send(ctx)
+		begin := time.Now()
+		code, err := w.shoot(ctx)
+		latency := time.Since(begin)
+		if err != nil && ctx.Err() != nil {
+			return // stopped, not a failure of the target
+		}
+		w.stats.record(code, err, latency)
+		if w.observe != nil {
+			w.observe(code, err, latency)
+		}
 	}
 }
 
-func (w *worker) send(ctx context.Context) {
-	req, err := http.NewRequestWithContext(ctx, w.load.method(), w.load.URL, bytes.NewReader(w.body))
+// send sends one HTTP request of the load.
+func (l Load) send(ctx context.Context, client *http.Client) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, l.method(), l.URL, bytes.NewReader(l.Body))
 	if err != nil { // checked before the run starts
-		w.record(0, err, 0)
-		return
+		return 0, err
 	}
-	for k, v := range w.load.Header {
+	for k, v := range l.Header {
 		req.Header[k] = v
 	}
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", userAgent)
 	}
-	if w.load.Host != "" {
-		req.Host = w.load.Host
+	if l.Host != "" {
+		req.Host = l.Host
 	}
-	begin := time.Now()
-	resp, err := w.client.Do(req)
-	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-	}
-	latency := time.Since(begin)
+	resp, err := client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return // stopped, not a failure of the target
-		}
-		w.record(0, err, latency)
-		return
+		return 0, err
 	}
-	w.record(resp.StatusCode, nil, latency)
-}
-
-func (w *worker) record(code int, err error, latency time.Duration) {
-	w.stats.record(code, err, latency)
-	if w.observe != nil {
-		w.observe(code, err, latency)
+	_, err = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return 0, err
 	}
+	return resp.StatusCode, nil
 }

@@ -6,10 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicedev/sluice/pkg/hostlist"
 )
 
 // target is an httptest server counting the requests it answers and
@@ -240,7 +243,8 @@ func TestGenerate_RejectsLoadsWithoutWorkOrWorkers(t *testing.T) {
 	for name, l := range map[string]Load{
 		"no workers":          {URL: "http://x/", Requests: 1},
 		"no requests":         {URL: "http://x/", Workers: 1},
-		"missing body file":   {URL: "http://x/", Workers: 1, Requests: 1, BodyFile: "/does/not/exist"},
+		"target not allowed":  {URL: "http://x.example.com/", Workers: 1, Requests: 1, Targets: hostlist.MustParse(hostlist.Default)},
+		"proxy not allowed":   {URL: "http://x/", Workers: 1, Requests: 1, Proxy: &url.URL{Host: "10.0.0.1:3128"}, Targets: hostlist.MustParse(hostlist.Default)},
 		"invalid method name": {URL: "http://x/", Workers: 1, Requests: 1, Method: "BAD METHOD"},
 	} {
 		if _, err := Generate(context.Background(), l, nil); err == nil {

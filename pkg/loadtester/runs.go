@@ -3,6 +3,7 @@ package loadtester
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -13,6 +14,8 @@ var (
 	errAlreadyRunning = errors.New("already running")
 	// errClosed says the server is shutting down.
 	errClosed = errors.New("the load tester is shutting down")
+	// errTooMany says the cap on running commands is reached.
+	errTooMany = errors.New("too many commands are running")
 )
 
 // runs tracks the commands in progress so that a command is not started
@@ -24,15 +27,18 @@ type runs struct {
 	closed  bool
 	wg      sync.WaitGroup
 	onCount func(n int)
+	// max caps the runs in progress.
+	max int
 }
 
-func newRuns(onCount func(n int)) *runs {
-	return &runs{cancels: map[string]context.CancelFunc{}, onCount: onCount}
+func newRuns(maxRuns int, onCount func(n int)) *runs {
+	return &runs{cancels: map[string]context.CancelFunc{}, onCount: onCount, max: maxRuns}
 }
 
 // begin registers a run under key ("" for a run that may overlap others)
 // and returns its context, bounded by timeout and ended by Close, and the
-// function to call when it is done.
+// function to call when it is done. It fails with errAlreadyRunning when
+// key runs, with errTooMany when max runs are in progress.
 func (rs *runs) begin(parent context.Context, key string, timeout time.Duration) (context.Context, func(), error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -45,6 +51,9 @@ func (rs *runs) begin(parent context.Context, key string, timeout time.Duration)
 	}
 	if _, ok := rs.cancels[key]; ok {
 		return nil, nil, errAlreadyRunning
+	}
+	if len(rs.cancels) >= rs.max {
+		return nil, nil, fmt.Errorf("%w: %d of at most %d (-max-jobs); try again when one ends", errTooMany, len(rs.cancels), rs.max)
 	}
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	rs.cancels[key] = cancel

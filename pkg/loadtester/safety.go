@@ -33,20 +33,31 @@ func (p commandPolicy) allows(bin string) bool {
 	return p.all || p.allowed[bin]
 }
 
-// cmdBinary is the binary a type cmd command line run with sh -c starts:
-// its first word. A line the load tester cannot read word by word (shell
-// syntax such as pipes, lists or command substitution, or several lines)
-// can run anything, so it needs sh itself to be allowed; why says so.
-func cmdBinary(command string, words []string, syntax *ShellSyntaxError) (bin, why string) {
-	switch {
-	case syntax != nil:
-		return "sh", fmt.Sprintf("the command line uses the shell syntax %q, which can run any command", syntax.Syntax)
-	case strings.ContainsAny(command, "\n\r"):
-		return "sh", "the command line has several lines, which can run any command"
-	case len(words) == 0:
-		return "sh", "the command line names no binary"
+// permitLine answers 403 and returns false unless the policy allows every
+// command of a type cmd line run with sh -c. A line whose effect cannot be
+// checked command by command (see commandLine.shellOnly) needs sh itself to
+// be allowed.
+func (s *Server) permitLine(w http.ResponseWriter, t task, line commandLine) bool {
+	if s.policy.allows("sh") {
+		return true // sh -c runs the line, and sh may run anything
 	}
-	return words[0], ""
+	if line.shellOnly != "" {
+		return s.permit(w, t, "sh", fmt.Sprintf("the command line uses %s, which only a shell runs and which can run any command or read any file", line.shellOnly))
+	}
+	if len(line.commands) == 0 {
+		reply(w, http.StatusBadRequest, "%v", errNoCommand)
+		return false
+	}
+	for _, bin := range line.commands {
+		why := ""
+		if len(line.commands) > 1 {
+			why = "every command of a pipeline or list must be allowed"
+		}
+		if !s.permit(w, t, bin, why) {
+			return false
+		}
+	}
+	return true
 }
 
 // permit answers 403 and returns false when the policy refuses bin for a

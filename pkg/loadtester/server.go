@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"regexp"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicedev/sluice/pkg/hostlist"
 	"github.com/sluicedev/sluice/pkg/webhook"
 )
 
@@ -35,21 +35,38 @@ type Config struct {
 	NamespaceRegexp *regexp.Regexp
 	// LookPath finds the binary of a command; nil means exec.LookPath.
 	LookPath func(file string) (string, error)
-	// Getenv expands $NAME in command lines; nil means os.Getenv.
-	Getenv func(key string) string
 	// AllowCommands lets the server run every binary, as Flagger's
 	// loadtester does. The default, false, runs only in-process hey load
 	// tests and the binaries in AllowedCommands, and refuses other
 	// commands with 403.
 	AllowCommands bool
-	// AllowedCommands are the binaries the server may run, by name: the
-	// first word of a type cmd command line ("sh" for one with shell
-	// syntax), "bash" for type bash, "helm" for helm and helmv3, "kubectl".
-	// Allowing sh or bash allows every command.
+	// AllowedCommands are the binaries the server may run, by name: every
+	// command of a type cmd line (each side of a pipe or list), "bash" for
+	// type bash, "helm" for helm and helmv3, "kubectl". A line with
+	// expansions, redirections, assignments, background jobs or compound
+	// commands needs "sh". Allowing sh or bash allows every command.
 	AllowedCommands []string
 	// AuthToken, when set, makes every endpoint but /healthz answer 401 to
 	// requests without the header "Authorization: Bearer <AuthToken>".
 	AuthToken string
+	// AllowedTargets are the hosts hey load tests may send requests to,
+	// directly, through a proxy (-x) or by redirect; nil means
+	// hostlist.Default, the cluster's Services.
+	AllowedTargets *hostlist.List
+	// BodyDir is the only directory hey -D may read request bodies from;
+	// empty refuses -D.
+	BodyDir string
+	// MaxJobs caps the commands running at once, load tests included; more
+	// are refused with 429. Zero means DefaultMaxJobs.
+	MaxJobs int
+	// MaxLoadDuration caps hey -z. Zero means DefaultMaxLoadDuration.
+	MaxLoadDuration time.Duration
+	// MaxLoadRate caps the requests per second of one load test (hey -q
+	// times -c); a load test without -q is paced at this rate. Zero means
+	// DefaultMaxLoadRate.
+	MaxLoadRate float64
+	// MaxLoadWorkers caps hey -c. Zero means DefaultMaxLoadWorkers.
+	MaxLoadWorkers int
 }
 
 // Server is the load tester's HTTP API. It serves:
@@ -63,18 +80,19 @@ type Config struct {
 //   - /healthz and /metrics.
 //
 // Commands other than hey load tests run only when Config allows their
-// binary; with Config.AuthToken every endpoint but /healthz needs the
-// token. Close stops the commands it runs.
+// binaries; hey load tests run only against Config's allowed targets and
+// within its caps. With Config.AuthToken every endpoint but /healthz needs
+// the token. Close stops the commands it runs.
 type Server struct {
 	log      logr.Logger
 	timeout  time.Duration
 	nsRegexp *regexp.Regexp
 	lookPath func(string) (string, error)
-	getenv   func(string) string
 	mux      *http.ServeMux
 	runs     *runs
 	metrics  *metrics
 	policy   commandPolicy
+	load     loadPolicy
 	// token is the digest of Config.AuthToken; nil means no auth.
 	token *tokenHash
 }
@@ -83,8 +101,16 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		log: cfg.Log, timeout: cfg.Timeout, nsRegexp: cfg.NamespaceRegexp,
-		lookPath: cfg.LookPath, getenv: cfg.Getenv, mux: http.NewServeMux(), metrics: newMetrics(),
+		lookPath: cfg.LookPath, mux: http.NewServeMux(), metrics: newMetrics(),
 		policy: newCommandPolicy(cfg.AllowCommands, cfg.AllowedCommands),
+		load: loadPolicy{
+			targets: cfg.AllowedTargets, bodyDir: cfg.BodyDir,
+			maxDur: orDefault(cfg.MaxLoadDuration, DefaultMaxLoadDuration), maxRate: orDefault(cfg.MaxLoadRate, DefaultMaxLoadRate),
+			maxWorkers: orDefault(cfg.MaxLoadWorkers, DefaultMaxLoadWorkers),
+		},
+	}
+	if s.load.targets == nil {
+		s.load.targets = hostlist.MustParse(hostlist.Default)
 	}
 	if cfg.AuthToken != "" {
 		h := tokenHash(sha256.Sum256([]byte(cfg.AuthToken)))
@@ -96,10 +122,7 @@ func New(cfg Config) *Server {
 	if s.lookPath == nil {
 		s.lookPath = exec.LookPath
 	}
-	if s.getenv == nil {
-		s.getenv = os.Getenv
-	}
-	s.runs = newRuns(func(n int) { s.metrics.running.Set(float64(n)) })
+	s.runs = newRuns(orDefault(cfg.MaxJobs, DefaultMaxJobs), func(n int) { s.metrics.running.Set(float64(n)) })
 	gate := &gateAPI{server: s, gates: newGates(), kind: "gate"}
 	rollback := &gateAPI{server: s, gates: newGates(), kind: "rollback"}
 	s.mux.HandleFunc("POST /{$}", s.handleTask)
@@ -148,6 +171,14 @@ func (s *Server) payload(w http.ResponseWriter, r *http.Request, needName bool) 
 		return p, false
 	}
 	return p, true
+}
+
+// orDefault is v, or def when v is not positive.
+func orDefault[T int | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // reply answers with a status and a one-line text message.

@@ -4,218 +4,236 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"mvdan.cc/sh/v3/syntax"
 )
 
-// ShellSyntaxError says a command line uses shell syntax beyond simple
-// words (pipes, lists, redirections, command substitution, positional
-// parameters), so it can only be run by a shell.
-type ShellSyntaxError struct {
-	// Syntax is the construct found, for example "|" or "$(".
-	Syntax string
+// commandLine is a command line as a POSIX shell reads it.
+type commandLine struct {
+	// words are the words of a line that is one simple command, quotes
+	// removed; nil for any other line.
+	words []string
+	// commands are the names (first words) of every command the line runs,
+	// in order, for a line made of simple commands joined by pipes (|) and
+	// lists (;, &&, ||, newlines).
+	commands []string
+	// syntax, when set, names the first construct that makes the line more
+	// than one simple command ("|", ";", "&&", "||", "&", ...).
+	syntax string
+	// shellOnly, when set, names the first construct whose effect the load
+	// tester cannot check command by command: an expansion ($VAR, $(...),
+	// `...`, $((...))), a redirection other than to /dev/null or between
+	// descriptors, a variable assignment, a background job or a compound
+	// command (if, for, while, case, subshells, functions...). Only a
+	// shell that is itself allowed may run such a line.
+	shellOnly string
 }
 
-// Error names the shell syntax found.
-func (e *ShellSyntaxError) Error() string {
-	return fmt.Sprintf("the command line uses the shell syntax %q", e.Syntax)
-}
-
-// errTrailingBackslash and friends are malformed command lines.
-var (
-	errTrailingBackslash = errors.New("the command line ends with a backslash")
-	errSingleQuote       = errors.New("unterminated single quote")
-	errDoubleQuote       = errors.New("unterminated double quote")
-	errBrace             = errors.New("unterminated ${")
-)
-
-// shellWords splits a simple command line into words the way a POSIX shell
-// does: blanks separate words, single quotes keep text literally, double
-// quotes keep text but expand $NAME and ${NAME}, a backslash escapes the
-// next character, a word starting with # begins a comment. Variables come
-// from getenv; an unquoted expansion is split on blanks. Anything else that
-// needs a shell is reported as a *ShellSyntaxError.
-func shellWords(line string, getenv func(string) string) ([]string, error) {
-	sp := splitter{in: []rune(line), getenv: getenv}
-	if err := sp.run(); err != nil {
-		return nil, err
+// parseCommandLine reads a command line with a POSIX shell parser. It fails
+// only on lines that are not valid shell; what the line does is described
+// in the result.
+func parseCommandLine(line string) (commandLine, error) {
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangPOSIX)).Parse(strings.NewReader(line), "")
+	if err != nil {
+		return commandLine{}, fmt.Errorf("parsing the command line: %w", err)
 	}
-	return sp.words, nil
-}
-
-type splitter struct {
-	in      []rune
-	pos     int
-	getenv  func(string) string
-	words   []string
-	cur     strings.Builder
-	started bool // the current word exists, even if empty ("")
-}
-
-func (s *splitter) endWord() {
-	if s.started {
-		s.words = append(s.words, s.cur.String())
+	var c commandLine
+	for i, st := range f.Stmts {
+		c.stmt(st)
+		if i > 0 {
+			c.note(";")
+		}
 	}
-	s.cur.Reset()
-	s.started = false
+	if c.syntax == "" && len(f.Stmts) == 1 {
+		// One simple command: its words are known.
+		call := f.Stmts[0].Cmd.(*syntax.CallExpr) //nolint:forcetypeassert // checked by stmt: syntax is set otherwise
+		c.words = make([]string, 0, len(call.Args))
+		for _, w := range call.Args {
+			s, _ := literal(w) // checked by stmt: shellOnly is set otherwise
+			c.words = append(c.words, s)
+		}
+	}
+	return c, nil
 }
 
-func (s *splitter) add(r rune) {
-	s.cur.WriteRune(r)
-	s.started = true
+// note records a construct beyond one simple command.
+func (c *commandLine) note(construct string) {
+	if c.syntax == "" {
+		c.syntax = construct
+	}
 }
 
-func (s *splitter) run() error {
-	for s.pos < len(s.in) {
-		r := s.in[s.pos]
-		s.pos++
-		switch {
-		case r == ' ' || r == '\t' || r == '\n':
-			s.endWord()
-		case r == '#' && !s.started:
-			s.pos = len(s.in) // a comment runs to the end of the line
-		case strings.ContainsRune("|&;<>()`", r):
-			return &ShellSyntaxError{Syntax: string(r)}
-		case r == '\\':
-			if s.pos == len(s.in) {
-				return errTrailingBackslash
+// needsShell records a construct only an allowed shell may run.
+func (c *commandLine) needsShell(construct string) {
+	c.note(construct)
+	if c.shellOnly == "" {
+		c.shellOnly = construct
+	}
+}
+
+func (c *commandLine) stmt(st *syntax.Stmt) {
+	if st.Background || st.Coprocess {
+		c.needsShell("&")
+	}
+	if st.Negated {
+		c.note("!")
+	}
+	for _, r := range st.Redirs {
+		c.note(r.Op.String())
+		if !harmlessRedirect(r) {
+			c.needsShell("redirection " + r.Op.String())
+		}
+	}
+	switch cmd := st.Cmd.(type) {
+	case *syntax.CallExpr:
+		if len(cmd.Assigns) > 0 {
+			c.needsShell("variable assignment " + cmd.Assigns[0].Name.Value + "=")
+		}
+		if len(cmd.Args) == 0 {
+			return
+		}
+		for _, w := range cmd.Args {
+			if _, err := literal(w); err != nil {
+				c.needsShell(err.Error())
 			}
-			if next := s.in[s.pos]; next != '\n' { // backslash-newline joins lines
-				s.add(next)
-			}
-			s.pos++
-		case r == '\'':
-			if err := s.singleQuoted(); err != nil {
-				return err
-			}
-		case r == '"':
-			if err := s.doubleQuoted(); err != nil {
-				return err
-			}
-		case r == '$':
-			value, literal, err := s.expand()
-			if err != nil {
-				return err
-			}
-			if literal {
-				s.add('$')
-				continue
-			}
-			s.addSplit(value)
+		}
+		name, _ := literal(cmd.Args[0])
+		c.commands = append(c.commands, name)
+	case *syntax.BinaryCmd:
+		c.note(cmd.Op.String())
+		switch cmd.Op {
+		case syntax.AndStmt, syntax.OrStmt, syntax.Pipe:
 		default:
-			s.add(r)
+			c.needsShell(cmd.Op.String())
 		}
-	}
-	s.endWord()
-	return nil
-}
-
-func (s *splitter) singleQuoted() error {
-	s.started = true
-	for s.pos < len(s.in) {
-		r := s.in[s.pos]
-		s.pos++
-		if r == '\'' {
-			return nil
-		}
-		s.cur.WriteRune(r)
-	}
-	return errSingleQuote
-}
-
-func (s *splitter) doubleQuoted() error {
-	s.started = true
-	for s.pos < len(s.in) {
-		r := s.in[s.pos]
-		s.pos++
-		switch r {
-		case '"':
-			return nil
-		case '`':
-			return &ShellSyntaxError{Syntax: "`"}
-		case '\\':
-			if s.pos < len(s.in) && strings.ContainsRune("$`\"\\\n", s.in[s.pos]) {
-				if s.in[s.pos] != '\n' {
-					s.cur.WriteRune(s.in[s.pos])
-				}
-				s.pos++
-				continue
-			}
-			s.cur.WriteRune(r)
-		case '$':
-			value, literal, err := s.expand()
-			if err != nil {
-				return err
-			}
-			if literal {
-				value = "$"
-			}
-			s.cur.WriteString(value)
-		default:
-			s.cur.WriteRune(r)
-		}
-	}
-	return errDoubleQuote
-}
-
-// expand reads a parameter expansion after '$'. literal is true when the
-// '$' does not start one (it is followed by a blank, a quote or the end).
-func (s *splitter) expand() (value string, literal bool, err error) {
-	if s.pos == len(s.in) {
-		return "", true, nil
-	}
-	switch r := s.in[s.pos]; {
-	case r == '{':
-		end := s.pos + 1
-		for end < len(s.in) && s.in[end] != '}' {
-			end++
-		}
-		if end == len(s.in) {
-			return "", false, errBrace
-		}
-		name := string(s.in[s.pos+1 : end])
-		if !isName(name) {
-			return "", false, &ShellSyntaxError{Syntax: "${" + name + "}"}
-		}
-		s.pos = end + 1
-		return s.getenv(name), false, nil
-	case isNameRune(r) && !isDigit(r):
-		start := s.pos
-		for s.pos < len(s.in) && isNameRune(s.in[s.pos]) {
-			s.pos++
-		}
-		return s.getenv(string(s.in[start:s.pos])), false, nil
-	case r == '(' || isDigit(r) || strings.ContainsRune("?$!#@*-", r):
-		return "", false, &ShellSyntaxError{Syntax: "$" + string(r)}
+		c.stmt(cmd.X)
+		c.stmt(cmd.Y)
+	case nil:
+		// A line with only a comment or only redirections.
 	default:
-		return "", true, nil
+		c.needsShell(compoundName(cmd))
 	}
 }
 
-// addSplit appends an unquoted expansion, splitting it on blanks.
-func (s *splitter) addSplit(value string) {
-	for _, r := range value {
-		if r == ' ' || r == '\t' || r == '\n' {
-			s.endWord()
-			continue
-		}
-		s.add(r)
-	}
-}
-
-// isName reports whether name is a shell variable name.
-func isName(name string) bool {
-	if name == "" || isDigit(rune(name[0])) {
+// harmlessRedirect reports whether a redirection only moves output between
+// descriptors (2>&1, >&2) or to /dev/null.
+func harmlessRedirect(r *syntax.Redirect) bool {
+	target, err := literal(r.Word)
+	if err != nil {
 		return false
 	}
-	for _, r := range name {
-		if !isNameRune(r) {
-			return false
+	switch r.Op {
+	case syntax.DplOut, syntax.DplIn:
+		return target == "-" || isDigits(target)
+	case syntax.RdrOut, syntax.AppOut, syntax.RdrIn, syntax.ClbOut:
+		return target == "/dev/null"
+	}
+	return false
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// compoundName names a compound command in messages.
+func compoundName(cmd syntax.Command) string {
+	switch cmd.(type) {
+	case *syntax.IfClause:
+		return "if"
+	case *syntax.WhileClause:
+		return "while"
+	case *syntax.ForClause:
+		return "for"
+	case *syntax.CaseClause:
+		return "case"
+	case *syntax.Block:
+		return "{ }"
+	case *syntax.Subshell:
+		return "( )"
+	case *syntax.FuncDecl:
+		return "function definition"
+	}
+	return fmt.Sprintf("%T", cmd)
+}
+
+// errNotLiteral says a word needs an expansion; its text names it.
+type errNotLiteral string
+
+func (e errNotLiteral) Error() string { return string(e) }
+
+// literal is a word with its quotes removed, or an error naming the first
+// expansion it holds. The load tester never expands words: no variables
+// from its environment, no command substitution.
+func literal(w *syntax.Word) (string, error) {
+	if w == nil {
+		return "", errNotLiteral("an empty redirection")
+	}
+	var b strings.Builder
+	for _, part := range w.Parts {
+		switch p := part.(type) {
+		case *syntax.Lit:
+			unescape(&b, p.Value, false)
+		case *syntax.SglQuoted:
+			if p.Dollar {
+				return "", errNotLiteral("$'...' quoting")
+			}
+			b.WriteString(p.Value)
+		case *syntax.DblQuoted:
+			for _, inner := range p.Parts {
+				lit, ok := inner.(*syntax.Lit)
+				if !ok {
+					return "", expansionError(inner)
+				}
+				unescape(&b, lit.Value, true)
+			}
+		default:
+			return "", expansionError(part)
 		}
 	}
-	return true
+	return b.String(), nil
 }
 
-func isDigit(r rune) bool { return r >= '0' && r <= '9' }
-
-func isNameRune(r rune) bool {
-	return r == '_' || isDigit(r) || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+// expansionError names the expansion of a word part.
+func expansionError(part syntax.WordPart) error {
+	switch p := part.(type) {
+	case *syntax.ParamExp:
+		name := "$"
+		if p.Param != nil {
+			name += p.Param.Value
+		}
+		return errNotLiteral("the variable expansion " + name)
+	case *syntax.CmdSubst:
+		return errNotLiteral("command substitution $(...)")
+	case *syntax.ArithmExp:
+		return errNotLiteral("arithmetic expansion $((...))")
+	case *syntax.ProcSubst:
+		return errNotLiteral("process substitution")
+	}
+	return errNotLiteral(fmt.Sprintf("the expansion %T", part))
 }
+
+// unescape writes a literal's text with its backslashes removed as a POSIX
+// shell does: outside quotes a backslash quotes the next character (and a
+// backslash-newline disappears); inside double quotes only before $, `, ",
+// \ and newline.
+func unescape(b *strings.Builder, s string, inDouble bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i == len(s)-1 {
+			b.WriteByte(s[i])
+			continue
+		}
+		next := s[i+1]
+		switch {
+		case next == '\n':
+			i++
+		case !inDouble || strings.IndexByte("$`\"\\", next) >= 0:
+			b.WriteByte(next)
+			i++
+		default:
+			b.WriteByte('\\')
+		}
+	}
+}
+
+// errNoCommand says a command line has nothing to run.
+var errNoCommand = errors.New("the command line runs no command")

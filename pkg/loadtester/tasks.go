@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,9 +41,9 @@ func (t task) log(l logr.Logger) logr.Logger {
 //     end of the output when they fail.
 //
 // A malformed payload or command, or an unknown type, answers 400; a
-// command whose binary the server does not allow (see Config) answers 403
-// naming it, hey load tests being always allowed; a command whose binary
-// is not installed answers 500 naming it.
+// command the server does not allow (see Config), or a load test beyond its
+// targets and caps, answers 403 saying why; a command whose binary is not
+// installed answers 500 naming it; 429 when -max-jobs commands run.
 func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.payload(w, r, false)
 	if !ok {
@@ -65,11 +66,16 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		if !s.permit(w, t, bin, "") {
 			return
 		}
-		args, err := shellWords(t.command, s.getenv)
+		line, err := parseCommandLine(t.command)
 		if err != nil {
-			reply(w, http.StatusBadRequest, "parsing the %s arguments: %v (use type bash for shell syntax)", bin, err)
+			reply(w, http.StatusBadRequest, "%v", err)
 			return
 		}
+		if line.syntax != "" {
+			reply(w, http.StatusBadRequest, "the %s arguments use %s: they are passed to %s as literal words, without a shell (use type bash for shell syntax)", bin, line.syntax, bin)
+			return
+		}
+		args := line.words
 		if len(args) > 0 && args[0] == bin { // "helm test x" and "test x" both mean helm test x
 			args = args[1:]
 		}
@@ -102,34 +108,44 @@ func newTask(p webhook.Payload) (task, error) {
 	return t, nil
 }
 
-// startCmd starts a type cmd command in the background.
+// startCmd starts a type cmd command in the background: an in-process hey
+// load test, or a command line run with sh -c once the policy allows every
+// command in it.
 func (s *Server) startCmd(w http.ResponseWriter, t task) {
-	words, err := shellWords(t.command, s.getenv)
-	var syntax *ShellSyntaxError
-	if err != nil && !errors.As(err, &syntax) {
-		reply(w, http.StatusBadRequest, "parsing the command: %v", err)
-		return
-	}
-	if syntax != nil && isHey(strings.Fields(t.command)) {
-		reply(w, http.StatusBadRequest, "the hey command line uses the shell syntax %q, which the in-process hey does not run; quote it (a URL with & in single quotes)", syntax.Syntax)
+	line, err := parseCommandLine(t.command)
+	if err != nil {
+		reply(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	var run func(ctx context.Context)
-	if err == nil && isHey(words) {
-		load, err := parseHey(words[1:])
+	switch {
+	case slices.ContainsFunc(line.commands, isHey):
+		load, err := s.heyLoad(line)
 		if err != nil {
-			reply(w, http.StatusBadRequest, "parsing the hey command: %v", err)
+			s.refused(t, "hey", err)
+			reply(w, statusOf(err), "%v", err)
 			return
 		}
-		if load.Duration > s.timeout {
-			t.log(s.log).Info("The load test's duration is longer than the command timeout; it will stop at the timeout", "duration", load.Duration.String(), "timeout", s.timeout.String())
+		s.warnLong(t, load.Duration)
+		run = func(ctx context.Context) {
+			s.runLoad(ctx, t, "hey", load.URL, func(ctx context.Context, o Observer) (Result, error) { return Generate(ctx, load, o) })
 		}
-		run = func(ctx context.Context) { s.runLoad(ctx, t, load) }
-	} else {
-		if bin, why := cmdBinary(t.command, words, syntax); !s.permit(w, t, bin, why) {
+	case slices.ContainsFunc(line.commands, isGhz):
+		load, err := s.ghzLoad(line)
+		if err != nil {
+			s.refused(t, "ghz", err)
+			reply(w, statusOf(err), "%v", err)
 			return
 		}
-		if err := s.checkShellCommand(words, syntax != nil); err != nil {
+		s.warnLong(t, load.Duration)
+		run = func(ctx context.Context) {
+			s.runLoad(ctx, t, "ghz", load.Target+load.Method, func(ctx context.Context, o Observer) (Result, error) { return GenerateGRPC(ctx, load, o) })
+		}
+	default:
+		if !s.permitLine(w, t, line) {
+			return
+		}
+		if err := s.checkShellCommand(line); err != nil {
 			reply(w, http.StatusInternalServerError, "%v", err)
 			return
 		}
@@ -138,6 +154,8 @@ func (s *Server) startCmd(w http.ResponseWriter, t task) {
 	switch err := s.runs.goRun(key(t.canary, t.namespace)+"\x00"+t.command, s.timeout, run); {
 	case errors.Is(err, errAlreadyRunning):
 		reply(w, http.StatusAccepted, "already running")
+	case errors.Is(err, errTooMany):
+		reply(w, http.StatusTooManyRequests, "%v", err)
 	case err != nil:
 		reply(w, http.StatusServiceUnavailable, "%v", err)
 	default:
@@ -145,11 +163,57 @@ func (s *Server) startCmd(w http.ResponseWriter, t task) {
 	}
 }
 
-// runLoad runs a hey load test in process and reports it.
-func (s *Server) runLoad(ctx context.Context, t task, l Load) {
-	log := t.log(s.log).WithValues("url", l.URL)
-	log.Info("Load test started", "method", l.Method, "workers", l.Workers, "qps", l.QPS, "duration", l.Duration.String(), "requests", l.Requests)
-	res, err := Generate(ctx, l, s.metrics.observer(t.canary, t.namespace))
+// heyLoad reads a hey command line into the Load the policy lets it run.
+// hey runs in process, never through a shell: its line must be one command
+// of literal words.
+func (s *Server) heyLoad(line commandLine) (Load, error) {
+	if line.words == nil {
+		return Load{}, fmt.Errorf("the hey command line uses %s, which the in-process hey does not run: give one hey command with literal words "+
+			"(no variables, pipes or lists; quote a URL holding & in single quotes)", line.syntax)
+	}
+	h, err := parseHey(line.words[1:])
+	if err != nil {
+		return Load{}, fmt.Errorf("parsing the hey command: %w", err)
+	}
+	return s.load.apply(h)
+}
+
+// ghzLoad reads a ghz command line into the GRPCLoad the policy lets it
+// run; like hey, ghz runs in process.
+func (s *Server) ghzLoad(line commandLine) (GRPCLoad, error) {
+	if line.words == nil {
+		return GRPCLoad{}, fmt.Errorf("the ghz command line uses %s, which the in-process ghz does not run: give one ghz command with literal words", line.syntax)
+	}
+	g, err := parseGhz(line.words[1:])
+	if err != nil {
+		return GRPCLoad{}, fmt.Errorf("parsing the ghz command: %w", err)
+	}
+	return s.load.applyGRPC(g)
+}
+
+// warnLong logs a load test that the command timeout will cut short.
+func (s *Server) warnLong(t task, d time.Duration) {
+	if d > s.timeout {
+		t.log(s.log).Info("The load test's duration is longer than the command timeout; it will stop at the timeout", "duration", d.String(), "timeout", s.timeout.String())
+	}
+}
+
+// refused logs and counts a load test the load tester refuses by policy.
+func (s *Server) refused(t task, tool string, err error) {
+	if statusOf(err) != http.StatusForbidden {
+		return
+	}
+	t.kind = tool
+	t.log(s.log).Info("Load test refused", "reason", err.Error(), "cmd", t.command)
+	s.metrics.commands.WithLabelValues(t.canary, t.namespace, tool, "refused").Inc()
+}
+
+// runLoad runs an in-process load test (tool hey or ghz, against target)
+// and reports it.
+func (s *Server) runLoad(ctx context.Context, t task, tool, target string, generate func(context.Context, Observer) (Result, error)) {
+	log := t.log(s.log).WithValues("tool", tool, "target", target)
+	log.Info("Load test started", "cmd", t.command)
+	res, err := generate(ctx, s.metrics.observer(t.canary, t.namespace))
 	s.metrics.finished(t.canary, t.namespace, res)
 	kv := []any{
 		"requests", res.Requests, "errors", res.Errors, "transportErrors", res.TransportErrors, "codes", res.Codes,
@@ -158,13 +222,13 @@ func (s *Server) runLoad(ctx context.Context, t task, l Load) {
 	}
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		s.metrics.commands.WithLabelValues(t.canary, t.namespace, "hey", "stopped").Inc()
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, tool, "stopped").Inc()
 		log.Info("Load test stopped", append(kv, "reason", err.Error())...)
 	case err != nil:
-		s.metrics.commands.WithLabelValues(t.canary, t.namespace, "hey", "failed").Inc()
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, tool, "failed").Inc()
 		log.Error(err, "Load test failed", kv...)
 	default:
-		s.metrics.commands.WithLabelValues(t.canary, t.namespace, "hey", "succeeded").Inc()
+		s.metrics.commands.WithLabelValues(t.canary, t.namespace, tool, "succeeded").Inc()
 		log.Info("Load test finished", kv...)
 	}
 }
@@ -184,6 +248,10 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, t task, bin str
 		return
 	}
 	ctx, end, err := s.runs.begin(r.Context(), "", s.timeout)
+	if errors.Is(err, errTooMany) {
+		reply(w, http.StatusTooManyRequests, "%v", err)
+		return
+	}
 	if err != nil {
 		reply(w, http.StatusServiceUnavailable, "%v", err)
 		return

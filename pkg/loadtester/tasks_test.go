@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -92,7 +93,7 @@ func TestClose_StopsLoadTestsAndRefusesNewOnes(t *testing.T) {
 	t.Parallel()
 	s, ts := newTestServer(t, Config{})
 	tg := newTarget(t, ok200)
-	status, _ := post(t, ts.URL+"/", cmdPayload("podinfo", "test", map[string]string{"cmd": "hey -z 1h -q 100 -c 2 " + tg.URL}))
+	status, _ := post(t, ts.URL+"/", cmdPayload("podinfo", "test", map[string]string{"cmd": "hey -z 20m -q 100 -c 2 " + tg.URL}))
 	if status != http.StatusAccepted {
 		t.Fatalf("POST = %d, want 202", status)
 	}
@@ -125,12 +126,13 @@ func TestPostCmd_RunsOtherCommandsWithShInTheBackground(t *testing.T) {
 	})
 }
 
-// fakeBinaries makes LookPath find sh, bash and a fake helm and kubectl
-// that print their arguments; any other binary is missing.
+// fakeBinaries makes LookPath find sh, bash and a fake helm, kubectl, curl
+// and grep that print their arguments; any other binary is missing.
 func fakeBinaries(t *testing.T) func(string) (string, error) {
 	t.Helper()
 	dir := t.TempDir()
-	for _, name := range []string{"helm", "kubectl"} {
+	fakes := []string{"helm", "kubectl", "curl", "grep"}
+	for _, name := range fakes {
 		script := "#!/bin/sh\necho " + name + " \"$@\"\n"
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil { //nolint:gosec // an executable script
 			t.Fatal(err)
@@ -140,7 +142,8 @@ func fakeBinaries(t *testing.T) func(string) (string, error) {
 		switch file {
 		case "sh", "bash":
 			return exec.LookPath(file)
-		case "helm", "kubectl":
+		}
+		if slices.Contains(fakes, file) {
 			return filepath.Join(dir, file), nil
 		}
 		return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
@@ -231,8 +234,8 @@ func TestPost_RefusesBadPayloadsWithAReason(t *testing.T) {
 		{name: "unknown type", body: `{"name":"a","namespace":"test","metadata":{"type":"jmeter","cmd":"x"}}`, wantStatus: 400, want: `unknown metadata.type "jmeter"`},
 		{name: "Flagger type without support", body: `{"name":"a","namespace":"test","metadata":{"type":"ngrinder","cmd":"x"}}`, wantStatus: 400, want: "not supported"},
 		{name: "unknown hey flag", body: `{"name":"a","namespace":"test","metadata":{"cmd":"hey -k http://x/"}}`, wantStatus: 400, want: "flag provided but not defined: -k"},
-		{name: "unterminated quote", body: `{"name":"a","namespace":"test","metadata":{"cmd":"hey -H 'a: b http://x/"}}`, wantStatus: 400, want: "unterminated single quote"},
-		{name: "hey with shell syntax", body: `{"name":"a","namespace":"test","metadata":{"cmd":"hey -n 1 -c 1 http://x/?a=1&b=2"}}`, wantStatus: 400, want: `shell syntax "&"`},
+		{name: "unterminated quote", body: `{"name":"a","namespace":"test","metadata":{"cmd":"hey -H 'a: b http://x/"}}`, wantStatus: 400, want: "parsing the command line: 1:8: reached EOF without closing quote"},
+		{name: "hey with shell syntax", body: `{"name":"a","namespace":"test","metadata":{"cmd":"hey -n 1 -c 1 http://x/?a=1&b=2"}}`, wantStatus: 400, want: `the hey command line uses &, which the in-process hey does not run`},
 		{name: "namespace not served", body: `{"name":"a","namespace":"kube-system","metadata":{"cmd":"hey http://x/"}}`, wantStatus: 403, want: "not served"},
 		{name: "GET", method: http.MethodGet, wantStatus: 405},
 		{name: "unknown path", path: "/nope", body: `{}`, wantStatus: 404},
