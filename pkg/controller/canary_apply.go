@@ -137,6 +137,8 @@ func (r *CanaryReconciler) persist(ctx context.Context, cd *flaggerv1beta1.Canar
 func (r *CanaryReconciler) emit(ctx context.Context, cd *flaggerv1beta1.Canary, d statemachine.Decision) {
 	logger := log.FromContext(ctx)
 	for _, e := range d.Events {
+		// A message may quote a URL with a token in it: never let it out.
+		e.Message = webhook.Redact(e.Message)
 		if e.Type == statemachine.Warning {
 			logger.Info("Warning: "+e.Message, "phase", d.Status.Phase)
 		} else {
@@ -147,7 +149,7 @@ func (r *CanaryReconciler) emit(ctx context.Context, cd *flaggerv1beta1.Canary, 
 		if e.Alert == nil {
 			continue
 		}
-		msg := notifier.Message{Canary: cd.Name, Namespace: cd.Namespace, Phase: d.Status.Phase, Severity: e.Alert.Severity, Text: e.Alert.Text}
+		msg := notifier.Message{Canary: cd.Name, Namespace: cd.Namespace, Phase: d.Status.Phase, Severity: e.Alert.Severity, Text: webhook.Redact(e.Alert.Text)}
 		if e.Alert.Metadata {
 			msg.Fields = alertFields(cd, d.Status)
 		}

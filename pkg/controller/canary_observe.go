@@ -17,6 +17,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/controller/statemachine"
 	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
+	"github.com/sluicedev/sluice/pkg/webhook"
 )
 
 // scope is what one reconcile works with: the Canary, the state machine's
@@ -267,7 +268,7 @@ func (r *CanaryReconciler) needsMetricCheck(cd *flaggerv1beta1.Canary, st *canar
 // retried every analysis interval.
 func (r *CanaryReconciler) metricProblem(ctx context.Context, cd *flaggerv1beta1.Canary) *problem.Problem {
 	if err := r.Analyzer.Check(ctx, cd); err != nil {
-		return &problem.Problem{Reason: problem.MetricUnavailable, Message: err.Error(), RetryAfter: planInterval(cd, r.MinInterval)}
+		return &problem.Problem{Reason: problem.MetricUnavailable, Message: webhook.Redact(err.Error()), RetryAfter: planInterval(cd, r.MinInterval)}
 	}
 	return nil
 }
