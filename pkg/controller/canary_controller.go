@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"strconv"
 	"sync"
 	"time"
@@ -216,7 +217,25 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if hasAction(decision.Actions, statemachine.RemoveFinalizer) {
 		return ctrl.Result{}, r.removeFinalizer(ctx, &cd)
 	}
-	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+	return ctrl.Result{RequeueAfter: r.requeue(&cd, decision)}, nil
+}
+
+// requeue is when to look at the Canary again: when the decision says,
+// and, for a Canary whose target uses Secrets, at least every analysis
+// interval: Secrets are not watched (Sluice reads only the ones a Canary
+// names), so a change of their data is found by looking, as Flagger does.
+func (r *CanaryReconciler) requeue(cd *flaggerv1beta1.Canary, d statemachine.Decision) time.Duration {
+	after := d.RequeueAfter
+	for k := range d.Status.TrackedConfigs {
+		if strings.HasPrefix(k, "secret/") {
+			poll := planInterval(cd, r.MinInterval)
+			if after == 0 || poll < after {
+				after = poll
+			}
+			break
+		}
+	}
+	return after
 }
 
 // redecide replaces a decision that ran into bad input while it was carried
@@ -271,7 +290,7 @@ func (r *CanaryReconciler) syncFinalizer(ctx context.Context, cd *flaggerv1beta1
 	case deleting && !has:
 		return true, nil
 	case !deleting && cd.Spec.RevertOnDeletion && !has:
-		patch := client.MergeFrom(cd.DeepCopy())
+		patch := client.MergeFromWithOptions(cd.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(cd, Finalizer)
 		if err := r.Patch(ctx, cd, patch); err != nil {
 			return false, fmt.Errorf("adding finalizer: %w", err)
@@ -299,7 +318,7 @@ func (r *CanaryReconciler) clearRequest(ctx context.Context, cd *flaggerv1beta1.
 }
 
 func (r *CanaryReconciler) removeFinalizer(ctx context.Context, cd *flaggerv1beta1.Canary) error {
-	patch := client.MergeFrom(cd.DeepCopy())
+	patch := client.MergeFromWithOptions(cd.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	if !controllerutil.RemoveFinalizer(cd, Finalizer) {
 		return nil
 	}

@@ -80,7 +80,6 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentRecon
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Deployment"))).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("DaemonSet"))).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig("configmap"))).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.byConfig("secret"))).
 		Named(ControllerName).
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}).
 		Complete(r)
