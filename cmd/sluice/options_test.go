@@ -72,7 +72,7 @@ func TestParseOptions_DefaultsMatchFlagger(t *testing.T) {
 		}
 	}
 	// Sluice's own flags, which Flagger does not have.
-	own := map[string]bool{"max-concurrent-canaries": true, "webhook-token-secret": true, "webhook-token-hosts": true}
+	own := map[string]bool{"allow-running-flagger": true, "max-concurrent-canaries": true, "webhook-token-secret": true, "webhook-token-hosts": true}
 	for name := range got {
 		if _, ok := want[name]; !ok && !own[name] {
 			t.Errorf("flag -%s is not one of Flagger's flags listed in this test", name)

@@ -160,6 +160,9 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
 			h.create(newDeployment("podinfo", 1), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
 				cd.Spec.Provider = tt.provider
 				cd.Spec.Analysis.Iterations = nil
+				// Steps two seconds apart, so that a loaded machine still
+				// samples every weight.
+				cd.Spec.Analysis.Interval = "2s"
 				cd.Spec.Analysis.StepWeight, cd.Spec.Analysis.MaxWeight = ptr.To[int32](20), ptr.To[int32](40)
 				tt.mutate(cd)
 			}))
