@@ -80,7 +80,10 @@ type HTTPCaller struct {
 // maxBody is how much of a failed answer is kept in the error.
 const maxBody = 256
 
-// Call calls the webhook, retrying hook.retries times on failure.
+// Call calls the webhook, retrying hook.retries times on failure. It calls
+// at least once: negative retries count as none, as in Flagger. A timeout
+// that is not a Go duration fails the call without sending it, as in
+// Flagger (the CRD admits what Flagger's pattern admits, such as 10sec).
 func (c *HTTPCaller) Call(ctx context.Context, hook flaggerv1beta1.CanaryWebhook, p Payload) error {
 	body, err := json.Marshal(p)
 	if err != nil {
@@ -88,13 +91,17 @@ func (c *HTTPCaller) Call(ctx context.Context, hook flaggerv1beta1.CanaryWebhook
 	}
 	timeout := DefaultTimeout
 	if hook.Timeout != "" {
-		if d, err := time.ParseDuration(hook.Timeout); err == nil && d > 0 {
+		d, err := time.ParseDuration(hook.Timeout)
+		if err != nil {
+			return fmt.Errorf("the timeout %q of webhook %s is not a duration such as 30s or 1m: %w", hook.Timeout, hook.Name, err)
+		}
+		if d > 0 {
 			timeout = d
 		}
 	}
 	client := c.client(hook.DisableTLS)
 	var last error
-	for attempt := 0; attempt <= int(hook.Retries); attempt++ {
+	for attempt := 0; attempt <= max(int(hook.Retries), 0); attempt++ {
 		if last = post(ctx, client, hook.URL, body, timeout); last == nil {
 			return nil
 		}
