@@ -2,6 +2,9 @@ package testenv_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -51,4 +54,55 @@ func TestStart_InstallsSluiceAndThirdPartyCRDs(t *testing.T) {
 		}
 	}
 	var _ runtime.Object = &apiextensionsv1.CustomResourceDefinition{}
+}
+
+// TestStart_FlaggerCRDsReplaceSluices checks that FlaggerCRDs serves
+// Flagger's own schema, not Sluice's: Flagger's Canary CRD carries no CEL
+// rules and keeps Helm's resource policy annotation.
+func TestStart_FlaggerCRDsReplaceSluices(t *testing.T) {
+	env, err := testenv.Start(testenv.Options{FlaggerCRDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := apiextensionsv1.AddToScheme(env.Scheme); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"canaries.flagger.app", "metrictemplates.flagger.app", "alertproviders.flagger.app"} {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: name}, crd); err != nil {
+			t.Fatalf("CRD %s: %v", name, err)
+		}
+		if crd.Annotations["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("CRD %s is not Flagger's: annotations %v", name, crd.Annotations)
+		}
+	}
+}
+
+// TestInstallDeps_DownloadsFlaggersVersion keeps hack/install-deps.sh,
+// which fills CI's module cache, on the version the tests use.
+func TestInstallDeps_DownloadsFlaggersVersion(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "hack", "install-deps.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testenv.FlaggerModule + "@" + testenv.FlaggerVersion
+	if !strings.Contains(string(data), want) {
+		t.Errorf("hack/install-deps.sh does not download %s", want)
+	}
+	dir, err := testenv.FlaggerModuleDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "artifacts", "flagger", "crd.yaml")); err != nil {
+		t.Errorf("Flagger's module has no CRD file: %v", err)
+	}
 }
