@@ -59,6 +59,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 		}
 	}
 
+	report(canary.SpecProblemFor(cd, provider))
 	report(r.checkReferences(ctx, cd))
 	rt, p := r.routerFor(provider)
 	report(p)
