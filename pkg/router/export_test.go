@@ -34,3 +34,31 @@ var RenderHTTPProxy = renderHTTPProxy
 
 // RenderTraefikService is renderTraefikService.
 var RenderTraefikService = renderTraefikService
+
+// The renderers of the gloo, kuma, apisix, skipper and knative routers.
+var (
+	// RenderRouteTable is renderRouteTable.
+	RenderRouteTable = renderRouteTable
+	// RenderTrafficRoute is renderTrafficRoute.
+	RenderTrafficRoute = renderTrafficRoute
+	// RenderApisixRoute is renderApisixRoute.
+	RenderApisixRoute = renderApisixRoute
+	// RenderSkipperIngress is renderSkipperIngress.
+	RenderSkipperIngress = renderSkipperIngress
+	// RenderKnativeTraffic is renderKnativeTraffic.
+	RenderKnativeTraffic = renderKnativeTraffic
+)
+
+// RenderAppMeshVirtualService renders the spec of the apex App Mesh
+// v1beta1 VirtualService for a split.
+func RenderAppMeshVirtualService(cd *flaggerv1beta1.Canary, r Routes) (any, error) {
+	apex, _, _ := ServiceNames(cd)
+	return renderAppMeshVirtualService(cd, apex, r)
+}
+
+// RenderAppMeshVirtualRouter renders the spec of the apex App Mesh
+// v1beta2 VirtualRouter for a split.
+func RenderAppMeshVirtualRouter(cd *flaggerv1beta1.Canary, r Routes) (any, error) {
+	apex, _, _ := ServiceNames(cd)
+	return renderAppMeshVirtualRouter(cd, apex, r)
+}
