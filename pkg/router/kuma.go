@@ -218,4 +218,3 @@ func kumaRoutes(spec *kumav1alpha1.TrafficRouteSpec, cd *flaggerv1beta1.Canary) 
 	}
 	return splitOf(backends, kumaService(cd, primary), kumaService(cd, canary), false)
 }
-
