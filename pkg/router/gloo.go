@@ -167,8 +167,8 @@ func renderUpstream(cd *flaggerv1beta1.Canary, service string, selector map[stri
 		t := template.Spec.DeepCopy()
 		spec = gloov1.UpstreamSpec{
 			Labels: t.Labels, SslConfig: t.SslConfig, CircuitBreakers: t.CircuitBreakers, ConnectionConfig: t.ConnectionConfig,
-			LoadBalancerConfig: t.LoadBalancerConfig, UseHttp2: t.UseHttp2, InitialStreamWindowSize: t.InitialStreamWindowSize,
-			InitialConnectionWindowSize: t.InitialConnectionWindowSize, HttpProxyHostname: t.HttpProxyHostname,
+			LoadBalancerConfig: t.LoadBalancerConfig, UseHTTP2: t.UseHTTP2, InitialStreamWindowSize: t.InitialStreamWindowSize,
+			InitialConnectionWindowSize: t.InitialConnectionWindowSize, HTTPProxyHostname: t.HTTPProxyHostname,
 		}
 	}
 	spec.Kube = &gloov1.KubeUpstream{ServiceName: service, ServiceNamespace: cd.Namespace, ServicePort: cd.Spec.Service.Port, Selector: selector}

@@ -66,9 +66,9 @@ type HTTPRoute struct {
 	// Websocket turns on WebSocket proxying.
 	Websocket *bool `json:"websocket,omitempty"`
 	// PluginConfigName names an ApisixPluginConfig.
-	PluginConfigName string `json:"plugin_config_name,omitempty"` //nolint:tagliatelle // APISIX's field name
+	PluginConfigName string `json:"plugin_config_name,omitempty"`
 	// PluginConfigNamespace is the namespace of that ApisixPluginConfig.
-	PluginConfigNamespace string `json:"plugin_config_namespace,omitempty"` //nolint:tagliatelle // APISIX's field name
+	PluginConfigNamespace string `json:"plugin_config_namespace,omitempty"`
 	// Plugins are the route's plugins.
 	Plugins []apiextensionsv1.JSON `json:"plugins,omitempty"`
 	// Authentication holds the route's authentication.

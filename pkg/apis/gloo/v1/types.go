@@ -51,16 +51,16 @@ type UpstreamSpec struct {
 	ConnectionConfig *apiextensionsv1.JSON `json:"connectionConfig,omitempty"`
 	// LoadBalancerConfig is the load balancing policy.
 	LoadBalancerConfig *apiextensionsv1.JSON `json:"loadBalancerConfig,omitempty"`
-	// UseHttp2 makes Envoy speak HTTP/2 to the upstream.
-	UseHttp2 *apiextensionsv1.JSON `json:"useHttp2,omitempty"` //nolint:revive // Gloo's field name
+	// UseHTTP2 makes Envoy speak HTTP/2 to the upstream.
+	UseHTTP2 *apiextensionsv1.JSON `json:"useHttp2,omitempty"`
 	// InitialStreamWindowSize is the HTTP/2 initial stream window, in bytes.
 	InitialStreamWindowSize *apiextensionsv1.JSON `json:"initialStreamWindowSize,omitempty"`
 	// InitialConnectionWindowSize is the HTTP/2 initial connection window,
 	// in bytes.
 	InitialConnectionWindowSize *apiextensionsv1.JSON `json:"initialConnectionWindowSize,omitempty"`
-	// HttpProxyHostname is the host name of an HTTP CONNECT tunnel through
+	// HTTPProxyHostname is the host name of an HTTP CONNECT tunnel through
 	// the upstream.
-	HttpProxyHostname *apiextensionsv1.JSON `json:"httpProxyHostName,omitempty"` //nolint:revive // Gloo's field name
+	HTTPProxyHostname *apiextensionsv1.JSON `json:"httpProxyHostName,omitempty"`
 }
 
 // KubeUpstream is a Kubernetes Service and the pods it selects.

@@ -124,8 +124,8 @@ func (in *UpstreamSpec) DeepCopyInto(out *UpstreamSpec) {
 		*out = new(apiextensionsv1.JSON)
 		(*in).DeepCopyInto(*out)
 	}
-	if in.UseHttp2 != nil {
-		in, out := &in.UseHttp2, &out.UseHttp2
+	if in.UseHTTP2 != nil {
+		in, out := &in.UseHTTP2, &out.UseHTTP2
 		*out = new(apiextensionsv1.JSON)
 		(*in).DeepCopyInto(*out)
 	}
@@ -139,8 +139,8 @@ func (in *UpstreamSpec) DeepCopyInto(out *UpstreamSpec) {
 		*out = new(apiextensionsv1.JSON)
 		(*in).DeepCopyInto(*out)
 	}
-	if in.HttpProxyHostname != nil {
-		in, out := &in.HttpProxyHostname, &out.HttpProxyHostname
+	if in.HTTPProxyHostname != nil {
+		in, out := &in.HTTPProxyHostname, &out.HTTPProxyHostname
 		*out = new(apiextensionsv1.JSON)
 		(*in).DeepCopyInto(*out)
 	}
