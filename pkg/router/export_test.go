@@ -1,6 +1,10 @@
 package router
 
-import flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+import (
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
 
 // The pure renderers, for the golden tests of package router_test.
 var (
@@ -61,4 +65,11 @@ func RenderAppMeshVirtualService(cd *flaggerv1beta1.Canary, r Routes) (any, erro
 func RenderAppMeshVirtualRouter(cd *flaggerv1beta1.Canary, r Routes) (any, error) {
 	apex, _, _ := ServiceNames(cd)
 	return renderAppMeshVirtualRouter(cd, apex, r)
+}
+
+// IstioAPIVersion returns the version of Istio's networking kinds that
+// the istio router writes through c.
+func IstioAPIVersion(c client.Client) (string, error) {
+	api, err := istioAPIOf(c)
+	return api.version, err
 }
