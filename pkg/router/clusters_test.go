@@ -70,7 +70,7 @@ func istioCRDs(t *testing.T, version string) []*apiextensionsv1.CustomResourceDe
 // CRDs of testdata/crds and Istio's VirtualService and DestinationRule
 // served in istioVersion only, and returns a client for it. It is stopped
 // when the test ends.
-func startCluster(t *testing.T, istioVersion string) (*testenv.Env, client.Client) {
+func startCluster(t *testing.T, istioVersion string) client.Client {
 	t.Helper()
 	e, err := testenv.Start(testenv.Options{})
 	if err != nil {
@@ -93,5 +93,5 @@ func startCluster(t *testing.T, istioVersion string) (*testenv.Env, client.Clien
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, c
+	return c
 }

@@ -21,7 +21,7 @@ import (
 func TestIstioRouter_WritesTheNewestVersionTheServerServes(t *testing.T) {
 	for _, version := range []string{"v1", "v1beta1"} {
 		t.Run(version, func(t *testing.T) {
-			_, c := startCluster(t, version)
+			c := startCluster(t, version)
 			ctx := testContext(t)
 			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "test"}}
 			if err := c.Create(ctx, ns); err != nil {

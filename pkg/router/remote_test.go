@@ -25,7 +25,7 @@ import (
 // v1beta1 only), owned through OwnerAnnotation since the Canary is not
 // there. It starts an API server, so it is not parallel.
 func TestMeshCluster_RoutingObjectsGoToTheMeshClusterAndServicesStay(t *testing.T) {
-	_, mesh := startCluster(t, "v1beta1")
+	mesh := startCluster(t, "v1beta1")
 	ns := newNamespace(t)
 	ctx := testContext(t)
 	if err := mesh.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
