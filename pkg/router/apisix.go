@@ -38,6 +38,11 @@ type apisixRouter struct {
 	client client.Client
 }
 
+// OwnedObjects implements ObjectOwner.
+func (r *apisixRouter) OwnedObjects() []client.Object {
+	return []client.Object{&apisixv2.ApisixRoute{}}
+}
+
 func newAPISIXRouter(d Deps) Interface {
 	return &apisixRouter{client: meshClientOf(d)}
 }

@@ -12,6 +12,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	apisixv2 "github.com/sluicedev/sluice/pkg/apis/apisix/v2"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -105,7 +106,7 @@ func TestAPISIXRouter_RefusesMissingOrUnsplittableRoutes(t *testing.T) {
 		cd := &flaggerv1beta1.Canary{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns}, Spec: flaggerv1beta1.CanarySpec{
 			TargetRef: flaggerv1beta1.LocalObjectReference{Name: "podinfo"}, Service: flaggerv1beta1.CanaryService{Port: 9898}, RouteRef: tc.ref,
 		}}
-		if err := r.Reconcile(testContext(t), cd, podinfo); !router.IsConfigError(err) || !strings.Contains(err.Error(), tc.want) {
+		if err := r.Reconcile(testContext(t), cd, podinfo); !problem.Is(err, problem.UnsupportedRouting) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("routeRef %+v: error = %v, want a ConfigError containing %q", tc.ref, err, tc.want)
 		}
 	}

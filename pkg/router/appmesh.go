@@ -51,6 +51,11 @@ type appMeshRouter struct {
 	client client.Client
 }
 
+// OwnedObjects implements ObjectOwner.
+func (r *appMeshRouter) OwnedObjects() []client.Object {
+	return []client.Object{&appmeshv1beta1.VirtualNode{}, &appmeshv1beta1.VirtualService{}}
+}
+
 func newAppMeshRouter(d Deps) Interface {
 	return &appMeshRouter{client: meshClientOf(d)}
 }

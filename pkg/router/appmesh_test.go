@@ -12,6 +12,7 @@ import (
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	appmeshv1beta1 "github.com/sluicedev/sluice/pkg/apis/appmesh/v1beta1"
 	appmeshv1beta2 "github.com/sluicedev/sluice/pkg/apis/appmesh/v1beta2"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -104,7 +105,7 @@ func TestAppMeshRouter_WritesNodesAndTheCanaryService(t *testing.T) {
 func TestAppMeshRouter_NeedsAMeshName(t *testing.T) {
 	t.Parallel()
 	cd, r, writes := newSplitCanary(t, splitProvider{name: flaggerv1beta1.ProviderAppMesh, spec: func(*flaggerv1beta1.CanarySpec) {}})
-	if err := r.Reconcile(testContext(t), cd, podinfo); !router.IsConfigError(err) || !strings.Contains(err.Error(), "appmesh needs spec.service.meshName") {
+	if err := r.Reconcile(testContext(t), cd, podinfo); !problem.Is(err, problem.UnsupportedRouting) || !strings.Contains(err.Error(), "appmesh needs spec.service.meshName") {
 		t.Errorf("Reconcile error = %v, want a ConfigError asking for spec.service.meshName", err)
 	}
 	if n := writes(); n != 0 {

@@ -38,6 +38,11 @@ type appMeshV1beta2Router struct {
 	client client.Client
 }
 
+// OwnedObjects implements ObjectOwner.
+func (r *appMeshV1beta2Router) OwnedObjects() []client.Object {
+	return []client.Object{&appmeshv1beta2.VirtualNode{}, &appmeshv1beta2.VirtualRouter{}, &appmeshv1beta2.VirtualService{}}
+}
+
 func newAppMeshV1beta2Router(d Deps) Interface {
 	return &appMeshV1beta2Router{client: meshClientOf(d)}
 }

@@ -42,6 +42,11 @@ type glooRouter struct {
 	reader client.Reader
 }
 
+// OwnedObjects implements ObjectOwner.
+func (r *glooRouter) OwnedObjects() []client.Object {
+	return []client.Object{&gloogatewayv1.RouteTable{}, &gloov1.Upstream{}}
+}
+
 func newGlooRouter(d Deps) Interface {
 	return &glooRouter{client: meshClientOf(d), reader: meshReaderOf(d)}
 }

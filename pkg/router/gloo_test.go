@@ -12,6 +12,7 @@ import (
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	gloogatewayv1 "github.com/sluicedev/sluice/pkg/apis/gloo/gateway/v1"
 	gloov1 "github.com/sluicedev/sluice/pkg/apis/gloo/v1"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -92,7 +93,7 @@ func TestGlooRouter_MissingTemplateUpstreamIsAConfigError(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = r.Reconcile(testContext(t), cd, podinfo)
-		if !router.IsConfigError(err) || !strings.Contains(err.Error(), "spec.upstreamRef") {
+		if !problem.Is(err, problem.UnsupportedRouting) || !strings.Contains(err.Error(), "spec.upstreamRef") {
 			t.Errorf("Reconcile with upstreamRef %+v: error = %v, want a ConfigError naming spec.upstreamRef", ref, err)
 		}
 		if err := env.Client.Delete(t.Context(), cd); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	knativev1 "github.com/sluicedev/sluice/pkg/apis/knative/v1"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -164,17 +165,17 @@ func TestKnativeRouter_RefusesWhatItCannotRoute(t *testing.T) {
 	writes()
 	mirrored := cd.DeepCopy()
 	mirroring(mirrored.Spec.Analysis)
-	if err := r.SetRoutes(ctx, mirrored, podinfo, router.Routes{Primary: 100, Mirrored: true}); !router.IsConfigError(err) || !strings.Contains(err.Error(), "cannot mirror traffic") {
+	if err := r.SetRoutes(ctx, mirrored, podinfo, router.Routes{Primary: 100, Mirrored: true}); !problem.Is(err, problem.UnsupportedRouting) || !strings.Contains(err.Error(), "cannot mirror traffic") {
 		t.Errorf("mirrored SetRoutes error = %v, want a ConfigError", err)
 	}
 	ab := cd.DeepCopy()
 	abTesting(ab.Spec.Analysis)
-	if err := r.SetRoutes(ctx, ab, podinfo, router.Routes{Canary: 100}); !router.IsConfigError(err) || !strings.Contains(err.Error(), "cannot route A/B tests") {
+	if err := r.SetRoutes(ctx, ab, podinfo, router.Routes{Canary: 100}); !problem.Is(err, problem.UnsupportedRouting) || !strings.Contains(err.Error(), "cannot route A/B tests") {
 		t.Errorf("A/B SetRoutes error = %v, want a ConfigError", err)
 	}
 	deployment := cd.DeepCopy()
 	deployment.Spec.TargetRef = flaggerv1beta1.LocalObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"}
-	if err := r.Reconcile(ctx, deployment, podinfo); !router.IsConfigError(err) || !strings.Contains(err.Error(), "routes a Knative Service") {
+	if err := r.Reconcile(ctx, deployment, podinfo); !problem.Is(err, problem.UnsupportedRouting) || !strings.Contains(err.Error(), "routes a Knative Service") {
 		t.Errorf("Reconcile of a Deployment target: error = %v, want a ConfigError", err)
 	}
 	if n := writes(); n != 0 {

@@ -12,6 +12,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	kumav1alpha1 "github.com/sluicedev/sluice/pkg/apis/kuma/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/problem"
 )
 
 const (
@@ -144,14 +145,16 @@ func (r *kumaRouter) ensureTrafficRoute(ctx context.Context, cd *flaggerv1beta1.
 			return fmt.Errorf("creating TrafficRoute %s: %w", apex, err)
 		}
 		logger.Info("Created object")
+		recordChange(ctx, "created", "TrafficRoute", key)
 		return nil
 	}
 	if owner := tr.Annotations[OwnerAnnotation]; owner != kumaOwner(cd) {
-		e := &NotOwnedError{Kind: "TrafficRoute", Name: apex, Canary: kumaOwner(cd)}
+		by := "names no Canary in " + OwnerAnnotation
 		if owner != "" {
-			e.Controller = "Canary " + owner
+			by = "belongs to Canary " + owner
 		}
-		return e
+		return problem.New(problem.NotOwned, "TrafficRoute %s %s, not to Canary %s: Sluice does not edit objects it does not own; delete it or choose another name",
+			apex, by, kumaOwner(cd))
 	}
 	before := tr.DeepCopy()
 	if err := mutate(true); err != nil {
@@ -168,6 +171,7 @@ func (r *kumaRouter) ensureTrafficRoute(ctx context.Context, cd *flaggerv1beta1.
 		return fmt.Errorf("patching TrafficRoute %s: %w", apex, err)
 	}
 	logger.Info("Patched object", "patch", string(diff))
+	recordChange(ctx, "updated", "TrafficRoute", key)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	kumav1alpha1 "github.com/sluicedev/sluice/pkg/apis/kuma/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -144,17 +145,17 @@ func TestKumaRouter_RefusesAnotherCanarysRouteAndWhatKumaCannotRoute(t *testing.
 	other := cd.DeepCopy()
 	other.Namespace = "elsewhere"
 	writes()
-	if err := r.Reconcile(ctx, other, podinfo); !router.IsNotOwned(err) || !strings.Contains(err.Error(), "Canary "+cd.Namespace+"/podinfo") {
+	if err := r.Reconcile(ctx, other, podinfo); !problem.Is(err, problem.NotOwned) || !strings.Contains(err.Error(), "Canary "+cd.Namespace+"/podinfo") {
 		t.Errorf("Reconcile of a Canary in another namespace with the same apex name: error = %v, want NotOwned naming %s/podinfo", err, cd.Namespace)
 	}
 	mirrored := cd.DeepCopy()
 	mirroring(mirrored.Spec.Analysis)
-	if err := r.SetRoutes(ctx, mirrored, podinfo, router.Routes{Primary: 100, Mirrored: true}); !router.IsConfigError(err) || !strings.Contains(err.Error(), "cannot mirror traffic") {
+	if err := r.SetRoutes(ctx, mirrored, podinfo, router.Routes{Primary: 100, Mirrored: true}); !problem.Is(err, problem.UnsupportedRouting) || !strings.Contains(err.Error(), "cannot mirror traffic") {
 		t.Errorf("mirrored SetRoutes error = %v, want a ConfigError", err)
 	}
 	ab := cd.DeepCopy()
 	abTesting(ab.Spec.Analysis)
-	if err := r.SetRoutes(ctx, ab, podinfo, router.Routes{Canary: 100}); !router.IsConfigError(err) || !strings.Contains(err.Error(), "cannot route A/B tests") {
+	if err := r.SetRoutes(ctx, ab, podinfo, router.Routes{Canary: 100}); !problem.Is(err, problem.UnsupportedRouting) || !strings.Contains(err.Error(), "cannot route A/B tests") {
 		t.Errorf("A/B SetRoutes error = %v, want a ConfigError", err)
 	}
 	if n := writes(); n != 0 {

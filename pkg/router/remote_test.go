@@ -15,6 +15,7 @@ import (
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	kumav1alpha1 "github.com/sluicedev/sluice/pkg/apis/kuma/v1alpha1"
 	traefikv1alpha1 "github.com/sluicedev/sluice/pkg/apis/traefik/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/problem"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -127,7 +128,7 @@ func TestMeshCluster_RoutingObjectsGoToTheMeshClusterAndServicesStay(t *testing.
 	if err := env.Client.Create(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	if err := istio.Reconcile(ctx, other, podinfo); !router.IsNotOwned(err) {
+	if err := istio.Reconcile(ctx, other, podinfo); !problem.Is(err, problem.NotOwned) {
 		t.Errorf("Reconcile of another Canary: error = %v, want NotOwned", err)
 	}
 

@@ -49,6 +49,11 @@ type skipperRouter struct {
 	client client.Client
 }
 
+// OwnedObjects implements ObjectOwner.
+func (r *skipperRouter) OwnedObjects() []client.Object {
+	return []client.Object{&networkingv1.Ingress{}}
+}
+
 func newSkipperRouter(d Deps) Interface {
 	return &skipperRouter{client: d.Client}
 }
