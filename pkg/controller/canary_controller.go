@@ -66,6 +66,11 @@ type CanaryReconciler struct {
 	// IngressClass is set on the Contour HTTPProxies Sluice creates
 	// (-ingress-class); empty means none.
 	IngressClass string
+	// MeshClient and MeshAPIReader reach the cluster that holds the
+	// routing objects (-kubeconfig-service-mesh); nil means this one. See
+	// router.Deps.
+	MeshClient    client.Client
+	MeshAPIReader client.Reader
 	// Analyzer runs the metric checks.
 	Analyzer *metrics.Analyzer
 	// Webhooks calls the analysis webhooks.

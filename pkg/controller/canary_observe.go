@@ -147,7 +147,8 @@ func idleWithNewRevision(in statemachine.Input) bool {
 
 // routerFor returns the provider's router, or the problem of an unknown one.
 func (r *CanaryReconciler) routerFor(provider string) (router.Interface, *problem.Problem) {
-	rt, err := router.New(provider, router.Deps{Client: r.Client, APIReader: r.APIReader, IngressAnnotationsPrefix: r.IngressAnnotationsPrefix, IngressClass: r.IngressClass})
+	rt, err := router.New(provider, router.Deps{Client: r.Client, APIReader: r.APIReader, IngressAnnotationsPrefix: r.IngressAnnotationsPrefix, IngressClass: r.IngressClass,
+		MeshClient: r.MeshClient, MeshAPIReader: r.MeshAPIReader})
 	if err != nil {
 		return nil, problem.New(problem.UnsupportedProvider, "%v", err)
 	}

@@ -51,14 +51,14 @@ func (r *gatewayAPIRouter) OwnedObjects() []client.Object {
 }
 
 func newGatewayAPIV1Router(d Deps) Interface {
-	return &gatewayAPIRouter{client: d.Client, reader: readerOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
+	return &gatewayAPIRouter{client: meshClientOf(d), reader: meshReaderOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
 		r := &gatewayv1.HTTPRoute{}
 		return r, r
 	}}
 }
 
 func newGatewayAPIV1beta1Router(d Deps) Interface {
-	return &gatewayAPIRouter{client: d.Client, reader: readerOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
+	return &gatewayAPIRouter{client: meshClientOf(d), reader: meshReaderOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
 		r := &gatewayv1beta1.HTTPRoute{}
 		return r, (*gatewayv1.HTTPRoute)(r)
 	}}

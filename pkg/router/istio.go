@@ -33,6 +33,10 @@ const (
 //   - the VirtualService <apex>, which splits the traffic for the apex
 //     host (and spec.service.hosts) between the two Services.
 //
+// They are written in networking.istio.io/v1 or, on clusters whose Istio
+// is older than 1.22, v1beta1: the newest version the API server serves
+// (istioAPIOf).
+//
 // Rendering is pure (renderVirtualService, renderDestinationRule); the
 // objects are written with Ensure, which sets the whole spec, so an edit
 // of someone else is reverted on the next Reconcile or SetRoutes.
@@ -50,22 +54,26 @@ func (r *istioRouter) OwnedObjects() []client.Object {
 }
 
 func newIstioRouter(d Deps) Interface {
-	return &istioRouter{client: d.Client}
+	return &istioRouter{client: meshClientOf(d)}
 }
 
 // Reconcile creates or updates the DestinationRules and the
 // VirtualService. The VirtualService keeps the split it holds, or routes
 // all traffic to the primary when it is new or its split cannot be read.
 func (r *istioRouter) Reconcile(ctx context.Context, cd *flaggerv1beta1.Canary, _ Target) error {
+	api, err := istioAPIOf(r.client)
+	if err != nil {
+		return fmt.Errorf("reconciling the Istio routing of Canary %s/%s: %w", cd.Namespace, cd.Name, err)
+	}
 	_, primary, canary := ServiceNames(cd)
 	for _, host := range []string{primary, canary} {
-		dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: host, Namespace: cd.Namespace}}
+		dr, drSpec := api.destinationRule(metav1.ObjectMeta{Name: host, Namespace: cd.Namespace})
 		_, err := Ensure(ctx, r.client, cd, dr, func() error {
 			spec, err := renderDestinationRule(cd, host)
 			if err != nil {
 				return configError(err)
 			}
-			spec.DeepCopyInto(&dr.Spec)
+			spec.DeepCopyInto(drSpec)
 			return nil
 		})
 		if err != nil {
@@ -96,11 +104,15 @@ func (r *istioRouter) SetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, 
 // its TCP route.
 func (r *istioRouter) GetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, _ Target) (Routes, error) {
 	apex, _, _ := ServiceNames(cd)
-	vs := &networkingv1.VirtualService{}
+	api, err := istioAPIOf(r.client)
+	if err != nil {
+		return Routes{}, err
+	}
+	vs, spec := api.virtualService(metav1.ObjectMeta{})
 	if err := r.client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: apex}, vs); err != nil {
 		return Routes{}, fmt.Errorf("reading the VirtualService %s/%s of Canary %s: %w", cd.Namespace, apex, cd.Name, err)
 	}
-	routes, err := istioRoutes(&vs.Spec, cd)
+	routes, err := istioRoutes(spec, cd)
 	if err != nil {
 		return Routes{}, fmt.Errorf("reading the split of the VirtualService %s/%s of Canary %s: %w", cd.Namespace, apex, cd.Name, err)
 	}
@@ -123,15 +135,19 @@ func (r *istioRouter) Finalize(context.Context, *flaggerv1beta1.Canary, Target) 
 // or with the split it holds when routes is nil.
 func (r *istioRouter) ensureVirtualService(ctx context.Context, cd *flaggerv1beta1.Canary, routes *Routes) error {
 	apex, _, _ := ServiceNames(cd)
-	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: cd.Namespace}}
+	api, err := istioAPIOf(r.client)
+	if err != nil {
+		return err
+	}
+	vs, vsSpec := api.virtualService(metav1.ObjectMeta{Name: apex, Namespace: cd.Namespace})
 	return ensureSplit(ctx, r.client, cd, vs, routes,
-		func() (Routes, error) { return istioRoutes(&vs.Spec, cd) },
+		func() (Routes, error) { return istioRoutes(vsSpec, cd) },
 		func(want Routes) error {
 			spec, err := renderVirtualService(cd, want)
 			if err != nil {
 				return configError(err)
 			}
-			spec.DeepCopyInto(&vs.Spec)
+			spec.DeepCopyInto(vsSpec)
 			setApexMetadata(vs, cd)
 			return nil
 		})

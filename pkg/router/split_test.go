@@ -38,8 +38,10 @@ type splitProvider struct {
 	// render renders the spec for a split without an API server.
 	render func(cd *flaggerv1beta1.Canary, r router.Routes) (any, error)
 	// edit is a user's merge patch that sets the split to 50/50 and
-	// changes another field of the spec.
-	edit string
+	// changes another field of the spec; editIn, when set, returns it for
+	// the test's namespace instead.
+	edit   string
+	editIn func(ns string) string
 }
 
 var istioProvider = splitProvider{
@@ -109,7 +111,8 @@ var gatewayAPIProvider = splitProvider{
 		`{"name":"podinfo-primary","port":9898,"weight":50},{"name":"podinfo-canary","port":9898,"weight":50}]}]}}`,
 }
 
-var splitProviders = append([]splitProvider{istioProvider, gatewayAPIProvider, nginxProvider, contourProvider, traefikProvider}, smiProviders...)
+var splitProviders = append([]splitProvider{istioProvider, gatewayAPIProvider, nginxProvider, contourProvider, traefikProvider,
+	glooProvider, apisixProvider, skipperProvider, appMeshProvider, appMeshV1beta2Provider}, smiProviders...)
 
 // serviceHeaders are header operations of the tests' Canaries.
 func serviceHeaders() *flaggerv1beta1.Headers {
@@ -168,10 +171,10 @@ func liveSpec(t *testing.T, p splitProvider, ns string) []byte {
 	return withoutNamespace(p.specOf(t, obj), ns)
 }
 
-// withoutNamespace replaces the test's namespace in a spec with
-// <namespace>, so that golden files do not depend on it.
+// withoutNamespace replaces the test's namespace (a generated name) in a
+// spec with <namespace>, so that golden files do not depend on it.
 func withoutNamespace(spec []byte, ns string) []byte {
-	return bytes.ReplaceAll(spec, []byte("."+ns+"."), []byte(".<namespace>."))
+	return bytes.ReplaceAll(spec, []byte(ns), []byte("<namespace>"))
 }
 
 // renderedSpec renders the provider's spec for a split as YAML.
@@ -257,7 +260,11 @@ func TestSplitRouters_RevertUserEditsButReportThemFirst(t *testing.T) {
 			if err := r.SetRoutes(ctx, cd, podinfo, split); err != nil {
 				t.Fatal(err)
 			}
-			patchAs(t, p.object(cd.Namespace), p.edit)
+			edit := p.edit
+			if p.editIn != nil {
+				edit = p.editIn(cd.Namespace)
+			}
+			patchAs(t, p.object(cd.Namespace), edit)
 
 			edited := router.Routes{Primary: 50, Canary: 50}
 			if got, err := r.GetRoutes(ctx, cd, podinfo); err != nil || got != edited {
