@@ -49,7 +49,7 @@ func NewDynatrace(cfg ProviderConfig) (*Dynatrace, error) {
 	return &Dynatrace{
 		address:  strings.TrimSuffix(cfg.Address, "/"),
 		lookback: lookbackIntervals * window,
-		client:   newHTTPClient(cfg, auth),
+		client:   newHTTPClient(cfg, cfg.Address, auth),
 		now:      time.Now,
 	}, nil
 }
