@@ -80,6 +80,8 @@ var providerFactories = map[string]func(ProviderConfig) (Provider, error){
 	flaggerv1beta1.MetricProviderDynatrace:       factory(NewDynatrace),
 	flaggerv1beta1.MetricProviderStackdriver:     factory(NewStackdriver),
 	flaggerv1beta1.MetricProviderKeptn:           factory(NewKeptn),
+	flaggerv1beta1.MetricProviderSplunk:          factory(NewSplunk),
+	flaggerv1beta1.MetricProviderExternalMetrics: factory(NewExternalMetrics),
 }
 
 // factory adapts a constructor that returns a concrete provider, so that a
