@@ -159,6 +159,11 @@ func resolveTemplate(ctx context.Context, r client.Reader, cd *flaggerv1beta1.Ca
 			return fail("its keptn query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", kq.namespace, cd.Namespace)
 		}
 	}
+	if noCrossNamespace && p.Type == flaggerv1beta1.MetricProviderExternalMetrics {
+		if eq, err := parseExternalMetricsQuery(query); err == nil && eq.namespace != cd.Namespace {
+			return fail("its externalmetrics query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", eq.namespace, cd.Namespace)
+		}
+	}
 	cfg := ProviderConfig{
 		Type:               p.Type,
 		Address:            p.Address,
