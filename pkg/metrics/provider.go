@@ -85,14 +85,15 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 	ran := queries{}
 	for _, m := range cd.Spec.Analysis.Metrics {
 		r := flaggerv1beta1.CanaryCheckResult{Time: metav1.NewTime(now()), Kind: flaggerv1beta1.CheckMetric, Name: m.Name, DryRun: m.DryRun}
-		results = append(results, a.check(ctx, cd, m, ran, r))
+		r = a.check(ctx, cd, m, ran, r)
+		r.Message, r.Query = Redact(r.Message), Redact(r.Query)
+		results = append(results, r)
 	}
 	return results
 }
 
-// check runs one metric and judges its value. Every message is redacted.
+// check runs one metric and judges its value.
 func (a *Analyzer) check(ctx context.Context, cd *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric, ran queries, r flaggerv1beta1.CanaryCheckResult) flaggerv1beta1.CanaryCheckResult {
-	defer func() { r.Message, r.Query = Redact(r.Message), Redact(r.Query) }()
 	p, query, err := a.Resolver.Resolve(ctx, cd, m)
 	if err != nil {
 		r.Message = err.Error()
