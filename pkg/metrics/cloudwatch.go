@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/fxamacker/cbor/v2"
 )
 
 // cloudWatchMaxPages bounds how many pages of one GetMetricData answer are
@@ -153,9 +155,49 @@ func (c *awsConfigCache) get(key awsConfigKey) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("cloudwatch: reading the AWS configuration: %w", err)
 	}
+	cfg.HTTPClient = wellFormedCBOR{next: cfg.HTTPClient}
 	c.configs[key] = cfg
 	return cfg, nil
 }
+
+// wellFormedCBOR wraps the SDK's HTTP client of CloudWatch with checks the
+// SDK's decoder lacks: a successful answer is read up to maxAnswer and
+// must be one well-formed CBOR data item, since the decoder reads the
+// items of a truncated answer as if it were whole.
+type wellFormedCBOR struct{ next aws.HTTPClient }
+
+// Do sends req and checks a successful answer's body.
+func (c wellFormedCBOR) Do(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.Do(req)
+	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	_ = resp.Body.Close()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	case len(body) > maxAnswer:
+		return nil, finalError{fmt.Errorf("the answer is larger than %d bytes", maxAnswer)}
+	case len(body) > 0:
+		if err := cbor.Wellformed(body); err != nil {
+			return nil, finalError{fmt.Errorf("the answer is not well-formed CBOR: %w", err)}
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
+}
+
+// finalError is an error the SDK must not retry: the same request would
+// get the same answer.
+type finalError struct{ error }
+
+// RetryableError tells the SDK's retryer not to retry.
+func (finalError) RetryableError() bool { return false }
+
+// Unwrap returns the error.
+func (e finalError) Unwrap() error { return e.error }
 
 // reset forgets every configuration, for tests that change the
 // environment.

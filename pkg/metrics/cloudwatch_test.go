@@ -187,7 +187,7 @@ func verifySignature(r *http.Request, body []byte, creds aws.Credentials, servic
 // isolateAWS empties the SDK's sources of configuration for one test, so
 // that only what the test sets is found, and turns the EC2 instance
 // metadata service off (the tests never reach past 127.0.0.1).
-func isolateAWS(t *testing.T) {
+func isolateAWS(t testing.TB) {
 	t.Helper()
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")
@@ -257,6 +257,16 @@ func cwSeries(id string, status string, values ...float64) map[string]any {
 	return map[string]any{"Id": id, "Label": id, "Timestamps": ts, "Values": values, "StatusCode": status}
 }
 
+// cwTruncated is an answer cut in the middle of its second series, whose
+// first series the SDK's decoder would otherwise read.
+func cwTruncated() []byte {
+	raw, err := cwEncoding.Marshal(cwResults(cwSeries("e1", "Complete", 1), cwSeries("e2", "Complete", 2)))
+	if err != nil {
+		panic(err)
+	}
+	return raw[:len(raw)-12]
+}
+
 // cwResults is a GetMetricData answer.
 func cwResults(series ...map[string]any) map[string]any {
 	return map[string]any{"MetricDataResults": series, "Messages": []any{}}
@@ -294,7 +304,8 @@ func TestCloudWatch_QueriesTenIntervalsAndReadsTheOneSeriesWithData(t *testing.T
 		{"access denied", []cwAnswer{apiError(http.StatusForbidden, "com.amazonaws.cloudwatch#AccessDenied", "User sluice is not authorized to perform: cloudwatch:GetMetricData")},
 			0, []string{"403 Forbidden", "AccessDenied: User sluice is not authorized to perform: cloudwatch:GetMetricData", "check the AWS credentials"}},
 		{"an error page", []cwAnswer{{status: http.StatusNotFound, raw: []byte("<html>no such thing</html>")}}, 0, []string{"cloudwatch at http://127.0.0.1"}},
-		{"not CBOR", []cwAnswer{{raw: []byte{0xff, 0x00, 0x13}}}, 0, []string{"cloudwatch at http://127.0.0.1", "deserializ"}},
+		{"not CBOR", []cwAnswer{{raw: []byte{0xff, 0x00, 0x13}}}, 0, []string{"cloudwatch at http://127.0.0.1", "not well-formed CBOR"}},
+		{"a truncated answer", []cwAnswer{{raw: cwTruncated()}}, 0, []string{"not well-formed CBOR"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := &fakeCloudWatch{t: t, creds: testAWSCreds, answers: tc.answers}

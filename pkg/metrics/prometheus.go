@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -67,6 +68,9 @@ func (p *Prometheus) RunQueryNoted(ctx context.Context, query string) (float64, 
 		if len(r) == 0 {
 			return 0, "", ErrNoValues
 		}
+		if slices.Contains(r, nil) {
+			return 0, "", fmt.Errorf("querying Prometheus at %s: the answer has a null sample", p.address)
+		}
 		last := r[len(r)-1]
 		v = float64(last.Value)
 		if len(r) > 1 {
@@ -74,9 +78,14 @@ func (p *Prometheus) RunQueryNoted(ctx context.Context, query string) (float64, 
 				len(r), last.Metric, seriesList(r))
 		}
 	case *model.Scalar:
+		if r == nil {
+			return 0, "", fmt.Errorf("querying Prometheus at %s: the answer has a null scalar", p.address)
+		}
 		v = float64(r.Value)
 	case model.Matrix:
 		return 0, "", fmt.Errorf("the query returned a range vector of %d series; it must return a single instant value", len(r))
+	case nil:
+		return 0, "", fmt.Errorf("querying Prometheus at %s: the answer has no result", p.address)
 	default:
 		return 0, "", fmt.Errorf("the query returned a %s; it must return a number", val.Type())
 	}

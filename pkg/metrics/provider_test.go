@@ -128,7 +128,7 @@ func (c *counting) RunQuery(context.Context, string) (float64, error) {
 	}
 	return c.v, nil
 }
-func (c *counting) IsOnline(context.Context) (bool, error)            { return true, nil }
+func (c *counting) IsOnline(context.Context) (bool, error) { return true, nil }
 
 type sameQuery struct{ p Provider }
 

@@ -42,7 +42,7 @@ const (
 
 // serviceAccountKeyJSON is a service account JSON key for the test key
 // pair whose token_uri is tokenURI, with the private key in PKCS #8.
-func serviceAccountKeyJSON(t *testing.T, tokenURI string) string {
+func serviceAccountKeyJSON(t testing.TB, tokenURI string) string {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(testGCPKey())
 	if err != nil {
@@ -70,7 +70,7 @@ func serviceAccountKeyJSON(t *testing.T, tokenURI string) string {
 // /computeMetadata/v1/project/project-id with Metadata-Flavor: Google). It
 // counts the tokens it issues.
 type fakeGoogleAuth struct {
-	t        *testing.T
+	t        testing.TB
 	reject   string // an OAuth error code to answer the grant with, if any
 	lifetime int    // expires_in of the tokens; 3599 when zero
 
@@ -197,7 +197,7 @@ func (f *fakeGoogleAuth) verifyGrant(r *http.Request) error {
 }
 
 // newFakeGoogleAuth starts the fake token endpoint and metadata server.
-func newFakeGoogleAuth(t *testing.T) (*fakeGoogleAuth, *httptest.Server) {
+func newFakeGoogleAuth(t testing.TB) (*fakeGoogleAuth, *httptest.Server) {
 	t.Helper()
 	f := &fakeGoogleAuth{t: t}
 	srv := httptest.NewServer(f)

@@ -110,6 +110,9 @@ func (qm QueryModel) window() (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("the interval %q is not a duration: %w", qm.Interval, err)
 	}
+	if d <= 0 {
+		return 0, fmt.Errorf("the interval %q is not a positive duration such as 1m", qm.Interval)
+	}
 	return d, nil
 }
 
