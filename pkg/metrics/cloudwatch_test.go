@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -524,5 +526,46 @@ func TestCloudWatch_LooksBackTenIntervals(t *testing.T) {
 	}
 	if cw := p.(*CloudWatch); cw.lookback != 10*time.Minute || KindOf(p) != "cloudwatch" {
 		t.Errorf("lookback %s, kind %s; want 10m0s, cloudwatch", cw.lookback, KindOf(p))
+	}
+}
+
+// TestCloudWatch_TrustsTheAWSCABundleOrInsecureSkipVerify runs queries over
+// TLS to a server whose certificate only AWS_CA_BUNDLE vouches for: the
+// SDK's client must apply the bundle (which it does only to its own HTTP
+// client type), refuse the server without it, and accept it with the
+// template's insecureSkipVerify.
+func TestCloudWatch_TrustsTheAWSCABundleOrInsecureSkipVerify(t *testing.T) {
+	fake := &fakeCloudWatch{t: t, creds: testAWSCreds, answers: []cwAnswer{{body: cwResults(cwSeries("e1", "Complete", 9))}}}
+	srv := httptest.NewUnstartedServer(fake)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	defer srv.Close()
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{"aws_access_key_id": testAWSKeyID, "aws_secret_access_key": testAWSSecret, "aws_session_token": testAWSToken}
+	for _, tc := range []struct {
+		name     string
+		bundle   bool
+		insecure bool
+		err      []string
+	}{
+		{"with the bundle", true, false, nil},
+		{"without it", false, false, []string{"certificate"}},
+		{"insecureSkipVerify", false, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateAWS(t)
+			if tc.bundle {
+				t.Setenv("AWS_CA_BUNDLE", bundle)
+			}
+			p, err := NewCloudWatch(ProviderConfig{Type: "cloudwatch", Address: srv.URL, Region: testAWSRegion, InsecureSkipVerify: tc.insecure, Credentials: keys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.RunQuery(context.Background(), `[{"Id":"e1","Expression":"1"}]`)
+			checkQuery(t, got, err, 9, tc.err)
+		})
 	}
 }
