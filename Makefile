@@ -76,6 +76,17 @@ test-unit: tools check-generated ## Run the unit and API-server suites against a
 bench: tools ## Run the benchmarks: pure functions, and reconciles against a real kube-apiserver (BENCH_FLAGS=-benchtime=...).
 	KUBEBUILDER_ASSETS=$(BIN) go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pkg/...
 
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: tools ## Run every Go fuzz target of the repo for FUZZTIME each (make fuzz FUZZTIME=1m); go test runs their seed corpora.
+	@for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u); do \
+	  for target in $$(KUBEBUILDER_ASSETS=$(BIN) go test -list '^Fuzz' $$dir | grep '^Fuzz' || true); do \
+	    echo "== $$dir $$target"; \
+	    KUBEBUILDER_ASSETS=$(BIN) go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done
+
 .PHONY: e2e
 e2e: tools-e2e ## Run the end-to-end scenarios on a local control plane with Prometheus and the sluice binary (a few minutes).
 	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh

@@ -257,6 +257,9 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 				// The manager's client reads unstructured objects (Keptn's)
 				// from the API server, not from its cache.
 				Kube: mgr.GetClient(),
+				// externalmetrics templates without an address read the
+				// external metrics API of this cluster.
+				Rest: mgr.GetConfig(),
 			}),
 			Observe: rec.ObserveMetricQuery,
 		},

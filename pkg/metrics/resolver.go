@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -42,6 +43,9 @@ type ResolverConfig struct {
 	// unstructured objects from the API server rather than a cache (the
 	// manager's client does). Nil makes keptn templates an error.
 	Kube client.Client
+	// Rest is Sluice's connection to the API server, which externalmetrics
+	// templates without an address use. Nil makes them need an address.
+	Rest *rest.Config
 }
 
 // ClusterResolver is the production Resolver. It resolves, in this order:
@@ -128,6 +132,9 @@ func (r *ClusterResolver) provider(cfg ProviderConfig) (Provider, error) {
 	case flaggerv1beta1.MetricProviderKeptn:
 		cfg.Window = 0 // the query carries its timeframe
 		cfg.Kube = r.cfg.Kube
+	case flaggerv1beta1.MetricProviderExternalMetrics:
+		cfg.Window = 0 // the adapter decides the window
+		cfg.Rest = r.cfg.Rest
 	}
 	return r.cache.get(cfg)
 }

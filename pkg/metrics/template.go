@@ -110,6 +110,9 @@ func (qm QueryModel) window() (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("the interval %q is not a duration: %w", qm.Interval, err)
 	}
+	if d <= 0 {
+		return 0, fmt.Errorf("the interval %q is not a positive duration such as 1m", qm.Interval)
+	}
 	return d, nil
 }
 
@@ -157,6 +160,11 @@ func resolveTemplate(ctx context.Context, r client.Reader, cd *flaggerv1beta1.Ca
 	if noCrossNamespace && p.Type == flaggerv1beta1.MetricProviderKeptn {
 		if kq, err := parseKeptnQuery(query); err == nil && kq.namespace != cd.Namespace {
 			return fail("its keptn query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", kq.namespace, cd.Namespace)
+		}
+	}
+	if noCrossNamespace && p.Type == flaggerv1beta1.MetricProviderExternalMetrics {
+		if eq, err := parseExternalMetricsQuery(query); err == nil && eq.namespace != cd.Namespace {
+			return fail("its externalmetrics query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", eq.namespace, cd.Namespace)
 		}
 	}
 	cfg := ProviderConfig{
