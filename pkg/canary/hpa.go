@@ -51,7 +51,9 @@ func (e *engine) readAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) 
 // error, so apierrors.IsNotFound still recognises it.
 func (e *engine) getHPA(ctx context.Context, namespace, name string) (*autoscalingv2.HorizontalPodAutoscaler, error) {
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
-	if err := e.deps.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, hpa); err != nil {
+	// Autoscalers are few, so they are read from the cache: no API request
+	// per reconcile.
+	if err := e.deps.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, hpa); err != nil {
 		return nil, fmt.Errorf("reading HorizontalPodAutoscaler %s/%s: %w", namespace, name, err)
 	}
 	return hpa, nil

@@ -175,7 +175,8 @@ func TestObserve_TransientAPIErrorIsNotInvalid(t *testing.T) {
 			return d
 		}},
 		{name: "autoscaler read", deps: func(d canary.Deps, err error) canary.Deps {
-			d.Reader = failingGets[*autoscalingv2.HorizontalPodAutoscaler](err)
+			// Autoscalers are read from the (cached) Client.
+			d.Client = failingGets[*autoscalingv2.HorizontalPodAutoscaler](err)
 			return d
 		}},
 	}

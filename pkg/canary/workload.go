@@ -140,6 +140,10 @@ type Deps struct {
 	Reader client.Reader
 	// Config holds the controller-wide settings.
 	Config Config
+	// Configs, when set, keeps the ConfigMaps read, so that one is read
+	// again only when its resourceVersion in Client's (metadata) cache
+	// changed.
+	Configs *ConfigCache
 }
 
 // kinds maps a target kind to its implementation. Adding a kind is one

@@ -111,6 +111,15 @@ type CanaryReconciler struct {
 	// then acts on no Canary (nil with -allow-running-flagger).
 	Flagger *FlaggerDetector
 
+	// CheckConcurrency bounds the gates and checks (webhook calls, metric
+	// queries) running at once, over all Canaries; 0 means 64.
+	CheckConcurrency int
+	checks           *checkRunner
+
+	// configs keeps the ConfigMaps targets use, read again only when they
+	// change.
+	configs canary.ConfigCache
+
 	// admission counts the analyses running, for -max-concurrent-canaries.
 	admission admission
 
@@ -141,6 +150,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		if apierrors.IsNotFound(err) {
 			r.written.Delete(req.NamespacedName)
 			r.memory.forget(req.NamespacedName)
+			r.checks.forget(req.NamespacedName)
 			r.admission.release(req.NamespacedName)
 			r.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
@@ -175,17 +185,14 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	due := statemachine.Plan(sc.in)
-	if due.Claim {
-		// The step's webhooks are called at most once: the step is marked
-		// as started before they are.
-		if err := r.persist(ctx, &cd, statemachine.Claim(sc.in)); err != nil {
-			return ctrl.Result{}, err
-		}
-		sc.in.Status = *cd.Status.DeepCopy()
+	results, wait, err := r.results(ctx, sc, &cd)
+	if err != nil || wait {
+		// The step's gates and checks run in the background; their end
+		// wakes this Canary (the backstop requeue covers a lost wake-up).
+		return ctrl.Result{RequeueAfter: time.Minute}, err
 	}
+	sc.in.Results = results
 	before := *sc.in.Status.DeepCopy()
-	sc.in.Results = r.runDue(ctx, sc, due)
 	decision := statemachine.Decide(sc.in)
 	r.admission.decided(sc.key(), decision.Status.Phase)
 	if err := r.persist(ctx, &cd, decision.Status); err != nil {

@@ -8,7 +8,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/router"
@@ -76,12 +79,14 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentRecon
 	for _, obj := range r.servedRoutingObjects(mgr) {
 		b = b.Owns(obj)
 	}
+	r.checks = newCheckRunner(r.CheckConcurrency)
+	b = b.WatchesRawSource(source.Channel(r.checks.events, &handler.EnqueueRequestForObject{}))
 	err := b.
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Deployment"))).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("DaemonSet"))).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig("configmap"))).
 		Named(ControllerName).
-		WithOptions(crcontroller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: maxConcurrentReconciles, RateLimiter: rateLimiter()}).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", ControllerName, err)
@@ -106,6 +111,23 @@ func (r *CanaryReconciler) servedRoutingObjects(mgr ctrl.Manager) []client.Objec
 		out = append(out, obj)
 	}
 	return out
+}
+
+// maxErrorBackoff caps the wait before a Canary whose reconcile failed is
+// tried again. controller-runtime's default grows to 1000 s, so a Canary
+// that hit a few transient errors would wait minutes; Sluice's steps are
+// ten seconds apart at the shortest.
+const maxErrorBackoff = 10 * time.Second
+
+// rateLimiter paces the retries of failed reconciles: exponential per
+// Canary from 5 ms up to maxErrorBackoff, within an overall budget of 50
+// retries per second (bursts of 300), so that an API server outage does
+// not turn into a storm when it ends.
+func rateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxErrorBackoff),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 300)},
+	)
 }
 
 // byTarget maps a workload to the Canaries that target it.

@@ -76,7 +76,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 			"spec.analysis.sessionAffinity: provider %s cannot pin users to a version with cookies (the istio and gatewayapi providers can); "+
 				"remove sessionAffinity or use one of those providers", provider))
 	}
-	wl, err := canary.New(cd, canary.Deps{Client: r.Client, Reader: r.APIReader, Config: r.Workloads})
+	wl, err := canary.New(cd, canary.Deps{Client: r.Client, Reader: r.APIReader, Config: r.Workloads, Configs: &r.configs})
 	if err != nil {
 		return sc, r.invalidOr(sc, err)
 	}
