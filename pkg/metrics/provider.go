@@ -229,8 +229,11 @@ func (a *Analyzer) Check(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 		if err != nil {
 			return redactError(err)
 		}
-		if _, err := Bounds(m); err != nil {
-			return err
+		if m.Compare == nil {
+			// A comparison is judged against the primary, not bounds.
+			if _, err := Bounds(m); err != nil {
+				return err
+			}
 		}
 		if id, ok := identity(p); ok {
 			if checked[id] {
