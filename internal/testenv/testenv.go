@@ -34,6 +34,12 @@ type Options struct {
 	// GatewayAPI installs the standard-channel CRDs of
 	// sigs.k8s.io/gateway-api (HTTPRoute, Gateway, ...).
 	GatewayAPI bool
+	// CanaryCRDs, when set, are the files or directories of the
+	// flagger.app CRDs (Canary, MetricTemplate, AlertProvider) installed in
+	// place of Sluice's own (kustomize/base/crd): Flagger's
+	// artifacts/flagger/crd.yaml, for tests that start from a cluster
+	// where Flagger was installed.
+	CanaryCRDs []string
 }
 
 // Env is a running API server and a client for it.
@@ -86,6 +92,9 @@ func Start(opts Options) (*Env, error) {
 	}
 
 	paths := []string{filepath.Join(root, "kustomize", "base", "crd")}
+	if len(opts.CanaryCRDs) > 0 {
+		paths = append([]string(nil), opts.CanaryCRDs...)
+	}
 	if opts.Istio {
 		dir, err := moduleDir(root, "istio.io/api")
 		if err != nil {

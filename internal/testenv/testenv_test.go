@@ -2,9 +2,11 @@ package testenv_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -51,4 +53,36 @@ func TestStart_InstallsSluiceAndThirdPartyCRDs(t *testing.T) {
 		}
 	}
 	var _ runtime.Object = &apiextensionsv1.CustomResourceDefinition{}
+}
+
+// TestStart_CanaryCRDsReplaceSluices checks that CanaryCRDs installs the
+// given flagger.app CRDs instead of Sluice's: here only the AlertProvider
+// CRD, so the Canary kind is not served.
+func TestStart_CanaryCRDsReplaceSluices(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	only := filepath.Join(root, "kustomize", "base", "crd", "flagger.app_alertproviders.yaml")
+	env, err := testenv.Start(testenv.Options{CanaryCRDs: []string{only}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := apiextensionsv1.AddToScheme(env.Scheme); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := env.Client.Get(ctx, types.NamespacedName{Name: "alertproviders.flagger.app"}, crd); err != nil {
+		t.Errorf("CRD alertproviders.flagger.app from CanaryCRDs: %v", err)
+	}
+	err = env.Client.Get(ctx, types.NamespacedName{Name: "canaries.flagger.app"}, crd)
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("CRD canaries.flagger.app: got %v, want not found: Sluice's CRDs were installed besides CanaryCRDs", err)
+	}
 }
