@@ -59,11 +59,12 @@ tools: ## Build kube-apiserver, etcd and controller-gen into bin/ (cached in ~/.
 	hack/tool.sh controller-gen
 
 .PHONY: tools-e2e
-tools-e2e: tools ## Also build kube-controller-manager, kube-scheduler, kwok and kubectl for the local control plane (minutes cold).
+tools-e2e: tools ## Also build kube-controller-manager, kube-scheduler, kwok, kubectl and Flagger (for the takeover tests) into bin/ (minutes cold).
 	hack/tool.sh kube-controller-manager
 	hack/tool.sh kube-scheduler
 	hack/tool.sh kwok
 	hack/tool.sh kubectl
+	hack/tool.sh flagger
 
 .PHONY: test
 test: test-unit e2e ## Run every test: the unit and API-server suites, then the end-to-end scenarios.

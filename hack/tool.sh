@@ -13,6 +13,7 @@ ETCD_VERSION=v3.7.0
 CONTROLLER_TOOLS_VERSION=v0.23.0
 GOLANGCI_LINT_VERSION=v2.15.0
 KWOK_VERSION=v0.8.0
+FLAGGER_VERSION=v1.44.0
 
 case "$name" in
   kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) version=$KUBE_VERSION ;;
@@ -20,6 +21,7 @@ case "$name" in
   controller-gen) version=$CONTROLLER_TOOLS_VERSION ;;
   golangci-lint) version=$GOLANGCI_LINT_VERSION ;;
   kwok) version=$KWOK_VERSION ;;
+  flagger) version=$FLAGGER_VERSION ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 
@@ -60,6 +62,17 @@ case "$name" in
     tmp=$(mktemp -d)
     GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$version"
     mv "$tmp/kwok" "$out"; rmdir "$tmp" ;;
+  flagger)
+    # Flagger itself, for the takeover end-to-end tests: built from its
+    # module on the Go proxy with its own go.mod and go.sum. The module
+    # cache is read-only, so the tree is copied to a writable directory.
+    tmp=$(mktemp -d)
+    dir=$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "github.com/fluxcd/flagger@$version" |
+      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -d "$dir" ] || { echo "tool.sh: flagger $version: module not downloaded" >&2; exit 1; }
+    cp -r "$dir" "$tmp/src" && chmod -R u+w "$tmp/src"
+    (cd "$tmp/src" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$out" ./cmd/flagger)
+    rm -rf "$tmp" ;;
 esac
 mv "$out" "$bin/$name"
 echo "$version" > "$bin/.$name.version"

@@ -36,6 +36,10 @@ type Options struct {
 	// StartTimeout bounds how long Start waits for the components to become
 	// healthy and the Nodes to become Ready. Zero means 2 minutes.
 	StartTimeout time.Duration
+	// CanaryCRDs, when set, are the flagger.app CRD files installed
+	// instead of Sluice's (see testenv.Options.CanaryCRDs): a cluster as
+	// Flagger's installation leaves it.
+	CanaryCRDs []string
 }
 
 // Cluster is a running local control plane. Stop it when done; it also
@@ -68,11 +72,11 @@ type Cluster struct {
 	stopped  chan struct{}
 }
 
-// Start starts etcd, kube-apiserver (with Sluice's, Istio's and Gateway
-// API's CRDs), kube-controller-manager, kube-scheduler and KWOK, creates
-// opts.Nodes fake Nodes and waits until they are Ready and schedulable.
-// The binaries come from KUBEBUILDER_ASSETS or else the repository's bin/;
-// Start names the make target that builds a missing one.
+// Start starts etcd, kube-apiserver (with Sluice's CRDs or opts.CanaryCRDs,
+// and Istio's and Gateway API's), kube-controller-manager, kube-scheduler
+// and KWOK, creates opts.Nodes fake Nodes and waits until they are Ready
+// and schedulable. The binaries come from KUBEBUILDER_ASSETS or else the
+// repository's bin/; Start names the make target that builds a missing one.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	begin := time.Now()
 	if opts.Nodes <= 0 {
@@ -99,7 +103,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	step := time.Now()
-	env, err := testenv.Start(testenv.Options{Istio: true, GatewayAPI: true})
+	env, err := testenv.Start(testenv.Options{Istio: true, GatewayAPI: true, CanaryCRDs: opts.CanaryCRDs})
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}

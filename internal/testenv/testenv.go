@@ -40,6 +40,12 @@ type Options struct {
 	// github.com/fluxcd/flagger at FlaggerVersion) instead of Sluice's. Both
 	// define the same flagger.app kinds, so one API server serves one set.
 	FlaggerCRDs bool
+	// CanaryCRDs, when set, are the files or directories of the
+	// flagger.app CRDs (Canary, MetricTemplate, AlertProvider) installed in
+	// place of Sluice's own (kustomize/base/crd): Flagger's
+	// artifacts/flagger/crd.yaml, for tests that start from a cluster
+	// where Flagger was installed.
+	CanaryCRDs []string
 }
 
 // Env is a running API server and a client for it.
@@ -98,6 +104,9 @@ func Start(opts Options) (*Env, error) {
 			return nil, err
 		}
 		paths = []string{filepath.Join(dir, "artifacts", "flagger", "crd.yaml")}
+	}
+	if len(opts.CanaryCRDs) > 0 {
+		paths = append([]string(nil), opts.CanaryCRDs...)
 	}
 	if opts.Istio {
 		dir, err := moduleDir(root, "istio.io/api")

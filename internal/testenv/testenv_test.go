@@ -2,6 +2,7 @@ package testenv_test
 
 import (
 	"context"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,5 +105,37 @@ func TestInstallDeps_DownloadsFlaggersVersion(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "artifacts", "flagger", "crd.yaml")); err != nil {
 		t.Errorf("Flagger's module has no CRD file: %v", err)
+	}
+}
+
+// TestStart_CanaryCRDsReplaceSluices checks that CanaryCRDs installs the
+// given flagger.app CRDs instead of Sluice's: here only the AlertProvider
+// CRD, so the Canary kind is not served.
+func TestStart_CanaryCRDsReplaceSluices(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	only := filepath.Join(root, "kustomize", "base", "crd", "flagger.app_alertproviders.yaml")
+	env, err := testenv.Start(testenv.Options{CanaryCRDs: []string{only}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := apiextensionsv1.AddToScheme(env.Scheme); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := env.Client.Get(ctx, types.NamespacedName{Name: "alertproviders.flagger.app"}, crd); err != nil {
+		t.Errorf("CRD alertproviders.flagger.app from CanaryCRDs: %v", err)
+	}
+	err = env.Client.Get(ctx, types.NamespacedName{Name: "canaries.flagger.app"}, crd)
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("CRD canaries.flagger.app: got %v, want not found: Sluice's CRDs were installed besides CanaryCRDs", err)
 	}
 }
