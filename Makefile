@@ -12,7 +12,12 @@ GOLANGCI_LINT := $(BIN)/golangci-lint
 GO_TEST_FLAGS ?=
 BENCH_FLAGS ?= -benchtime=1s -timeout=20m
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/sluicedev/sluice/internal/version.Version=$(VERSION)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/sluicedev/sluice/internal/version.Version=$(VERSION) -X github.com/sluicedev/sluice/internal/version.Commit=$(COMMIT)
+# Images: every timestamp is the commit time, so a commit gives one digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+PLATFORMS ?= linux/amd64,linux/arm64
+REGISTRY ?=
 
 ##@ General
 
@@ -99,6 +104,11 @@ demo: tools-e2e ## Play a healthy and a faulty release on a local control plane 
 build: ## Build the sluice manager and the load tester into bin/.
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/sluice ./cmd/sluice
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/loadtester ./cmd/loadtester
+
+.PHONY: images
+images: ## Build the sluice and sluice-loadtester OCI images for PLATFORMS into dist/ (REGISTRY=... also pushes).
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go run ./hack/images -version $(VERSION) -commit $(COMMIT) \
+	  -platforms $(PLATFORMS) -out dist $(if $(REGISTRY),-registry $(REGISTRY))
 
 $(CONTROLLER_GEN):
 	hack/tool.sh controller-gen
