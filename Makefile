@@ -107,6 +107,7 @@ build: ## Build the sluice manager and the load tester into bin/.
 
 .PHONY: images
 images: ## Build the sluice and sluice-loadtester OCI images for PLATFORMS into dist/ (REGISTRY=... also pushes).
+	for p in $$(echo $(PLATFORMS) | tr , ' '); do hack/tool.sh kubectl $$p; hack/tool.sh helm $$p; done
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go run ./hack/images -version $(VERSION) -commit $(COMMIT) \
 	  -platforms $(PLATFORMS) -out dist $(if $(REGISTRY),-registry $(REGISTRY))
 

@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# tool.sh NAME: make sure bin/NAME exists, taking it from the cache outside
-# the clone (~/.cache/sluice/<version>/) or building it from hack/tools (or
-# with go install) and filling the cache. Building kube-apiserver cold takes
-# minutes on two cores, so the cache matters.
+# tool.sh NAME [OS/ARCH]: make sure bin/NAME exists, taking it from the
+# cache outside the clone (~/.cache/sluice/<tool>/<version>/) or building it
+# from hack/tools (or with go install) and filling the cache. Building
+# kube-apiserver cold takes minutes on two cores, so the cache matters.
+# With OS/ARCH (for the images: kubectl, helm) the binary is cross-compiled
+# statically into bin/<os>-<arch>/NAME.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-name=${1:?usage: tool.sh NAME}
+name=${1:?usage: tool.sh NAME [OS/ARCH]}
+platform=${2:-}
 
 KUBE_VERSION=v1.37.2
 ETCD_VERSION=v3.7.0
 CONTROLLER_TOOLS_VERSION=v0.23.0
 GOLANGCI_LINT_VERSION=v2.15.0
 KWOK_VERSION=v0.8.0
+HELM_VERSION=v4.3.2 # keep equal to hack/tools/helm/go.mod
 
 case "$name" in
-  kube-apiserver|kube-controller-manager|kube-scheduler) version=$KUBE_VERSION ;;
+  kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) version=$KUBE_VERSION ;;
+  helm) version=$HELM_VERSION ;;
   etcd) version=$ETCD_VERSION ;;
   controller-gen) version=$CONTROLLER_TOOLS_VERSION ;;
   golangci-lint) version=$GOLANGCI_LINT_VERSION ;;
@@ -25,6 +30,11 @@ esac
 
 bin="$root/bin"
 cache="${SLUICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}/$name/$version"
+if [ -n "$platform" ]; then
+  export GOOS=${platform%%/*} GOARCH=${platform#*/} CGO_ENABLED=0
+  bin="$bin/$GOOS-$GOARCH"
+  cache="$cache/$GOOS-$GOARCH"
+fi
 mkdir -p "$bin"
 
 # A stamp beside the binary records the version it was built from, so a
@@ -38,11 +48,11 @@ if [ -x "$cache/$name" ]; then
   exit 0
 fi
 
-echo "building $name $version (cached afterwards in $cache)" >&2
+echo "building $name $version${platform:+ for $platform} (cached afterwards in $cache)" >&2
 start=$(date +%s)
 out="$bin/$name.tmp"
 case "$name" in
-  kube-*)
+  kube-*|kubectl)
     minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
     ld="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
     ld="$ld -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
@@ -50,6 +60,9 @@ case "$name" in
     (cd "$root/hack/tools" && go build -trimpath -ldflags "$ld" -o "$out" "k8s.io/kubernetes/cmd/$name") ;;
   etcd)
     (cd "$root/hack/tools" && go build -trimpath -ldflags "-s -w" -o "$out" go.etcd.io/etcd/server/v3) ;;
+  helm)
+    ld="-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+    (cd "$root/hack/tools/helm" && go build -trimpath -ldflags "$ld" -o "$out" helm.sh/helm/v4/cmd/helm) ;;
   controller-gen)
     (cd "$root/hack/tools" && go build -trimpath -o "$out" sigs.k8s.io/controller-tools/cmd/controller-gen) ;;
   golangci-lint)
@@ -64,4 +77,4 @@ esac
 mv "$out" "$bin/$name"
 echo "$version" > "$bin/.$name.version"
 mkdir -p "$cache" && cp "$bin/$name" "$cache/$name.tmp" && mv "$cache/$name.tmp" "$cache/$name"
-echo "built $name $version in $(( $(date +%s) - start ))s" >&2
+echo "built $name $version${platform:+ for $platform} in $(( $(date +%s) - start ))s" >&2
