@@ -34,10 +34,11 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object paths=./api/... paths=./pkg/apis/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into kustomize/base, and docs/api.md.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into kustomize/base, and docs/api.md; VERSION=vX.Y.Z also sets the image tags.
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:dir=kustomize/base/crd
 	$(CONTROLLER_GEN) rbac:roleName=sluice paths=./pkg/... paths=./cmd/... output:rbac:dir=kustomize/base/rbac
 	go run ./hack/apidocs -crds kustomize/base/crd -out docs/api.md
+	$(if $(filter command line,$(origin VERSION)),hack/set-version.sh $(VERSION))
 
 .PHONY: fmt
 fmt: ## Run gofmt on the tree.
