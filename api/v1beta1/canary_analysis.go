@@ -20,6 +20,7 @@ type CanaryAnalysis struct {
 	// threshold is the number of failed checks after which the revision is
 	// rolled back. Values below 1 count as 1.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:MultipleOf=1
 	// +required
 	Threshold int32 `json:"threshold"`
@@ -27,6 +28,7 @@ type CanaryAnalysis struct {
 	// iterations is the number of analysis steps for A/B testing and
 	// blue/green releases.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional
@@ -36,6 +38,7 @@ type CanaryAnalysis struct {
 	// ends and promotion starts. Defaults to 100, or to the last entry of
 	// stepWeights when those are set.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +kubebuilder:validation:MultipleOf=1
@@ -45,6 +48,7 @@ type CanaryAnalysis struct {
 	// stepWeight is how much, in percent, the canary weight grows at each
 	// successful step.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +kubebuilder:validation:MultipleOf=1
@@ -56,6 +60,7 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=100
 	// +kubebuilder:validation:items:Type=number
+	// +kubebuilder:validation:items:Format=""
 	// +kubebuilder:validation:items:Minimum=0
 	// +kubebuilder:validation:items:Maximum=100
 	// +kubebuilder:validation:items:MultipleOf=1
@@ -66,6 +71,7 @@ type CanaryAnalysis struct {
 	// promoted primary gradually, by this many percent per interval, instead
 	// of all at once.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +kubebuilder:validation:MultipleOf=1
@@ -81,6 +87,7 @@ type CanaryAnalysis struct {
 	// mirrorWeight is the percentage of requests that are mirrored when
 	// mirror is set. Unset means all requests.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +kubebuilder:validation:MultipleOf=1
@@ -90,6 +97,7 @@ type CanaryAnalysis struct {
 	// primaryReadyThreshold is the percentage of primary replicas that must
 	// be available for the primary to count as ready. Defaults to 100.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +kubebuilder:validation:MultipleOf=1
@@ -100,6 +108,7 @@ type CanaryAnalysis struct {
 	// canaryReadyThreshold is the percentage of canary replicas that must be
 	// available for the canary to count as ready. Defaults to 100.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +kubebuilder:validation:MultipleOf=1
@@ -315,7 +324,6 @@ type CanaryWebhook struct {
 
 	// url is the absolute http or https address that receives a POST with
 	// the canary's name, namespace, phase, checksum and metadata.
-	// +kubebuilder:validation:Format=url
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="url must be an absolute http:// or https:// URL"
 	// +required
@@ -335,6 +343,7 @@ type CanaryWebhook struct {
 	// retries is how many times a failed call is repeated before it counts
 	// as failed. Defaults to 0.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional
@@ -408,6 +417,7 @@ type SessionAffinity struct {
 	// maxAge is the lifetime of the cookies, in seconds. Defaults to 86400
 	// (one day).
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:MultipleOf=1
 	// +kubebuilder:default=86400

@@ -16,6 +16,7 @@ type CanaryService struct {
 
 	// port is the port number the generated Services expose.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	// +kubebuilder:validation:MultipleOf=1

@@ -132,6 +132,7 @@ type CanarySpec struct {
 	// canary or primary workload to become ready before it counts the
 	// revision as failed and rolls back. Defaults to 600.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:MultipleOf=1
 	// +kubebuilder:default=600
