@@ -38,6 +38,9 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into kustomize/base, and 
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:dir=kustomize/base/crd
 	$(CONTROLLER_GEN) rbac:roleName=sluice paths=./pkg/... paths=./cmd/... output:rbac:dir=kustomize/base/rbac
 	go run ./hack/apidocs -crds kustomize/base/crd -out docs/api.md
+	cp kustomize/base/crd/flagger.app_*.yaml charts/sluice/crds/
+	cp kustomize/base/rbac/role.yaml charts/sluice/files/role.yaml
+	rm -f charts/sluice/files/dashboards/*.json && cp kustomize/grafana/*.json charts/sluice/files/dashboards/
 	$(if $(filter command line,$(origin VERSION)),hack/set-version.sh $(VERSION))
 
 .PHONY: fmt
@@ -54,7 +57,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint v2 with .golangci.yml.
 
 .PHONY: verify
 verify: generate manifests ## Fail when generated files are stale.
-	@git diff --exit-code -- api kustomize docs || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@git diff --exit-code -- api kustomize docs charts || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
 ##@ Test
 
