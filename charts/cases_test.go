@@ -75,7 +75,9 @@ grafana: {dashboards: {enabled: true, namespace: monitoring}}
 linkerdAuthPolicy: {create: true}
 maxConcurrentCanaries: 3`,
 		want: []string{"NetworkPolicy/sluice", "Deployment/sluice-prometheus", "Service/sluice-prometheus", "ClusterRole/sluice-prometheus",
-			"ConfigMap/sluice-dashboard-sluice-canaries", "AuthorizationPolicy/prometheus-admin-sluice"},
+			"ConfigMap/sluice-dashboard-sluice-canaries", "ConfigMap/sluice-dashboard-sluice-istio",
+			"ConfigMap/sluice-dashboard-sluice-linkerd", "ConfigMap/sluice-dashboard-sluice-nginx", "ConfigMap/sluice-dashboard-sluice-gatewayapi",
+			"AuthorizationPolicy/prometheus-admin-sluice"},
 		args: []string{"-metrics-server=http://sluice-prometheus:9090", "-max-concurrent-canaries=3"},
 	},
 	{
