@@ -63,18 +63,18 @@ verify: generate manifests ## Fail when generated files are stale.
 
 .PHONY: tools
 tools: ## Build kube-apiserver, etcd and controller-gen into bin/ (cached in ~/.cache/sluice).
-	hack/tool.sh kube-apiserver
-	hack/tool.sh etcd
-	hack/tool.sh controller-gen
+	hack/tool.sh kube-apiserver etcd controller-gen
 
 .PHONY: tools-e2e
-tools-e2e: tools ## Also build kube-controller-manager, kube-scheduler and kwok for the local control plane (minutes cold).
-	hack/tool.sh kube-controller-manager
-	hack/tool.sh kube-scheduler
-	hack/tool.sh kwok
+tools-e2e: ## Also build kube-controller-manager, kube-scheduler and kwok for the local control plane (minutes cold, two at once).
+	hack/tool.sh kube-apiserver kube-controller-manager kube-scheduler etcd controller-gen kwok
+
+.PHONY: tools-demo
+tools-demo: ## Build only what make demo runs: kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok.
+	hack/tool.sh kube-apiserver kube-controller-manager kube-scheduler etcd kwok
 
 .PHONY: test
-test: test-unit e2e ## Run every test: the unit and API-server suites, then the end-to-end scenarios.
+test: tools-e2e test-unit e2e ## Run every test: the unit and API-server suites, then the end-to-end scenarios.
 
 .PHONY: test-unit
 test-unit: tools check-generated ## Run the unit and API-server suites against a real kube-apiserver and etcd.
@@ -98,7 +98,7 @@ check-generated: $(CONTROLLER_GEN) ## Fail when the checked-in CRDs or RBAC diff
 	  || { echo "kustomize/base is stale: run 'make generate manifests' and commit" >&2; exit 1; }
 
 .PHONY: demo
-demo: tools-e2e ## Play a healthy and a faulty release on a local control plane (DEMO_FLAGS=--keep to keep it running).
+demo: tools-demo ## Play a healthy and a faulty release on a local control plane (DEMO_FLAGS=--keep to keep it running).
 	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh
 	KUBEBUILDER_ASSETS=$(BIN) go run ./e2e/demo $(DEMO_FLAGS)
 
