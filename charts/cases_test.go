@@ -56,9 +56,10 @@ env: [{name: SLACK_TOKEN, value: x}]`,
 	{
 		name:   "one namespace",
 		values: "namespace: apps\nleaderElection: {enabled: true}",
-		want:   []string{"Role/sluice", "RoleBinding/sluice", "Role/sluice-leader-election", "RoleBinding/sluice-leader-election"},
-		absent: []string{"ClusterRole/sluice", "ClusterRoleBinding/sluice"},
-		args:   []string{"-namespace=apps", "-leader-election-namespace=sluice-system"},
+		want:   []string{"Role/sluice", "RoleBinding/sluice"},
+		absent: []string{"ClusterRole/sluice", "ClusterRoleBinding/sluice", "Role/sluice-leader-election"},
+		// Sluice puts the Lease in the watched namespace (-namespace wins).
+		args: []string{"-namespace=apps"},
 	},
 	{
 		name:   "one namespace, the release's",

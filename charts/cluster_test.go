@@ -328,9 +328,15 @@ func checkInstalledRole(t *testing.T, dyn dynamic.Interface) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want map[string]any
-	if err := yaml.Unmarshal(data, &want); err != nil {
+	docs, err := parseObjects(string(data))
+	if err != nil {
 		t.Fatal(err)
+	}
+	var want map[string]any
+	for _, d := range docs {
+		if d.GetKind() == "ClusterRole" {
+			want = d.Object
+		}
 	}
 	a, _ := yaml.Marshal(got.Object["rules"])
 	b, _ := yaml.Marshal(want["rules"])
