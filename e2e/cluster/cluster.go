@@ -36,6 +36,9 @@ type Options struct {
 	// StartTimeout bounds how long Start waits for the components to become
 	// healthy and the Nodes to become Ready. Zero means 2 minutes.
 	StartTimeout time.Duration
+	// AuditServiceAccounts makes the API server write an audit log of every
+	// request by a ServiceAccount (level Metadata) to AuditLogPath.
+	AuditServiceAccounts bool
 }
 
 // Cluster is a running local control plane. Stop it when done; it also
@@ -53,6 +56,9 @@ type Cluster struct {
 	KubeconfigPath string
 	// Dir holds the logs and kubeconfigs (see Options.Dir).
 	Dir string
+	// AuditLogPath is the API server's audit log, one JSON event a line,
+	// when Options.AuditServiceAccounts is set.
+	AuditLogPath string
 	// Nodes are the names of the fake Nodes, all Ready and untainted when
 	// Start returns.
 	Nodes []string
@@ -99,7 +105,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	step := time.Now()
-	env, err := testenv.Start(testenv.Options{Istio: true, GatewayAPI: true})
+	teOpts := testenv.Options{Istio: true, GatewayAPI: true}
+	if opts.AuditServiceAccounts {
+		if teOpts.APIServerFlags, err = c.auditFlags(); err != nil {
+			return nil, err
+		}
+	}
+	env, err := testenv.Start(teOpts)
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	// GatewayAPI installs the standard-channel CRDs of
 	// sigs.k8s.io/gateway-api (HTTPRoute, Gateway, ...).
 	GatewayAPI bool
+	// APIServerFlags are extra kube-apiserver flags, by name without the
+	// dashes (e.g. "audit-log-path").
+	APIServerFlags map[string]string
 }
 
 // Env is a running API server and a client for it.
@@ -112,6 +115,12 @@ func Start(opts Options) (*Env, error) {
 			ErrorIfPathMissing: true,
 			Scheme:             scheme,
 		},
+	}
+	if len(opts.APIServerFlags) > 0 {
+		args := te.ControlPlane.GetAPIServer().Configure()
+		for name, value := range opts.APIServerFlags {
+			args.Set(name, value)
+		}
 	}
 	cfg, err := te.Start()
 	if err != nil {
