@@ -63,73 +63,94 @@ func (d debian) rootfs(ctx context.Context, goArch string, pkgs []string) (strin
 	}
 
 	opts := d.aptOptions(arch)
-	base := filepath.Join(d.dir, arch, "apt")
-	for _, dir := range []string{"state/lists/partial", "cache/archives/partial"} {
-		if err := os.MkdirAll(filepath.Join(base, dir), 0o755); err != nil {
-			return "", nil, err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(base, "status"), nil, 0o644); err != nil {
+	if err := d.update(ctx, arch, opts); err != nil {
 		return "", nil, err
 	}
-	if _, err := command(ctx, "", "apt-get", append(opts, "update")...); err != nil {
-		return "", nil, err
-	}
-	out, err := command(ctx, "", "apt-cache", append(append(opts, "depends", "--recurse", "--no-recommends", "--no-suggests",
-		"--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", "--no-pre-depends"), pkgs...)...)
+	names, err := closure(ctx, opts, pkgs)
 	if err != nil {
 		return "", nil, err
 	}
-	closure := map[string]bool{}
-	for _, line := range strings.Split(out, "\n") {
-		if line == "" || strings.HasPrefix(line, " ") || strings.HasPrefix(line, "<") {
-			continue // dependency lines and virtual packages
-		}
-		closure[line] = true
-	}
-	names := make([]string, 0, len(closure))
-	for n := range closure {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-
 	tmp := root + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return "", nil, err
-	}
-	debs := filepath.Join(tmp, ".debs")
-	if err := os.MkdirAll(debs, 0o755); err != nil {
-		return "", nil, err
-	}
-	if _, err := command(ctx, debs, "apt-get", append(opts, append([]string{"download"}, names...)...)...); err != nil {
-		return "", nil, err
-	}
-	files, err := filepath.Glob(filepath.Join(debs, "*.deb"))
+	versions, err := unpack(ctx, opts, tmp, names)
 	if err != nil {
-		return "", nil, err
-	}
-	sort.Strings(files)
-	var versions []string
-	for _, f := range files {
-		if _, err := command(ctx, "", "dpkg-deb", "-x", f, tmp); err != nil {
-			return "", nil, err
-		}
-		v, err := command(ctx, "", "dpkg-deb", "-f", f, "Package", "Version")
-		if err != nil {
-			return "", nil, err
-		}
-		versions = append(versions, strings.Join(strings.Fields(strings.NewReplacer("Package:", "", "Version:", "").Replace(v)), " "))
-	}
-	if err := os.RemoveAll(debs); err != nil {
-		return "", nil, err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".packages"), []byte(strings.Join(versions, "\n")+"\n"), 0o644); err != nil {
 		return "", nil, err
 	}
 	if err := os.RemoveAll(root); err != nil {
 		return "", nil, err
 	}
 	return root, versions, os.Rename(tmp, root)
+}
+
+// update creates the private apt state of arch and fetches its package
+// lists.
+func (d debian) update(ctx context.Context, arch string, opts []string) error {
+	base := filepath.Join(d.dir, arch, "apt")
+	for _, dir := range []string{"state/lists/partial", "cache/archives/partial"} {
+		if err := os.MkdirAll(filepath.Join(base, dir), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(base, "status"), nil, 0o644); err != nil {
+		return err
+	}
+	_, err := command(ctx, "", "apt-get", append(opts, "update")...)
+	return err
+}
+
+// closure returns pkgs and every package they depend on (not recommends,
+// not pre-depends), sorted.
+func closure(ctx context.Context, opts, pkgs []string) ([]string, error) {
+	out, err := command(ctx, "", "apt-cache", append(append(opts, "depends", "--recurse", "--no-recommends", "--no-suggests",
+		"--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", "--no-pre-depends"), pkgs...)...)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, line := range strings.Split(out, "\n") {
+		if line == "" || strings.HasPrefix(line, " ") || strings.HasPrefix(line, "<") || seen[line] {
+			continue // dependency lines, virtual packages, repeats
+		}
+		seen[line] = true
+		names = append(names, line)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// unpack downloads names into a fresh dir and unpacks them there, and
+// returns "package version" of each.
+func unpack(ctx context.Context, opts []string, dir string, names []string) ([]string, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	debs := filepath.Join(dir, ".debs")
+	if err := os.MkdirAll(debs, 0o755); err != nil {
+		return nil, err
+	}
+	if _, err := command(ctx, debs, "apt-get", append(opts, append([]string{"download"}, names...)...)...); err != nil {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(debs, "*.deb"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var versions []string
+	for _, f := range files {
+		if _, err := command(ctx, "", "dpkg-deb", "-x", f, dir); err != nil {
+			return nil, err
+		}
+		v, err := command(ctx, "", "dpkg-deb", "-f", f, "Package", "Version")
+		if err != nil {
+			return nil, err
+		}
+		versions = append(versions, strings.Join(strings.Fields(strings.NewReplacer("Package:", "", "Version:", "").Replace(v)), " "))
+	}
+	if err := os.RemoveAll(debs); err != nil {
+		return nil, err
+	}
+	return versions, os.WriteFile(filepath.Join(dir, ".packages"), []byte(strings.Join(versions, "\n")+"\n"), 0o644)
 }
 
 // command runs a program in dir and returns its standard output.
