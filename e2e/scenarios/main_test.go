@@ -86,11 +86,10 @@ func run(m *testing.M) int {
 	fmt.Printf("e2e: sluice built and control plane up in %s\n", time.Since(begin).Round(100*time.Millisecond))
 
 	code = m.Run()
-	if code == 0 {
-		if err := checkRBAC(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e:", err)
-			code = 1
-		}
+	// Also after a failure: a forbidden request may be its cause.
+	if err := checkRBAC(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
 	}
 	return code
 }
