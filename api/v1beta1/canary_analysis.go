@@ -20,6 +20,7 @@ type CanaryAnalysis struct {
 	// threshold is the number of failed checks after which the revision is
 	// rolled back. Values below 1 count as 1.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
@@ -29,6 +30,7 @@ type CanaryAnalysis struct {
 	// iterations is the number of analysis steps for A/B testing and
 	// blue/green releases.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
@@ -39,6 +41,7 @@ type CanaryAnalysis struct {
 	// ends and promotion starts. Defaults to 100, or to the last entry of
 	// stepWeights when those are set.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
@@ -49,6 +52,7 @@ type CanaryAnalysis struct {
 	// successful step. The weight never passes maxWeight: a larger step goes
 	// straight to it.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
@@ -59,6 +63,7 @@ type CanaryAnalysis struct {
 	// go through, for example [1, 5, 20, 50]. Sluice takes them in ascending
 	// order; the last entry is the maximum weight, where promotion starts.
 	// +kubebuilder:validation:items:Type=number
+	// +kubebuilder:validation:items:Format=""
 	// +kubebuilder:validation:items:Minimum=-2147483648
 	// +kubebuilder:validation:items:Maximum=2147483647
 	// +kubebuilder:validation:items:MultipleOf=1
@@ -69,6 +74,7 @@ type CanaryAnalysis struct {
 	// promoted primary gradually, by this many percent per interval, instead
 	// of all at once.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
@@ -84,6 +90,7 @@ type CanaryAnalysis struct {
 	// mirrorWeight is the percentage of requests that are mirrored when
 	// mirror is set. Unset means all requests.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
@@ -93,6 +100,7 @@ type CanaryAnalysis struct {
 	// primaryReadyThreshold is the percentage of primary replicas that must
 	// be available for the primary to count as ready. Defaults to 100.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
@@ -103,6 +111,7 @@ type CanaryAnalysis struct {
 	// canaryReadyThreshold is the percentage of canary replicas that must be
 	// available for the canary to count as ready. Defaults to 100.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
@@ -337,6 +346,7 @@ type CanaryWebhook struct {
 	// retries is how many times a failed call is repeated before it counts
 	// as failed. Defaults to 0; a negative value counts as 0.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
@@ -409,6 +419,7 @@ type SessionAffinity struct {
 	// maxAge is the lifetime of the cookies, in seconds. Defaults to 86400
 	// (one day).
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1

@@ -16,6 +16,7 @@ type CanaryService struct {
 
 	// port is the port number the generated Services expose.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1

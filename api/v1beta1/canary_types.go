@@ -133,6 +133,7 @@ type CanarySpec struct {
 	// revision as failed and rolls back. Defaults to 600, which also
 	// applies to values below 1.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1

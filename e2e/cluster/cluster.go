@@ -40,6 +40,9 @@ type Options struct {
 	// instead of Sluice's (see testenv.Options.CanaryCRDs): a cluster as
 	// Flagger's installation leaves it.
 	CanaryCRDs []string
+	// AuditServiceAccounts makes the API server write an audit log of every
+	// request by a ServiceAccount (level Metadata) to AuditLogPath.
+	AuditServiceAccounts bool
 }
 
 // Cluster is a running local control plane. Stop it when done; it also
@@ -57,6 +60,9 @@ type Cluster struct {
 	KubeconfigPath string
 	// Dir holds the logs and kubeconfigs (see Options.Dir).
 	Dir string
+	// AuditLogPath is the API server's audit log, one JSON event a line,
+	// when Options.AuditServiceAccounts is set.
+	AuditLogPath string
 	// Nodes are the names of the fake Nodes, all Ready and untainted when
 	// Start returns.
 	Nodes []string
@@ -103,7 +109,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	step := time.Now()
-	env, err := testenv.Start(testenv.Options{Istio: true, GatewayAPI: true, CanaryCRDs: opts.CanaryCRDs})
+	teOpts := testenv.Options{Istio: true, GatewayAPI: true, CanaryCRDs: opts.CanaryCRDs}
+	if opts.AuditServiceAccounts {
+		if teOpts.APIServerFlags, err = c.auditFlags(); err != nil {
+			return nil, err
+		}
+	}
+	env, err := testenv.Start(teOpts)
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}

@@ -46,6 +46,9 @@ type Options struct {
 	// artifacts/flagger/crd.yaml, for tests that start from a cluster
 	// where Flagger was installed.
 	CanaryCRDs []string
+	// APIServerFlags are extra kube-apiserver flags, by name without the
+	// dashes (e.g. "audit-log-path").
+	APIServerFlags map[string]string
 }
 
 // Env is a running API server and a client for it.
@@ -134,6 +137,12 @@ func Start(opts Options) (*Env, error) {
 			ErrorIfPathMissing: true,
 			Scheme:             scheme,
 		},
+	}
+	if len(opts.APIServerFlags) > 0 {
+		args := te.ControlPlane.GetAPIServer().Configure()
+		for name, value := range opts.APIServerFlags {
+			args.Set(name, value)
+		}
 	}
 	cfg, err := te.Start()
 	if err != nil {
