@@ -327,7 +327,6 @@ type CanaryWebhook struct {
 	// url is the absolute http or https address that receives a POST with
 	// the canary's name, namespace, phase, checksum and metadata. Other
 	// values are admitted, as by Flagger, and the calls fail.
-	// +kubebuilder:validation:Format=url
 	// +required
 	URL string `json:"url"`
 

@@ -75,6 +75,7 @@ type CanaryCompare struct {
 	// 20; requests for proportion, default 1000. With fewer the result is
 	// inconclusive and follows the metric's onNoData.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional
