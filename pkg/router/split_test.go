@@ -391,3 +391,53 @@ func assertOwnedBy(t *testing.T, cd *flaggerv1beta1.Canary, obj client.Object) {
 		t.Errorf("%T %s has controller %+v, want Canary %s", obj, obj.GetName(), ref, cd.Name)
 	}
 }
+
+// TestSplitRouters_AdoptWhatAnotherControllerCreatedInPlace: a routing
+// object that Flagger created for the same Canary (controller reference to
+// the Canary, Flagger's labels and annotations, none of Sluice's) is taken
+// over in place, for every provider: same UID, patched, never recreated.
+func TestSplitRouters_AdoptWhatAnotherControllerCreatedInPlace(t *testing.T) {
+	t.Parallel()
+	for _, p := range splitProviders {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			cd, r, _ := newSplitCanary(t, p)
+			ctx := testContext(t)
+			if err := r.Reconcile(ctx, cd, podinfo); err != nil {
+				t.Fatal(err)
+			}
+			// Make it look like Flagger's: its labels and annotations, a
+			// 90/10 split, none of Sluice's metadata.
+			obj := p.object(cd.Namespace)
+			if err := env.Client.Get(ctx, objectKey(obj), obj); err != nil {
+				t.Fatal(err)
+			}
+			uid := obj.GetUID()
+			before := obj.DeepCopyObject().(client.Object)
+			obj.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "flagger"})
+			obj.SetAnnotations(map[string]string{"flagger.kubernetes.io/original-configuration": "{}"})
+			if err := env.Client.Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Reconcile(ctx, cd, podinfo); err != nil {
+				t.Fatalf("Reconcile of an adopted object: %v", err)
+			}
+			if err := r.SetRoutes(ctx, cd, podinfo, router.Routes{Primary: 80, Canary: 20}); err != nil {
+				t.Fatalf("SetRoutes on an adopted object: %v", err)
+			}
+			after := p.object(cd.Namespace)
+			if err := env.Client.Get(ctx, objectKey(after), after); err != nil {
+				t.Fatal(err)
+			}
+			if after.GetUID() != uid {
+				t.Fatalf("the object was recreated: uid %s, was %s", after.GetUID(), uid)
+			}
+			if got, err := r.GetRoutes(ctx, cd, podinfo); err != nil || got != (router.Routes{Primary: 80, Canary: 20}) {
+				t.Errorf("GetRoutes after adoption = %+v, %v; want 80/20", got, err)
+			}
+			if after.GetLabels()["app.kubernetes.io/managed-by"] != "flagger" {
+				t.Errorf("Flagger's label was dropped: %v", after.GetLabels())
+			}
+		})
+	}
+}
