@@ -189,7 +189,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err != nil || wait {
 		// The step's gates and checks run in the background; their end
 		// wakes this Canary (the backstop requeue covers a lost wake-up).
-		return ctrl.Result{RequeueAfter: time.Minute}, err
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, err
 	}
 	sc.in.Results = results
 	before := *sc.in.Status.DeepCopy()
