@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -107,19 +106,9 @@ func (r *skipperRouter) Finalize(context.Context, *flaggerv1beta1.Canary, Target
 // ensureCanaryIngress reads the user's Ingress and creates or updates the
 // canary Ingress with routes, or with the split it holds when routes is nil.
 func (r *skipperRouter) ensureCanaryIngress(ctx context.Context, cd *flaggerv1beta1.Canary, routes *Routes) error {
-	ref := cd.Spec.IngressRef
-	if ref == nil {
-		return configError(errNoSkipperIngressRef)
-	}
-	if ref.Kind != "" && ref.Kind != "Ingress" || ref.APIVersion != "" && ref.APIVersion != networkingv1.SchemeGroupVersion.String() {
-		return configError(fmt.Errorf("spec.ingressRef is %s %s, but the skipper provider reads an Ingress of %s", ref.APIVersion, ref.Kind, networkingv1.SchemeGroupVersion))
-	}
-	source := &networkingv1.Ingress{}
-	if err := r.client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: ref.Name}, source); err != nil {
-		if apierrors.IsNotFound(err) {
-			return configError(fmt.Errorf("the Ingress %s/%s named in spec.ingressRef does not exist: create it or fix spec.ingressRef", cd.Namespace, ref.Name))
-		}
-		return fmt.Errorf("reading the Ingress %s/%s of spec.ingressRef: %w", cd.Namespace, ref.Name, err)
+	source, err := readIngressRef(ctx, r.client, cd, "skipper", errNoSkipperIngressRef)
+	if err != nil {
+		return err
 	}
 	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: canaryIngressName(cd), Namespace: cd.Namespace}}
 	return ensureSplit(ctx, r.client, cd, ing, routes,
