@@ -57,13 +57,10 @@ func TestObserve_BadInputIsInvalid(t *testing.T) {
 			message: "HorizontalPodAutoscaler podinfo not found in namespace NS: create it or fix spec.autoscalerRef",
 		},
 		{
-			name: "ScaledObject", kind: "Deployment",
-			mutate: func(cd *flaggerv1beta1.Canary) {
-				cd.Spec.AutoscalerRef = &flaggerv1beta1.AutoscalerReference{APIVersion: "keda.sh/v1alpha1", Kind: "ScaledObject", Name: "podinfo"}
-			},
+			name: "missing ScaledObject", kind: "Deployment", mutate: withScaledObject,
 			setup:   func(f *fixture) { f.create(deployment()) },
-			reason:  "UnsupportedAutoscaler",
-			message: "autoscalerRef ScaledObject podinfo: ScaledObject (KEDA) is not supported yet: use a HorizontalPodAutoscaler or remove spec.autoscalerRef",
+			reason:  "AutoscalerNotFound",
+			message: "ScaledObject podinfo not found in namespace NS: create it or fix spec.autoscalerRef",
 		},
 	}
 	for _, tt := range tests {
