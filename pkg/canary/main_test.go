@@ -41,9 +41,10 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}()
-	// The KEDA kinds: their minimal CRDs and Go types.
+	// The KEDA and Knative kinds: their minimal CRDs (the Knative Service's
+	// is the router tests') and Go types.
 	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{
-		Paths: []string{filepath.Join("testdata", "crds", "keda.sh_scaledobjects.yaml")}, ErrorIfPathMissing: true,
+		Paths: []string{filepath.Join("testdata", "crds"), filepath.Join("..", "router", "testdata", "crds", "serving.knative.dev_services.yaml")}, ErrorIfPathMissing: true,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
