@@ -165,8 +165,11 @@ type LocalObjectReference struct {
 	// +required
 	APIVersion string `json:"apiVersion"`
 
-	// kind of the referenced object: Deployment or DaemonSet. Service is
-	// accepted for Knative Services (provider knative).
+	// kind of the referenced object: Deployment or DaemonSet (apps/v1), or
+	// Service: a Kubernetes Service (v1), copied to <name>-primary and
+	// <name>-canary for the router to split between, or a Knative Service
+	// (serving.knative.dev/v1, provider knative), whose revisions are the
+	// primary and the canary.
 	// +kubebuilder:validation:Enum=DaemonSet;Deployment;Service
 	// +required
 	Kind string `json:"kind"`
@@ -194,7 +197,10 @@ type AutoscalerReference struct {
 
 	// primaryScalerQueries replaces, by trigger name, the queries of the
 	// ScaledObject copied for the primary, so that the primary scales on its
-	// own metrics. Only used with ScaledObject.
+	// own metrics; triggers without a name or not listed keep their query.
+	// Unset, every trigger query of the copy has the target's name (and
+	// <target>-canary) replaced by <target>-primary. Only used with
+	// ScaledObject.
 	// +optional
 	PrimaryScalerQueries map[string]string `json:"primaryScalerQueries,omitempty"`
 

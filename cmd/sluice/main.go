@@ -76,7 +76,7 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 		return err
 	}
 	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), flaggerv1beta1.AddToScheme(scheme), router.AddToScheme(scheme)); err != nil {
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), flaggerv1beta1.AddToScheme(scheme), router.AddToScheme(scheme), canary.AddToScheme(scheme)); err != nil {
 		return fmt.Errorf("building the scheme: %w", err)
 	}
 	// Managed fields are never read, and are a large part of every object.

@@ -20,9 +20,14 @@ func newDeployment(deps Deps) Workload {
 	return &deployment{engine{deps: deps, ops: deploymentOps{}}}
 }
 
-// ScaleTargetToZero implements Workload: it sets the target's replicas to 0.
+// ScaleTargetToZero implements Workload: it pauses the target's
+// autoscaler, so that it does not scale the target back up, and sets the
+// target's replicas to 0.
 func (w *deployment) ScaleTargetToZero(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 	ctx = withCanary(ctx, cd)
+	if err := w.pauseAutoscaler(ctx, cd, true); err != nil {
+		return err
+	}
 	target, err := w.getTarget(ctx, cd)
 	if err != nil {
 		return err
@@ -30,12 +35,15 @@ func (w *deployment) ScaleTargetToZero(ctx context.Context, cd *flaggerv1beta1.C
 	return w.setReplicas(ctx, target.(*appsv1.Deployment), 0)
 }
 
-// ScaleTargetUp implements Workload. A target above zero is left alone.
-// One at zero gets, as in Flagger: without an autoscaler, the primary's
-// replica count when above zero; with one, the autoscaler's minReplicas
-// when above 1; else 1.
+// ScaleTargetUp implements Workload. It resumes the target's autoscaler;
+// a target above zero is then left alone. One at zero gets, as in Flagger:
+// without an autoscaler, the primary's replica count when above zero; with
+// one, the autoscaler's minimum when above 1; else 1.
 func (w *deployment) ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 	ctx = withCanary(ctx, cd)
+	if err := w.pauseAutoscaler(ctx, cd, false); err != nil {
+		return err
+	}
 	obj, err := w.getTarget(ctx, cd)
 	if err != nil {
 		return err
@@ -54,20 +62,24 @@ func (w *deployment) ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canar
 			n = w.ops.replicas(primary)
 		}
 	} else {
-		hpaMin, err := w.hpaMinReplicas(ctx, cd)
+		autoscalerMin, err := w.autoscalerMinReplicas(ctx, cd)
 		if err != nil {
 			return err
 		}
-		n = max(n, hpaMin)
+		n = max(n, autoscalerMin)
 	}
 	return w.setReplicas(ctx, target, n)
 }
 
-// RestoreTarget implements Workload: the target gets the primary's replica
-// count, so that it carries the primary's load once it serves the traffic
-// again; without a primary it is scaled up as by ScaleTargetUp.
+// RestoreTarget implements Workload: the target's autoscaler is resumed
+// and the target gets the primary's replica count, so that it carries the
+// primary's load once it serves the traffic again; without a primary it is
+// scaled up as by ScaleTargetUp.
 func (w *deployment) RestoreTarget(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 	ctx = withCanary(ctx, cd)
+	if err := w.pauseAutoscaler(ctx, cd, false); err != nil {
+		return err
+	}
 	primary, found, err := w.getPrimary(ctx, cd)
 	if err != nil {
 		return err
@@ -101,7 +113,7 @@ func (w *deployment) ScalePrimaryAtLeast(ctx context.Context, cd *flaggerv1beta1
 			return err
 		}
 	}
-	return w.raisePrimaryHPAMin(ctx, cd, replicas)
+	return w.raisePrimaryAutoscalerMin(ctx, cd, replicas)
 }
 
 // setReplicas patches spec.replicas when it differs from n.

@@ -53,6 +53,7 @@ var specRules = []specRule{
 	mirrorWeightProblem,
 	portProblem,
 	referenceProblem,
+	targetProblem,
 }
 
 func invalid(format string, args ...any) *problem.Problem {
@@ -183,6 +184,29 @@ func referenceProblem(spec *flaggerv1beta1.CanarySpec, provider string) *problem
 	}
 	if r := spec.UpstreamRef; r != nil && r.Name == "" && provider == flaggerv1beta1.ProviderGloo {
 		return invalid("spec.upstreamRef.name is empty: name the Gloo Upstream to copy, or remove upstreamRef")
+	}
+	return nil
+}
+
+// targetProblem finds a target the provider or the autoscaler cannot go
+// with, as Flagger does (its messages come first): a Knative Service is
+// routed by provider knative only and scaled by Knative only, and provider
+// knative routes nothing but a Knative Service. A Kubernetes Service
+// target has no pods for an autoscaler to scale.
+func targetProblem(spec *flaggerv1beta1.CanarySpec, provider string) *problem.Problem {
+	ref := spec.TargetRef
+	knative := ref.IsKnativeService()
+	switch {
+	case knative && provider != flaggerv1beta1.ProviderKnative:
+		return invalid("can't use %s provider with Knative Service as target: a Knative Service's traffic is split by Knative: set spec.provider to knative", provider)
+	case !knative && provider == flaggerv1beta1.ProviderKnative:
+		return invalid("can't use %s/%s as target if provider is set to knative: point spec.targetRef at a Knative Service (apiVersion %s, kind Service) or choose another provider",
+			ref.APIVersion, ref.Kind, flaggerv1beta1.KnativeServiceAPIVersion)
+	case knative && spec.AutoscalerRef != nil:
+		return invalid("can't use autoscaler with Knative Service: Knative scales its revisions itself: remove spec.autoscalerRef")
+	case ref.Kind == "Service" && spec.AutoscalerRef != nil:
+		return invalid("spec.autoscalerRef: a Service target has no pods for the %s %s to scale: remove spec.autoscalerRef, or point spec.targetRef at the Deployment",
+			spec.AutoscalerRef.Kind, spec.AutoscalerRef.Name)
 	}
 	return nil
 }

@@ -50,6 +50,15 @@ func TestSpecProblem_ReportsWhatSluiceCannotRun(t *testing.T) {
 		return func(cd *flaggerv1beta1.Canary) { f(cd.Spec.Analysis) }
 	}
 	provider := func(p string) mutation { return func(cd *flaggerv1beta1.Canary) { cd.Spec.Provider = p } }
+	knative := func(cd *flaggerv1beta1.Canary) {
+		cd.Spec.Provider, cd.Spec.TargetRef.APIVersion, cd.Spec.TargetRef.Kind = "knative", "serving.knative.dev/v1", "Service"
+	}
+	service := func(cd *flaggerv1beta1.Canary) {
+		cd.Spec.TargetRef.APIVersion, cd.Spec.TargetRef.Kind = "v1", "Service"
+	}
+	hpaRef := func(cd *flaggerv1beta1.Canary) {
+		cd.Spec.AutoscalerRef = &flaggerv1beta1.AutoscalerReference{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler", Name: "podinfo"}
+	}
 	tests := []struct {
 		name   string
 		mutate []mutation
@@ -116,8 +125,25 @@ func TestSpecProblem_ReportsWhatSluiceCannotRun(t *testing.T) {
 		{name: "port out of range", mutate: []mutation{func(cd *flaggerv1beta1.Canary) { cd.Spec.Service.Port = 70000 }},
 			want: "spec.service.port: 70000 is not a port number, and the API server refuses the Services Sluice writes with it: set one from 1 to 65535"},
 		{name: "negative port", mutate: []mutation{func(cd *flaggerv1beta1.Canary) { cd.Spec.Service.Port = -1 }}, want: "spec.service.port: -1 is not a port number"},
-		{name: "port out of range for a Knative Service", mutate: []mutation{func(cd *flaggerv1beta1.Canary) {
-			cd.Spec.Provider, cd.Spec.TargetRef.Kind, cd.Spec.Service.Port = "knative", "Service", 70000
+		{name: "port out of range for a Knative Service", mutate: []mutation{knative, func(cd *flaggerv1beta1.Canary) { cd.Spec.Service.Port = 70000 }}},
+		{name: "port out of range for a Kubernetes Service", mutate: []mutation{service, func(cd *flaggerv1beta1.Canary) { cd.Spec.Service.Port = 70000 }}},
+
+		// The target, as Flagger checks it.
+		{name: "a Knative Service on provider knative", mutate: []mutation{knative}},
+		{name: "a Knative Service on another provider", mutate: []mutation{knative, provider("istio")},
+			want: "can't use istio provider with Knative Service as target: a Knative Service's traffic is split by Knative: set spec.provider to knative"},
+		{name: "provider knative with a Deployment", mutate: []mutation{provider("knative")},
+			want: "can't use apps/v1/Deployment as target if provider is set to knative: point spec.targetRef at a Knative Service (apiVersion serving.knative.dev/v1, kind Service) or choose another provider"},
+		{name: "provider knative with a Kubernetes Service", mutate: []mutation{service, provider("knative")},
+			want: "can't use v1/Service as target if provider is set to knative"},
+		{name: "a Knative Service with an autoscaler", mutate: []mutation{knative, hpaRef},
+			want: "can't use autoscaler with Knative Service: Knative scales its revisions itself: remove spec.autoscalerRef"},
+		{name: "a Kubernetes Service", mutate: []mutation{service}},
+		{name: "a Kubernetes Service on provider kubernetes", mutate: []mutation{service, provider("kubernetes")}},
+		{name: "a Kubernetes Service with an autoscaler", mutate: []mutation{service, hpaRef},
+			want: "spec.autoscalerRef: a Service target has no pods for the HorizontalPodAutoscaler podinfo to scale: remove spec.autoscalerRef, or point spec.targetRef at the Deployment"},
+		{name: "a Deployment with a ScaledObject", mutate: []mutation{func(cd *flaggerv1beta1.Canary) {
+			cd.Spec.AutoscalerRef = &flaggerv1beta1.AutoscalerReference{APIVersion: "keda.sh/v1alpha1", Kind: "ScaledObject", Name: "podinfo"}
 		}}},
 
 		// References.
@@ -175,5 +201,17 @@ func TestSpecProblemFor_UsesTheProviderInEffect(t *testing.T) {
 	}
 	if p := canary.SpecProblemFor(cd, flaggerv1beta1.ProviderLinkerd); p == nil || !strings.Contains(p.Message, "iterations") {
 		t.Errorf("on linkerd: %v, want the iterations problem", p)
+	}
+
+	// A Knative Service without spec.provider goes with -mesh-provider
+	// knative (Flagger would want spec.provider), and not with another.
+	kn := specCanary(func(cd *flaggerv1beta1.Canary) {
+		cd.Spec.Provider, cd.Spec.TargetRef.APIVersion, cd.Spec.TargetRef.Kind = "", "serving.knative.dev/v1", "Service"
+	})
+	if p := canary.SpecProblemFor(kn, flaggerv1beta1.ProviderKnative); p != nil {
+		t.Errorf("a Knative Service with -mesh-provider knative: %q, want none", p.Message)
+	}
+	if p := canary.SpecProblemFor(kn, flaggerv1beta1.ProviderIstio); p == nil || !strings.HasPrefix(p.Message, "can't use istio provider with Knative Service as target") {
+		t.Errorf("a Knative Service with -mesh-provider istio: %v, want Flagger's refusal", p)
 	}
 }

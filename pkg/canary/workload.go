@@ -11,11 +11,15 @@ import (
 	"github.com/sluicedev/sluice/pkg/problem"
 )
 
-// Workload operates one kind of target workload (Deployment, DaemonSet).
-// Every method is idempotent: calling it again after a crash or a conflict
-// is safe. Methods never change an object the Canary does not own, except
-// the replica count of the target (and, for a DaemonSet, the node selector
-// that parks it) and, on revert, the same fields back.
+// Workload operates one kind of target: a Deployment or DaemonSet, which
+// is copied to <target>-primary; a Kubernetes Service, copied to
+// <target>-primary and <target>-canary; a Knative Service, whose revisions
+// are the primary and the canary. Every method is idempotent: calling it
+// again after a crash or a conflict is safe. Methods never change an
+// object the Canary does not own, except the replica count of the target
+// (and, for a DaemonSet, the node selector that parks it), the pause
+// annotation of its KEDA ScaledObject, the primary-revision annotation of
+// a Knative Service and, on revert, the same fields back.
 type Workload interface {
 	// Observe reads the target, the primary and the tracked configs and
 	// reports them; it writes nothing. Bad input (target missing, of the
@@ -92,6 +96,11 @@ type State struct {
 	// AutoscalerDesired is the replica count the target's autoscaler wants,
 	// or 0 when there is no autoscaler or it has not decided yet.
 	AutoscalerDesired int32
+	// OwnServices is true for targets that bring the Services the routers
+	// send traffic to (a Kubernetes Service, whose copies the Workload
+	// keeps; a Knative Service, whose Services Knative keeps): Sluice then
+	// generates no apex, primary and canary Services for them.
+	OwnServices bool
 }
 
 // WorkloadState is the observed state of one workload.
@@ -135,8 +144,8 @@ type Config struct {
 type Deps struct {
 	// Client reads workloads from the cache and writes.
 	Client client.Client
-	// Reader reads ConfigMaps, Secrets and autoscalers directly from the
-	// API server, so that they need not be cached cluster-wide.
+	// Reader reads ConfigMaps and Secrets directly from the API server, so
+	// that they need not be cached cluster-wide.
 	Reader client.Reader
 	// Config holds the controller-wide settings.
 	Config Config
@@ -146,21 +155,27 @@ type Deps struct {
 	Configs *ConfigCache
 }
 
+// targetKind is the apiVersion and kind of a target.
+type targetKind struct{ apiVersion, kind string }
+
 // kinds maps a target kind to its implementation. Adding a kind is one
 // file and one line here.
-var kinds = map[string]func(Deps) Workload{
-	"Deployment": newDeployment,
-	"DaemonSet":  newDaemonSet,
+var kinds = map[targetKind]func(Deps) Workload{
+	{"apps/v1", "Deployment"}:                            newDeployment,
+	{"apps/v1", "DaemonSet"}:                             newDaemonSet,
+	{"v1", "Service"}:                                    newService,
+	{flaggerv1beta1.KnativeServiceAPIVersion, "Service"}: newKnativeService,
 }
 
 // New returns the Workload for the Canary's target kind, or an
 // *problem.Problem for a kind Sluice cannot operate.
 func New(cd *flaggerv1beta1.Canary, deps Deps) (Workload, error) {
 	ref := cd.Spec.TargetRef
-	newKind, ok := kinds[ref.Kind]
-	if !ok || ref.APIVersion != "apps/v1" {
+	newKind, ok := kinds[targetKind{ref.APIVersion, ref.Kind}]
+	if !ok {
 		return nil, problem.New(problem.UnsupportedTarget,
-			"targetRef %s %s is not supported: Sluice manages apps/v1 Deployment and DaemonSet targets", ref.APIVersion, ref.Kind)
+			"targetRef %s %s is not supported: Sluice manages apps/v1 Deployment and DaemonSet, v1 Service and %s Service (Knative) targets",
+			ref.APIVersion, ref.Kind, flaggerv1beta1.KnativeServiceAPIVersion)
 	}
 	return newKind(deps), nil
 }

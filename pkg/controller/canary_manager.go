@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	knativev1 "github.com/sluicedev/sluice/pkg/apis/knative/v1"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -81,6 +82,12 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentRecon
 	}
 	r.checks = newCheckRunner(r.CheckConcurrency)
 	b = b.WatchesRawSource(source.Channel(r.checks.events, &handler.EnqueueRequestForObject{}))
+	// Service targets: a Kubernetes Service, and a Knative Service where the
+	// cluster serves them.
+	b = b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Service")))
+	if serves(mgr, &knativev1.Service{}) {
+		b = b.Watches(&knativev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Service")))
+	}
 	err := b.
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Deployment"))).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("DaemonSet"))).
@@ -111,6 +118,17 @@ func (r *CanaryReconciler) servedRoutingObjects(mgr ctrl.Manager) []client.Objec
 		out = append(out, obj)
 	}
 	return out
+}
+
+// serves reports whether the cluster serves the kind of obj, which the
+// manager's scheme must know.
+func serves(mgr ctrl.Manager, obj client.Object) bool {
+	gvk, err := apiutil.GVKForObject(obj, mgr.GetScheme())
+	if err != nil {
+		return false
+	}
+	_, err = mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil
 }
 
 // maxErrorBackoff caps the wait before a Canary whose reconcile failed is

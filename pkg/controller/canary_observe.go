@@ -93,11 +93,12 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 		obs.Routable = sc.routable
 		obs.Revision, obs.TrackedConfigs, obs.AutoscalerDesired = st.Revision, st.TrackedConfigs, st.AutoscalerDesired
 		obs.Target, obs.Primary = workload(st.Target), workload(st.Primary)
+		obs.OwnServices = st.OwnServices
 	}
 	if obs.Invalid != nil || st == nil {
 		return sc, nil
 	}
-	if err := r.checkServices(ctx, cd); err != nil {
+	if err := r.checkServices(ctx, cd, st); err != nil {
 		if p, ok := problem.As(err); ok {
 			report(p)
 			return sc, nil
@@ -173,7 +174,12 @@ func workload(w canary.WorkloadState) statemachine.Workload {
 // checkServices finds an apex, primary or canary Service that exists and
 // belongs to someone else, before anything is decided: Sluice does not
 // edit it, and a decision that could not be carried out is never recorded.
-func (r *CanaryReconciler) checkServices(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+// A target that brings its own Services gets none generated: its Workload
+// checks what it writes.
+func (r *CanaryReconciler) checkServices(ctx context.Context, cd *flaggerv1beta1.Canary, st *canary.State) error {
+	if st.OwnServices {
+		return nil
+	}
 	apex, primary, canarySvc := router.ServiceNames(cd)
 	for _, name := range []string{apex, primary, canarySvc} {
 		svc := &corev1.Service{}

@@ -17,7 +17,7 @@ import (
 
 // KnativePrimaryRevisionAnnotation on a Knative Service names the revision
 // that serves as the primary (Flagger's annotation).
-const KnativePrimaryRevisionAnnotation = "flagger.app/primary-revision"
+const KnativePrimaryRevisionAnnotation = knativev1.PrimaryRevisionAnnotation
 
 // knativeRouter is the router of provider "knative", whose Canaries target
 // a Knative Service (serving.knative.dev/v1) rather than a Deployment.

@@ -228,7 +228,10 @@ func (d *decider) start() {
 			d.in.Spec.Provider, d.p.iterations)
 	}
 	d.affinityNotice()
-	d.wakeAt = append(d.wakeAt, d.deadline())
+	// The first step is due once both workloads are ready, which may be at
+	// once: a target that starting does not change (a ready Knative
+	// revision, a target left running) sends no event to wake the Canary.
+	d.wakeAt = append(d.wakeAt, d.deadline(), d.in.Now)
 }
 
 // resetRun clears the counters and session cookies of an analysis run.

@@ -150,7 +150,10 @@ func (d *decider) convergeActions() {
 		// revisions, through Promote.
 		out = append(out, Action{Kind: EnsurePrimary})
 	}
-	out = append(out, Action{Kind: EnsureServices}, Action{Kind: ReconcileRoutes})
+	if !d.in.Obs.OwnServices {
+		out = append(out, Action{Kind: EnsureServices})
+	}
+	out = append(out, Action{Kind: ReconcileRoutes})
 	if running(s.Phase) && s.Phase != flaggerv1beta1.CanaryPhaseFinalising {
 		out = append(out, Action{Kind: ScaleTargetUp})
 	}

@@ -100,7 +100,11 @@ func (d *decider) terminate() {
 		return
 	}
 	s.WaitingSince = nil
-	d.act(Action{Kind: FinalizeRoutes}, Action{Kind: ReleaseServices}, Action{Kind: RemoveFinalizer})
+	d.act(Action{Kind: FinalizeRoutes})
+	if !d.in.Obs.OwnServices {
+		d.act(Action{Kind: ReleaseServices})
+	}
+	d.act(Action{Kind: RemoveFinalizer})
 	d.setPhase(flaggerv1beta1.CanaryPhaseTerminated, "The target workload serves the traffic again.")
 	d.event(Normal, "Terminated canary: %s restored", d.in.Spec.TargetRef.Name)
 }

@@ -75,6 +75,10 @@ type Observation struct {
 	// AutoscalerDesired is the replica count the target's autoscaler wants,
 	// or 0.
 	AutoscalerDesired int32
+	// OwnServices is true when the target brings the Services the routers
+	// send traffic to (a Kubernetes or Knative Service target): no apex,
+	// primary and canary Services are generated or released for it.
+	OwnServices bool
 	// Admitted is false when the controller's cap on concurrent analyses is
 	// reached and this Canary must wait for a slot before it starts one.
 	Admitted bool

@@ -16,8 +16,12 @@ var (
 	AddToScheme = schemeBuilder.AddToScheme
 )
 
+// PrimaryRevisionAnnotation on a Knative Service names the revision that
+// serves as the primary of its Canary (Flagger's annotation).
+const PrimaryRevisionAnnotation = "flagger.app/primary-revision"
+
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &Service{}, &ServiceList{})
+	s.AddKnownTypes(GroupVersion, &Service{}, &ServiceList{}, &Revision{}, &RevisionList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
@@ -70,6 +74,52 @@ type ServiceStatus struct {
 	LatestReadyRevisionName string `json:"latestReadyRevisionName,omitempty"`
 	// Traffic is the split in effect, with the latest revision resolved.
 	Traffic []TrafficTarget `json:"traffic,omitempty"`
+	// Conditions are Ready, ConfigurationsReady and RoutesReady.
+	Conditions []Condition `json:"conditions,omitempty"`
+}
+
+// Condition is one aspect of a Knative object's state.
+type Condition struct {
+	// Type names the aspect, such as Ready.
+	Type string `json:"type"`
+	// Status is True, False or Unknown.
+	Status string `json:"status"`
+	// Reason is the one-word cause of the status.
+	Reason string `json:"reason,omitempty"`
+	// Message says what is wrong, for a person.
+	Message string `json:"message,omitempty"`
+}
+
+// Revision is an immutable snapshot of a Knative Service's code and
+// configuration. Only its readiness is here.
+//
+// +kubebuilder:object:root=true
+type Revision struct {
+	metav1.TypeMeta `json:",inline"`
+	// ObjectMeta is the standard object metadata.
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Status holds the revision's readiness.
+	Status RevisionStatus `json:"status,omitempty"`
+}
+
+// RevisionStatus is the part of a Revision's status that Sluice reads.
+type RevisionStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions are Ready, ResourcesAvailable and ContainerHealthy.
+	Conditions []Condition `json:"conditions,omitempty"`
+}
+
+// RevisionList is a list of Revisions.
+//
+// +kubebuilder:object:root=true
+type RevisionList struct {
+	metav1.TypeMeta `json:",inline"`
+	// ListMeta is the standard list metadata.
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the Revisions in the list.
+	Items []Revision `json:"items"`
 }
 
 // ServiceList is a list of Services.
