@@ -70,7 +70,12 @@ func (d *decider) pastDeadline() bool {
 	return d.next.WaitingSince != nil && !d.in.Now.Before(d.deadline())
 }
 
-func (d *decider) keepWaiting() { d.wakeAt = append(d.wakeAt, d.deadline()) }
+// keepWaiting looks again at the deadline, and at least every analysis
+// interval before it: readiness is normally seen through the workloads'
+// watch events, but a release never depends on one arriving.
+func (d *decider) keepWaiting() {
+	d.wakeAt = append(d.wakeAt, d.deadline(), d.in.Now.Add(d.p.interval))
+}
 
 // terminate restores the target before a Canary with revertOnDeletion goes
 // away: the target is scaled up to the primary's replicas, then the routes
