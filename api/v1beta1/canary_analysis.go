@@ -8,6 +8,7 @@ package v1beta1
 // shifting.
 //
 // +kubebuilder:validation:XValidation:rule="(has(self.iterations) ? 1 : 0) + (has(self.stepWeight) ? 1 : 0) + (has(self.stepWeights) ? 1 : 0) == 1",message="set exactly one of iterations (A/B testing, blue/green), stepWeight or stepWeights (canary)"
+// +kubebuilder:validation:XValidation:rule="(has(self.baseline) && self.baseline) || !has(self.metrics) || self.metrics.all(m, !has(m.compare) || !has(m.compare.against) || m.compare.against == 'primary')",message="compare.against: baseline compares the canary with a <name>-baseline Deployment, which Sluice runs only with analysis.baseline: true; set it, or compare against: primary"
 type CanaryAnalysis struct {
 	// interval is the time between two analysis steps, as a duration such as
 	// 30s, 1m or 1m30s. Sluice never runs steps closer than 10s apart. A
@@ -142,6 +143,20 @@ type CanaryAnalysis struct {
 	// the analysis, with a cookie (Istio and Gateway API).
 	// +optional
 	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+
+	// baseline runs a fresh copy of the primary beside the canary during
+	// each analysis: the <target>-baseline Deployment, with the primary's
+	// pod template (the revision in production) and the canary's replica
+	// count, created when the analysis starts and deleted when it ends.
+	// While the canary has weight w, the baseline has w too and the
+	// primary 100 - 2w, so the canary and the baseline start together,
+	// serve the same share and differ only in their version: metrics with
+	// compare.against: baseline compare the two. Only for canary releases
+	// (stepWeight or stepWeights) of a Deployment on the istio and
+	// gatewayapi providers, with a maximum weight of 50 or less; other
+	// Canaries are reported invalid. A Sluice extension. Defaults to false.
+	// +optional
+	Baseline bool `json:"baseline,omitempty"`
 }
 
 // HTTPMatchConditions are request conditions for A/B testing; all set

@@ -78,6 +78,10 @@ var notExercised = map[string]string{
 	"core/secrets create":                        "a tracked Secret is copied for the primary; no scenario tracks a Secret",
 	"core/secrets patch":                         "a tracked Secret's copy is patched; no scenario tracks a Secret",
 	"networking.istio.io/destinationrules patch": "a DestinationRule is patched when its spec changes; no scenario changes trafficPolicy",
+
+	"apps/deployments delete":                     "the baseline of analysis.baseline is deleted; no scenario runs a baseline",
+	"core/services delete":                        "the baseline's Service is deleted; no scenario runs a baseline",
+	"networking.istio.io/destinationrules delete": "the baseline's DestinationRule is deleted; no scenario runs a baseline",
 }
 
 // unusedByCode are permissions the ClusterRole grants that no code path

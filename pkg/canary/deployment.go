@@ -52,23 +52,32 @@ func (w *deployment) ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canar
 	if ptr.Deref(target.Spec.Replicas, 1) > 0 {
 		return nil
 	}
+	n, err := w.scaledUpReplicas(ctx, cd)
+	if err != nil {
+		return err
+	}
+	return w.setReplicas(ctx, target, n)
+}
+
+// scaledUpReplicas is the replica count ScaleTargetUp gives a target at
+// zero.
+func (w *deployment) scaledUpReplicas(ctx context.Context, cd *flaggerv1beta1.Canary) (int32, error) {
 	n := int32(1)
 	if cd.Spec.AutoscalerRef == nil {
 		primary, found, err := w.getPrimary(ctx, cd)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if found && w.ops.replicas(primary) > 0 {
 			n = w.ops.replicas(primary)
 		}
-	} else {
-		autoscalerMin, err := w.autoscalerMinReplicas(ctx, cd)
-		if err != nil {
-			return err
-		}
-		n = max(n, autoscalerMin)
+		return n, nil
 	}
-	return w.setReplicas(ctx, target, n)
+	autoscalerMin, err := w.autoscalerMinReplicas(ctx, cd)
+	if err != nil {
+		return 0, err
+	}
+	return max(n, autoscalerMin), nil
 }
 
 // RestoreTarget implements Workload: the target's autoscaler is resumed

@@ -90,6 +90,18 @@ func (e *engine) getPrimary(ctx context.Context, cd *flaggerv1beta1.Canary) (obj
 	return obj, true, nil
 }
 
+// selectorLabel returns the first of the -selector-labels in the target's
+// selector and its value, or a problem when it has none of them.
+func (e *engine) selectorLabel(target client.Object) (label, value string, err error) {
+	label, value, ok := findSelectorLabel(e.ops.selector(target), e.deps.Config.SelectorLabels)
+	if !ok {
+		return "", "", problem.New(problem.SelectorLabelNotFound,
+			"%s %s has none of the selector labels %v in spec.selector.matchLabels: add one of them or change the -selector-labels flag",
+			e.ops.kind(), target.GetName(), e.deps.Config.SelectorLabels)
+	}
+	return label, value, nil
+}
+
 // read gathers the inputs: the target, its selector label, its autoscaler,
 // its tracked configs and its revision.
 func (e *engine) read(ctx context.Context, cd *flaggerv1beta1.Canary) (*inputs, error) {
@@ -97,11 +109,9 @@ func (e *engine) read(ctx context.Context, cd *flaggerv1beta1.Canary) (*inputs, 
 	if err != nil {
 		return nil, err
 	}
-	label, value, ok := findSelectorLabel(e.ops.selector(target), e.deps.Config.SelectorLabels)
-	if !ok {
-		return nil, problem.New(problem.SelectorLabelNotFound,
-			"%s %s has none of the selector labels %v in spec.selector.matchLabels: add one of them or change the -selector-labels flag",
-			e.ops.kind(), target.GetName(), e.deps.Config.SelectorLabels)
+	label, value, err := e.selectorLabel(target)
+	if err != nil {
+		return nil, err
 	}
 	sc, err := e.readAutoscaler(ctx, cd)
 	if err != nil {
@@ -166,6 +176,9 @@ func (e *engine) Observe(ctx context.Context, cd *flaggerv1beta1.Canary) (*State
 	}
 	if in.scaler != nil {
 		st.AutoscalerDesired = in.scaler.desired
+	}
+	if st.Baseline, err = e.observeBaseline(ctx, cd); err != nil {
+		return st, err
 	}
 	return st, nil
 }
@@ -372,5 +385,10 @@ func (e *engine) observePrimaryOnly(ctx context.Context, cd *flaggerv1beta1.Cana
 		Containers:    e.ops.podTemplate(primary).Spec.Containers,
 	}
 	st.Primary.Revision = primary.GetAnnotations()[RevisionAnnotation]
+	// The missing target is the problem to report; a baseline of someone
+	// else's is only left out.
+	if st.Baseline, err = e.observeBaseline(ctx, cd); err != nil && !problem.Is(err, problem.NotOwned) {
+		return nil, err
+	}
 	return st, nil
 }

@@ -54,6 +54,7 @@ var specRules = []specRule{
 	portProblem,
 	referenceProblem,
 	targetProblem,
+	baselineProblem,
 }
 
 func invalid(format string, args ...any) *problem.Problem {
@@ -207,6 +208,43 @@ func targetProblem(spec *flaggerv1beta1.CanarySpec, provider string) *problem.Pr
 	case ref.Kind == "Service" && spec.AutoscalerRef != nil:
 		return invalid("spec.autoscalerRef: a Service target has no pods for the %s %s to scale: remove spec.autoscalerRef, or point spec.targetRef at the Deployment",
 			spec.AutoscalerRef.Kind, spec.AutoscalerRef.Name)
+	}
+	return nil
+}
+
+// maxBaselineWeight is the highest canary weight with a baseline: the
+// baseline takes as much traffic as the canary, out of the primary's.
+const maxBaselineWeight = 50
+
+// baselineProblem finds a baseline that cannot run: one beside a workload
+// that has no replica count, or beside an analysis that does not split
+// the traffic by weight, or one that, taking as much traffic as the
+// canary, would leave the primary less than nothing. Whether the provider
+// can route to a baseline is the router's to say.
+func baselineProblem(spec *flaggerv1beta1.CanarySpec, provider string) *problem.Problem {
+	a := spec.Analysis
+	if !a.Baseline {
+		return nil
+	}
+	if k := spec.TargetRef.Kind; k != "Deployment" {
+		return invalid("spec.analysis.baseline: a baseline is a Deployment beside the canary, and the target is a %s, which runs one pod per node: remove analysis.baseline", k)
+	}
+	if !splits(provider) {
+		return nil // the router refuses it: provider kubernetes cannot split traffic
+	}
+	if a.Iterations != nil {
+		return invalid("spec.analysis.baseline: the baseline gets the same share of the traffic as the canary, which needs a canary release with stepWeight or stepWeights; A/B testing and blue/green (iterations) give the canary all of its traffic at once: remove analysis.baseline or use stepWeight")
+	}
+	maxWeight, field := int32(100), "maxWeight (default 100)"
+	if n := len(a.StepWeights); n > 0 {
+		maxWeight, field = min(100, a.StepWeights[n-1]), "the last entry of stepWeights"
+	}
+	if a.MaxWeight != nil && *a.MaxWeight < maxWeight {
+		maxWeight, field = *a.MaxWeight, "maxWeight"
+	}
+	if maxWeight > maxBaselineWeight {
+		return invalid("spec.analysis.baseline: the baseline takes as much traffic as the canary, so the canary can have at most %d%%, but %s is %d: set maxWeight to %d or less",
+			maxBaselineWeight, field, maxWeight, maxBaselineWeight)
 	}
 	return nil
 }

@@ -37,6 +37,9 @@ func steps(w ...int32) func(*flaggerv1beta1.Canary) {
 	}
 }
 
+// baseline asks for a baseline beside the canary.
+func baseline(cd *flaggerv1beta1.Canary) { cd.Spec.Analysis.Baseline = true }
+
 // iterations replaces stepWeight and maxWeight with a number of iterations.
 func iterations(n int32) func(*flaggerv1beta1.Canary) {
 	return func(cd *flaggerv1beta1.Canary) {
@@ -162,6 +165,26 @@ func TestSpecProblem_ReportsWhatSluiceCannotRun(t *testing.T) {
 		{name: "upstreamRef without a name on gloo", mutate: []mutation{provider("gloo"), func(cd *flaggerv1beta1.Canary) {
 			cd.Spec.UpstreamRef = &flaggerv1beta1.UpstreamReference{APIVersion: "gloo.solo.io/v1", Kind: "Upstream"}
 		}}, want: "spec.upstreamRef.name is empty"},
+
+		// The baseline.
+		{name: "a baseline beside a canary release up to 50%", mutate: []mutation{baseline}},
+		{name: "a baseline with stepWeights up to 50%", mutate: []mutation{baseline, steps(10, 25, 50)}},
+		{name: "a baseline with stepWeights capped by maxWeight", mutate: []mutation{baseline, steps(10, 80),
+			a(func(a *flaggerv1beta1.CanaryAnalysis) { a.MaxWeight = ptr.To[int32](40) })}},
+		{name: "a baseline up to the default maxWeight", mutate: []mutation{baseline, a(func(a *flaggerv1beta1.CanaryAnalysis) { a.MaxWeight = nil })},
+			want: "spec.analysis.baseline: the baseline takes as much traffic as the canary, so the canary can have at most 50%, but maxWeight (default 100) is 100: set maxWeight to 50 or less"},
+		{name: "a baseline up to 60%", mutate: []mutation{baseline, a(func(a *flaggerv1beta1.CanaryAnalysis) { a.MaxWeight = ptr.To[int32](60) })},
+			want: "spec.analysis.baseline: the baseline takes as much traffic as the canary, so the canary can have at most 50%, but maxWeight is 60"},
+		{name: "a baseline with stepWeights past 50%", mutate: []mutation{baseline, steps(10, 75)},
+			want: "spec.analysis.baseline: the baseline takes as much traffic as the canary, so the canary can have at most 50%, but the last entry of stepWeights is 75"},
+		{name: "a baseline beside a blue/green analysis", mutate: []mutation{baseline, iterations(5)},
+			want: "spec.analysis.baseline: the baseline gets the same share of the traffic as the canary, which needs a canary release with stepWeight or stepWeights"},
+		{name: "a baseline beside an A/B test", mutate: []mutation{baseline, iterations(5), a(func(a *flaggerv1beta1.CanaryAnalysis) {
+			a.Match = []flaggerv1beta1.HTTPMatchConditions{{Headers: map[string]flaggerv1beta1.HeaderMatch{"x-canary": {Exact: ptr.To("1")}}}}
+		})}, want: "spec.analysis.baseline: the baseline gets the same share"},
+		{name: "a baseline beside a DaemonSet", mutate: []mutation{baseline, func(cd *flaggerv1beta1.Canary) { cd.Spec.TargetRef.Kind = "DaemonSet" }},
+			want: "spec.analysis.baseline: a baseline is a Deployment beside the canary, and the target is a DaemonSet, which runs one pod per node: remove analysis.baseline"},
+		{name: "a baseline on the kubernetes provider is the router's to refuse", mutate: []mutation{baseline, provider("kubernetes"), iterations(5)}},
 
 		// Order.
 		{name: "the first problem wins", mutate: []mutation{

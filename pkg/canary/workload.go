@@ -64,6 +64,21 @@ type Workload interface {
 	// carries the traffic and its autoscaler sees the load. Without an
 	// autoscaler it does nothing.
 	SyncAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) error
+
+	// EnsureBaseline creates or updates <target>-baseline
+	// (analysis.baseline): a copy of the primary's pod template, whose
+	// pods carry the selector label value <value>-baseline, with the
+	// replica count the canary has (or gets from ScaleTargetUp). The
+	// analysed revision is recorded in its pod template
+	// (BaselineRevisionAnnotation), so that a new revision's analysis
+	// starts fresh baseline pods with the new canary. A workload of the
+	// name that the Canary does not control is a problem.NotOwned; a kind
+	// without baselines returns a problem.UnsupportedTarget.
+	EnsureBaseline(ctx context.Context, cd *flaggerv1beta1.Canary, revision string) error
+
+	// RemoveBaseline deletes <target>-baseline when the Canary controls
+	// it; otherwise it does nothing.
+	RemoveBaseline(ctx context.Context, cd *flaggerv1beta1.Canary) error
 }
 
 // ErrRevisionChanged is returned by Promote when the target no longer holds
@@ -101,6 +116,9 @@ type State struct {
 	// keeps; a Knative Service, whose Services Knative keeps): Sluice then
 	// generates no apex, primary and canary Services for them.
 	OwnServices bool
+	// Baseline is <target>-baseline, when the Canary controls one; its
+	// Revision is the analysed revision it was started for.
+	Baseline WorkloadState
 }
 
 // WorkloadState is the observed state of one workload.

@@ -76,6 +76,11 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 			"spec.analysis.sessionAffinity: provider %s cannot pin users to a version with cookies (the istio and gatewayapi providers can); "+
 				"remove sessionAffinity or use one of those providers", provider))
 	}
+	if a := cd.Spec.Analysis; a != nil && a.Baseline && rt != nil && !router.SupportsBaseline(rt) {
+		report(problem.New(problem.UnsupportedRouting,
+			"spec.analysis.baseline: provider %s cannot send a share of the traffic to a baseline (the istio and gatewayapi providers can); "+
+				"remove analysis.baseline or use one of those providers", provider))
+	}
 	wl, err := canary.New(cd, canary.Deps{Client: r.Client, Reader: r.APIReader, Config: r.Workloads, Configs: &r.configs})
 	if err != nil {
 		return sc, r.invalidOr(sc, err)
@@ -92,7 +97,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 		sc.routable = sc.router != nil
 		obs.Routable = sc.routable
 		obs.Revision, obs.TrackedConfigs, obs.AutoscalerDesired = st.Revision, st.TrackedConfigs, st.AutoscalerDesired
-		obs.Target, obs.Primary = workload(st.Target), workload(st.Primary)
+		obs.Target, obs.Primary, obs.Baseline = workload(st.Target), workload(st.Primary), workload(st.Baseline)
 		obs.OwnServices = st.OwnServices
 	}
 	if obs.Invalid != nil || st == nil {
@@ -112,7 +117,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 	}
 	r.providers.Store(sc.key(), provider)
 	if routes, err := sc.router.GetRoutes(ctx, cd, sc.target); err == nil {
-		obs.Routes = &statemachine.Routes{Primary: routes.Primary, Canary: routes.Canary, Mirrored: routes.Mirrored}
+		obs.Routes = &statemachine.Routes{Primary: routes.Primary, Canary: routes.Canary, Baseline: routes.Baseline, Mirrored: routes.Mirrored}
 	}
 	sc.in.Request = requestOf(cd)
 	if idleWithNewRevision(sc.in) || (sc.in.Request != nil && sc.in.Request.Kind == statemachine.RequestRetry) {
@@ -181,7 +186,11 @@ func (r *CanaryReconciler) checkServices(ctx context.Context, cd *flaggerv1beta1
 		return nil
 	}
 	apex, primary, canarySvc := router.ServiceNames(cd)
-	for _, name := range []string{apex, primary, canarySvc} {
+	names := []string{apex, primary, canarySvc}
+	if cd.Spec.Analysis != nil && cd.Spec.Analysis.Baseline {
+		names = append(names, router.BaselineServiceName(cd))
+	}
+	for _, name := range names {
 		svc := &corev1.Service{}
 		err := r.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: name}, svc)
 		if apierrors.IsNotFound(err) {

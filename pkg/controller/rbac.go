@@ -35,6 +35,11 @@ package controller
 // +kubebuilder:rbac:groups=split.smi-spec.io,resources=trafficsplits,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=projectcontour.io,resources=httpproxies,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=traefik.io,resources=traefikservices,verbs=get;list;watch;create;update;patch
+// The baseline of analysis.baseline is deleted when its analysis ends, with
+// its Service and its Istio DestinationRule.
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=delete
+// +kubebuilder:rbac:groups=networking.istio.io,resources=destinationrules,verbs=delete
 
 // Metric providers that read the cluster: keptn reads KeptnMetrics, and
 // creates, reads and deletes the Analyses of its checks.

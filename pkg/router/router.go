@@ -30,12 +30,17 @@ type Interface interface {
 	Finalize(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) error
 }
 
-// Routes is a traffic split between the primary and the canary.
+// Routes is a traffic split between the primary, the canary and, with
+// analysis.baseline, the baseline.
 type Routes struct {
 	// Primary is the primary's share of the traffic, in percent.
 	Primary int
 	// Canary is the canary's share of the traffic, in percent.
 	Canary int
+	// Baseline is the baseline's share of the traffic, in percent. Only the
+	// routers SupportsBaseline reports route to it; the others refuse a
+	// split with a baseline share.
+	Baseline int
 	// Mirrored is true when the primary's traffic is also copied to the canary.
 	Mirrored bool
 }

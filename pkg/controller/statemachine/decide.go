@@ -228,6 +228,7 @@ func (d *decider) start() {
 			d.in.Spec.Provider, d.p.iterations)
 	}
 	d.affinityNotice()
+	d.baselineNotice()
 	// The first step is due once both workloads are ready, which may be at
 	// once: a target that starting does not change (a ready Knative
 	// revision, a target left running) sends no event to wake the Canary.
@@ -257,6 +258,9 @@ func (d *decider) progressing() {
 	if in.Spec.SkipAnalysis {
 		d.event(Normal, "Analysis skipped (skipAnalysis): promoting %s", in.Spec.TargetRef.Name)
 		d.promote()
+		return
+	}
+	if !d.waitForBaseline() {
 		return
 	}
 	now := in
@@ -450,6 +454,9 @@ func (d *decider) invalid(p problem.Problem) {
 	d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: 100}})
 	if d.in.Obs.Target.Exists {
 		d.act(Action{Kind: ScaleTargetToZero})
+	}
+	if d.in.Obs.Baseline.Exists {
+		d.act(Action{Kind: RemoveBaseline})
 	}
 	msg := fmt.Sprintf("Release of %s aborted, the Canary became invalid: %s; all traffic is back on the primary, and the revision is analysed again once the Canary is valid",
 		d.in.Spec.TargetRef.Name, p.Message)
