@@ -18,7 +18,8 @@ ETCD_VERSION=v3.7.0
 CONTROLLER_TOOLS_VERSION=v0.23.0
 GOLANGCI_LINT_VERSION=v2.15.0
 KWOK_VERSION=v0.8.0
-FLAGGER_VERSION=v1.44.0 # for the takeover end-to-end tests
+# FLAGGER_VERSION is the Flagger the takeover end-to-end tests build and run.
+FLAGGER_VERSION=v1.44.0
 HELM_VERSION=v4.3.2 # keep equal to hack/tools/helm/go.mod
 
 # ensure NAME [OS/ARCH] makes bin[/<os>-<arch>]/NAME exist.

@@ -79,6 +79,18 @@ var notExercised = map[string]string{
 	"core/secrets patch":                         "a tracked Secret's copy is patched; no scenario tracks a Secret",
 	"networking.istio.io/destinationrules patch": "a DestinationRule is patched when its spec changes; no scenario changes trafficPolicy",
 
+	"apisix.apache.org/apisixroutes":  "no APISIX scenario",
+	"appmesh.k8s.aws/virtualnodes":    "no App Mesh scenario",
+	"appmesh.k8s.aws/virtualrouters":  "no App Mesh scenario",
+	"appmesh.k8s.aws/virtualservices": "no App Mesh scenario",
+	"gateway.solo.io/routetables":     "no Gloo scenario",
+	"gloo.solo.io/upstreams":          "no Gloo scenario",
+	"kuma.io/trafficroutes":           "no Kuma scenario",
+	"serving.knative.dev/revisions":   "no Knative scenario",
+	"serving.knative.dev/services":    "no Knative scenario",
+	"keda.sh/scaledobjects":           "no scenario has a KEDA ScaledObject",
+	"external.metrics.k8s.io/*":       "no externalmetrics MetricTemplate",
+
 	"apps/deployments delete":                     "the baseline of analysis.baseline is deleted; no scenario runs a baseline",
 	"core/services delete":                        "the baseline's Service is deleted; no scenario runs a baseline",
 	"networking.istio.io/destinationrules delete": "the baseline's DestinationRule is deleted; no scenario runs a baseline",

@@ -14,6 +14,9 @@ package controller
 // Leader election: the Lease in the namespace Sluice runs in (the install's
 // -leader-election-namespace), not cluster-wide.
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=sluice-system
+// Flagger's leader-election Lease, read by name wherever Flagger keeps it,
+// to tell whether Flagger still runs (see FlaggerDetector).
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get,resourceNames=flagger-leader-election
 
 // Workloads: the target is read and scaled; the primary is created and promoted.
 // +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch
