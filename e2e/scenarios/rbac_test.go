@@ -63,8 +63,6 @@ var notExercised = map[string]string{
 	"apps/daemonsets create":                     "no scenario targets a DaemonSet (owned DaemonSets are watched)",
 	"apps/daemonsets patch":                      "no scenario targets a DaemonSet (owned DaemonSets are watched)",
 	"autoscaling/horizontalpodautoscalers":       "no scenario has an HPA",
-	"coordination.k8s.io/leases create":          "scenarios run one Sluice per namespace, without leader election",
-	"coordination.k8s.io/leases update":          "scenarios run one Sluice per namespace, without leader election",
 	"networking.k8s.io/ingresses create":         "no NGINX scenario (Ingresses are watched)",
 	"networking.k8s.io/ingresses get":            "no NGINX scenario (Ingresses are watched)",
 	"networking.k8s.io/ingresses patch":          "no NGINX scenario (Ingresses are watched)",
