@@ -305,7 +305,10 @@ func (d *decider) step() {
 		d.event(Warning, "Halt advancement of %s: %s %s failed: %s", in.Spec.TargetRef.Name, failed.Kind, failed.Name, failed.Message)
 		if s.FailedChecks >= d.p.threshold {
 			d.rollback(alertThreshold(s.FailedChecks), "Rolling back %s: failed checks threshold reached %d", in.Spec.TargetRef.Name, s.FailedChecks)
+			return
 		}
+		d.setPhase(s.Phase, fmt.Sprintf("Halted at this step: %s %s failed: %s (%d of %d failed checks)",
+			failed.Kind, failed.Name, failed.Message, s.FailedChecks, d.p.threshold))
 		return
 	}
 	first := s.Iterations == 0
@@ -327,13 +330,15 @@ func (d *decider) step() {
 		return
 	}
 	s.Iterations++
-	d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, "")
 	switch d.p.strategy {
 	case ABTesting:
+		d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, fmt.Sprintf("A/B testing: iteration %d of %d passed.", s.Iterations-1, d.p.iterations))
 		d.event(Normal, "Advance %s A/B testing iteration %d/%d", in.Spec.TargetRef.Name, s.Iterations-1, d.p.iterations)
 	case BlueGreen:
+		d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, fmt.Sprintf("Blue/green: iteration %d of %d passed.", s.Iterations-1, d.p.iterations))
 		d.event(Normal, "Advance %s blue/green iteration %d/%d", in.Spec.TargetRef.Name, s.Iterations-1, d.p.iterations)
 	default:
+		d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, "")
 		d.advanceWeight(first)
 	}
 }
@@ -363,6 +368,8 @@ func (d *decider) hold(held *flaggerv1beta1.CanaryCheckResult) {
 		d.rollback(alertDeadline(msg), "Rolling back %s: %s", d.in.Spec.TargetRef.Name, msg)
 		return
 	}
+	d.setPhase(s.Phase, fmt.Sprintf("Holding at this step: %s %s has no data (onNoData: hold); the release fails at %s if it still has none",
+		held.Kind, held.Name, d.deadline().UTC().Format(time.RFC3339)))
 	d.event(Normal, "Holding %s at this step: %s %s has no data (onNoData: hold); the release fails at %s if it still has none",
 		d.in.Spec.TargetRef.Name, held.Kind, held.Name, d.deadline().UTC().Format(time.RFC3339))
 	d.wakeAt = append(d.wakeAt, d.deadline())
@@ -372,6 +379,7 @@ func (d *decider) hold(held *flaggerv1beta1.CanaryCheckResult) {
 func (d *decider) advanceWeight(first bool) {
 	s := &d.next
 	if first && d.p.mirror {
+		d.setPhase(s.Phase, "The checks passed: mirroring traffic to the canary before shifting any.")
 		d.event(Normal, "Mirroring traffic to %s before shifting any", d.in.Spec.TargetRef.Name)
 		return
 	}
@@ -381,6 +389,7 @@ func (d *decider) advanceWeight(first bool) {
 	}
 	w := nextWeight(d.in.Spec.Analysis, d.p.maxWeight, s.CanaryWeight)
 	s.CanaryWeight = w
+	d.setPhase(s.Phase, fmt.Sprintf("The checks passed: canary weight %d%% (maximum %d%%).", w, d.p.maxWeight))
 	d.pinUsers()
 	d.event(Normal, "Advance %s canary weight %d", d.in.Spec.TargetRef.Name, w)
 }
