@@ -389,7 +389,11 @@ func (d *decider) advanceWeight(first bool) {
 	}
 	w := nextWeight(d.in.Spec.Analysis, d.p.maxWeight, s.CanaryWeight)
 	s.CanaryWeight = w
-	d.setPhase(s.Phase, fmt.Sprintf("The checks passed: canary weight %d%% (maximum %d%%).", w, d.p.maxWeight))
+	reason := "The checks passed"
+	if first {
+		reason = "The canary is ready"
+	}
+	d.setPhase(s.Phase, fmt.Sprintf("%s: canary weight %d%% (maximum %d%%).", reason, w, d.p.maxWeight))
 	d.pinUsers()
 	d.event(Normal, "Advance %s canary weight %d", d.in.Spec.TargetRef.Name, w)
 }
