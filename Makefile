@@ -40,6 +40,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into kustomize/base, and 
 	go run ./hack/apidocs -crds kustomize/base/crd -out docs/api.md
 	cp kustomize/base/crd/flagger.app_*.yaml charts/sluice/crds/
 	cp kustomize/base/rbac/role.yaml charts/sluice/files/role.yaml
+	cp kustomize/base/admission-warnings.yaml charts/sluice/files/admission-warnings.yaml
 	rm -f charts/sluice/files/dashboards/*.json && cp kustomize/grafana/*.json charts/sluice/files/dashboards/
 	$(if $(filter command line,$(origin VERSION)),hack/set-version.sh $(VERSION))
 

@@ -21,8 +21,10 @@ type chartCase struct {
 
 var sluiceCases = []chartCase{
 	{
-		name:   "defaults",
-		want:   []string{"ServiceAccount/sluice", "ClusterRole/sluice", "ClusterRoleBinding/sluice", "Deployment/sluice"},
+		name: "defaults",
+		want: []string{"ServiceAccount/sluice", "ClusterRole/sluice", "ClusterRoleBinding/sluice", "Deployment/sluice",
+			"ValidatingAdmissionPolicy/sluice-canary-warnings", "ValidatingAdmissionPolicyBinding/sluice-canary-warnings",
+			"ValidatingAdmissionPolicy/sluice-metrictemplate-warnings"},
 		absent: []string{"Role/sluice", "Service/sluice", "ServiceMonitor/sluice", "PodMonitor/sluice", "PodDisruptionBudget/sluice", "NetworkPolicy/sluice", "Deployment/sluice-prometheus"},
 		args:   []string{"-metrics-server=http://prometheus:9090", "-enable-config-tracking=true", "-log-level=info"},
 	},
@@ -52,6 +54,12 @@ env: [{name: SLACK_TOKEN, value: x}]`,
 			"-slack-channel=canaries", "-slack-user=sluice", "-slack-proxy-url=http://proxy:3128", "-msteams-url=https://outlook.office.com/webhook/x",
 			"-cluster-name=prod", "-event-webhook=http://events.example/", "-ingress-class=contour", "-kubeconfig-qps=200",
 			"-kubeconfig-burst=400", "-threadiness=4", "-no-cross-namespace-refs=true", "-enable-config-tracking=false"},
+	},
+	{
+		name:   "no admission warnings",
+		values: "admissionWarnings: {enabled: false}",
+		want:   []string{"Deployment/sluice"},
+		absent: []string{"ValidatingAdmissionPolicy/sluice-canary-warnings", "ValidatingAdmissionPolicyBinding/sluice-canary-warnings"},
 	},
 	{
 		name:   "one namespace",
@@ -88,7 +96,12 @@ maxConcurrentCanaries: 3`,
 		want:   []string{"Deployment/sluice"},
 	},
 	{name: "PodSecurityPolicy", values: "rbac: {pspEnabled: true}", wantErr: "PodSecurityPolicy was removed"},
-	{name: "mesh control plane kubeconfig", values: "controlplane: {kubeconfig: {secretName: mesh}}", wantErr: "separate mesh control plane"},
+	{
+		name:   "mesh control plane kubeconfig",
+		values: "controlplane: {kubeconfig: {secretName: mesh, key: config}}\nadditionalVolumes: [{name: extra, emptyDir: {}}]\nadditionalVolumeMounts: [{name: extra, mountPath: /extra}]",
+		want:   []string{"Deployment/sluice"},
+		args:   []string{"-kubeconfig-service-mesh=/var/run/sluice/mesh/config"},
+	},
 }
 
 var loadtesterCases = []chartCase{

@@ -155,7 +155,8 @@ func TestCharts_Lint(t *testing.T) {
 func TestSluiceChart_FilesAreTheGeneratedOnes(t *testing.T) {
 	t.Parallel()
 	pairs := map[string]string{
-		"../kustomize/base/rbac/role.yaml": "sluice/files/role.yaml",
+		"../kustomize/base/rbac/role.yaml":          "sluice/files/role.yaml",
+		"../kustomize/base/admission-warnings.yaml": "sluice/files/admission-warnings.yaml",
 	}
 	for _, glob := range []struct{ src, dst string }{
 		{"../kustomize/base/crd/*.yaml", "sluice/crds"},

@@ -49,9 +49,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.rbac.pspEnabled -}}
 {{- fail "rbac.pspEnabled: PodSecurityPolicy was removed in Kubernetes 1.25; use Pod Security admission (the Sluice pod meets the restricted profile)" -}}
 {{- end -}}
-{{- if .Values.controlplane.kubeconfig.secretName -}}
-{{- fail "controlplane.kubeconfig.secretName: Sluice does not route through a separate mesh control plane cluster yet; install it where the routing objects live" -}}
-{{- end -}}
 {{- end -}}
 
 {{/* Flagger's template names, for Flagger values files whose affinity uses them. */}}
