@@ -86,19 +86,8 @@ func (h *hpaScaler) syncPrimary(ctx context.Context, cd *flaggerv1beta1.Canary, 
 		},
 		Spec: primaryHPASpec(cd, hpa),
 	}
-	cur, err := h.get(ctx, want.Namespace, want.Name)
-	if apierrors.IsNotFound(err) {
-		return createOwned(ctx, h.deps.Client, cd, want, hpaKind)
-	}
-	if err != nil || !update {
-		return err
-	}
-	orig := cur.DeepCopy()
-	cur.Labels = mergeMeta(cur.Labels, want.Labels)
-	cur.Annotations = mergeMeta(cur.Annotations, want.Annotations)
-	cur.Spec = want.Spec
-	_, err = patchIfChanged(ctx, h.deps.Client, orig, cur, hpaKind)
-	return err
+	return syncPrimaryCopy(ctx, h.deps.Client, cd, want, hpaKind, update, h.get,
+		func(cur, want *autoscalingv2.HorizontalPodAutoscaler) { cur.Spec = want.Spec })
 }
 
 // raisePrimaryMin implements autoscaler.

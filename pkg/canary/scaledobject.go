@@ -140,21 +140,10 @@ func (s *scaledObjectScaler) syncPrimary(ctx context.Context, cd *flaggerv1beta1
 		},
 		Spec: primaryScaledObjectSpec(cd, so),
 	}
-	cur, err := s.get(ctx, want.Namespace, want.Name)
-	if apierrors.IsNotFound(err) {
-		return createOwned(ctx, s.deps.Client, cd, want, scaledObjectKind)
-	}
-	if err != nil || !update {
-		return err
-	}
-	orig := cur.DeepCopy()
-	cur.Labels = mergeMeta(cur.Labels, want.Labels)
-	cur.Annotations = mergeMeta(cur.Annotations, want.Annotations)
 	// Pause annotations set on the copy by hand are left: removing them
 	// is for whoever set them.
-	cur.Spec = want.Spec
-	_, err = patchIfChanged(ctx, s.deps.Client, orig, cur, scaledObjectKind)
-	return err
+	return syncPrimaryCopy(ctx, s.deps.Client, cd, want, scaledObjectKind, update, s.get,
+		func(cur, want *kedav1alpha1.ScaledObject) { cur.Spec = want.Spec })
 }
 
 // raisePrimaryMin implements autoscaler: minReplicaCount of <so>-primary.
