@@ -38,6 +38,14 @@ type meshMetrics struct {
 	durationOnly string
 	// toMillis is the factor from the histogram's unit to milliseconds.
 	toMillis string
+	// meanDuration makes request-duration the mean (the histogram's sum
+	// over its count) rather than the 99th percentile, as Flagger's
+	// builtin query for the provider is.
+	meanDuration bool
+	// wordNames makes the names the query reads ({{ namespace }},
+	// {{ ingress }}, {{ service }}...) word characters only, every other
+	// character replaced by "_", as the provider writes them in labels.
+	wordNames bool
 }
 
 // podOf matches the pods of a Deployment named target but not those of
@@ -45,9 +53,9 @@ type meshMetrics struct {
 const podOf = `{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)`
 
 // builtinMetrics are the metrics of each traffic provider, by the provider
-// name without its API version (gatewayapi:v1 reads gatewayapi). Providers
-// missing here (skipper, smi) have no builtin metrics: their Canaries use
-// MetricTemplates.
+// name without its API version (gatewayapi:v1 reads gatewayapi). A
+// provider missing here (smi without a named mesh) has no builtin metrics:
+// its Canaries use MetricTemplates.
 var builtinMetrics = map[string]meshMetrics{
 	flaggerv1beta1.ProviderIstio: {
 		requests: "istio_requests_total",
@@ -121,6 +129,19 @@ var builtinMetrics = map[string]meshMetrics{
 		duration:     "apisix_http_latency",
 		durationOnly: `type="request"`,
 	},
+	// Skipper names the routes of the canary Ingress
+	// kube_<namespace>__<ingress>_canary__<host>__<path>__<service>_canary,
+	// kubeew_ for its east-west routes and _<n> for the n-th backend.
+	flaggerv1beta1.ProviderSkipper: {
+		requests:     "skipper_response_duration_seconds_bucket",
+		selector:     `route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?"`,
+		requestsOnly: `le="+Inf"`,
+		ok:           `code!~"5.."`,
+		duration:     "skipper_serve_route_duration_seconds",
+		toMillis:     "1000",
+		meanDuration: true,
+		wordNames:    true,
+	},
 	// Gateway API implementations share no metric names, and the plain
 	// Kubernetes provider has no proxy at all: both read the
 	// http_request_duration_seconds histogram the application exports,
@@ -166,10 +187,33 @@ func builtinQuery(provider, name string) (string, error) {
 		sel += ", " + mm.durationOnly
 	}
 	q := fmt.Sprintf(`histogram_quantile(0.99, sum(rate(%s_bucket{%s}[{{ interval }}])) by (le))`, mm.duration, sel)
+	if mm.meanDuration {
+		q = fmt.Sprintf(`sum(rate(%[1]s_sum{%[2]s}[{{ interval }}])) / sum(rate(%[1]s_count{%[2]s}[{{ interval }}]))`, mm.duration, sel)
+	}
 	if mm.toMillis != "" {
 		q += " * " + mm.toMillis
 	}
 	return q, nil
+}
+
+// builtinModel returns the model a builtin query of provider renders
+// with: qm, with its names made word characters only where the provider
+// writes them so in its labels.
+func builtinModel(provider string, qm QueryModel) QueryModel {
+	if !builtinMetrics[meshOf(provider)].wordNames {
+		return qm
+	}
+	word := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == '_' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') {
+				return r
+			}
+			return '_'
+		}, s)
+	}
+	qm.Name, qm.Namespace, qm.Target = word(qm.Name), word(qm.Namespace), word(qm.Target)
+	qm.Service, qm.Ingress = word(qm.Service), word(qm.Ingress)
+	return qm
 }
 
 // meshOf strips the API version from a provider name: gatewayapi:v1 is

@@ -70,8 +70,11 @@ func TestBuiltinMetrics_MeasureOnlyTheCanaryOnARealPrometheus(t *testing.T) {
 	r := NewResolver(env.Client, ResolverConfig{MetricsServer: srv.URL})
 	providers := []string{
 		"istio", "linkerd", "nginx", "contour", "gloo", "appmesh", "appmesh:v1beta2", "kuma", "osm",
-		"traefik", "apisix", "kubernetes", "gatewayapi:v1", "gatewayapi:v1beta1",
+		"traefik", "apisix", "kubernetes", "gatewayapi:v1", "gatewayapi:v1beta1", "skipper",
 	}
+	// Skipper's request-duration is the mean, as in Flagger: (95×40 +
+	// 5×200)/100 ms for podinfo, (19×40 + 200)/20 ms for broken.
+	mean := map[string]float64{"podinfo": 48, "broken": 48}
 	cases := []struct {
 		target, metric string
 		want           float64
@@ -89,6 +92,9 @@ func TestBuiltinMetrics_MeasureOnlyTheCanaryOnARealPrometheus(t *testing.T) {
 	for _, provider := range providers {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%s/%s/%s", provider, tc.target, tc.metric), func(t *testing.T) {
+				if provider == "skipper" && tc.metric == BuiltinRequestDuration && tc.err == nil {
+					tc.want = mean[tc.target]
+				}
 				m := flaggerv1beta1.CanaryMetric{Name: tc.metric, Interval: "1m"}
 				p, query, err := r.Resolve(context.Background(), canaryOf(provider, tc.target), m)
 				if err != nil {

@@ -110,6 +110,7 @@ func (r *ClusterResolver) Resolve(ctx context.Context, cd *flaggerv1beta1.Canary
 			return nil, "", err
 		}
 		source, text = fmt.Sprintf("builtin metric %q of provider %s", m.Name, mesh), q
+		qm = builtinModel(mesh, qm)
 	}
 	if _, err := qm.window(); err != nil {
 		return nil, "", fmt.Errorf("%s: %w", source, err)

@@ -100,8 +100,8 @@ func TestBuiltinQuery_CoversEveryProviderWithMetricsAndRefusesTheOthers(t *testi
 		{"appmesh:v1beta2", BuiltinRequestSuccessRate, []string{`envoy_cluster_upstream_rq{kubernetes_namespace=`}, ""},
 		{"knative", BuiltinRequestSuccessRate, []string{`envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}/{{ route }}", envoy_response_code!~"5.*"}`}, ""},
 		{"knative", BuiltinRequestDuration, []string{`envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}/{{ route }}"}`}, ""},
-		{"skipper", BuiltinRequestSuccessRate, nil, `metric "request-success-rate" is neither builtin for provider "skipper" nor backed by a templateRef: Sluice has builtin queries only for`},
-		{"skipper", BuiltinRequestDuration, nil, "write a MetricTemplate"},
+		{"skipper", BuiltinRequestSuccessRate, []string{`skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?", le="+Inf", code!~"5.."}`}, ""},
+		{"skipper", BuiltinRequestDuration, []string{`sum(rate(skipper_serve_route_duration_seconds_sum{route=~`, `/ sum(rate(skipper_serve_route_duration_seconds_count{route=~`, `* 1000`}, ""},
 		{"smi:v1alpha3", BuiltinRequestDuration, nil, "write a MetricTemplate"},
 		{"smi:v1alpha3:linkerd", BuiltinRequestSuccessRate, []string{`response_total{`, `direction="inbound"`}, ""},
 		{"smi:v1alpha2:osm", BuiltinRequestDuration, []string{`osm_request_duration_ms_bucket{`}, ""},
@@ -122,6 +122,40 @@ func TestBuiltinQuery_CoversEveryProviderWithMetricsAndRefusesTheOthers(t *testi
 				if !strings.Contains(got, s) {
 					t.Errorf("query %s does not contain %s", got, s)
 				}
+			}
+		})
+	}
+}
+
+// TestBuiltinModel_SkipperNamesAreWordCharacters checks that Skipper's
+// builtin queries read the names as Skipper writes them in its route
+// labels, every non-word character replaced by "_", and that the other
+// providers read them unchanged.
+func TestBuiltinModel_SkipperNamesAreWordCharacters(t *testing.T) {
+	cd := &flaggerv1beta1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "my-shop", Name: "pod-info"},
+		Spec: flaggerv1beta1.CanarySpec{
+			TargetRef:  flaggerv1beta1.LocalObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "pod-info"},
+			IngressRef: &flaggerv1beta1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "pod.info"},
+		},
+	}
+	for _, tc := range []struct {
+		provider, want string
+	}{
+		{"skipper", `route=~"kube(ew)?_my_shop__pod_info_canary__.*__pod_info_canary(_[0-9]+)?"`},
+		{"nginx", `namespace="my-shop", ingress="pod.info"`},
+	} {
+		t.Run(tc.provider, func(t *testing.T) {
+			text, err := builtinQuery(tc.provider, BuiltinRequestSuccessRate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := builtinModel(tc.provider, NewQueryModel(cd, flaggerv1beta1.CanaryMetric{Name: BuiltinRequestSuccessRate})).Render("test", text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(q, tc.want) {
+				t.Errorf("query %s does not contain %s", q, tc.want)
 			}
 		})
 	}

@@ -42,6 +42,9 @@ type Mesh struct {
 	Duration string
 	// Seconds is true when Duration is in seconds rather than milliseconds.
 	Seconds bool
+	// RouteDuration, when set, is a second duration histogram exported
+	// with the same values (Skipper measures responses and routes apart).
+	RouteDuration string
 	// Code is the response code label.
 	Code string
 	// OK and Error are values of the Code label of a successful request
@@ -114,6 +117,18 @@ var Meshes = []Mesh{
 	{Name: "apisix", Requests: "apisix_http_status", Duration: "apisix_http_latency", Code: "code", OK: "200", Error: "503",
 		Labels: func(ns, w string) map[string]string {
 			return map[string]string{"route": ns + "_" + strings.TrimSuffix(w, "-primary") + "-" + serviceOf(w) + "_1", "type": "request"}
+		}},
+	// Skipper's route names are its Ingress routes, with every non-word
+	// character as "_"; the canary's come from the canary Ingress.
+	{Name: "skipper", Duration: "skipper_response_duration_seconds", RouteDuration: "skipper_serve_route_duration_seconds", Seconds: true, Code: "code", OK: "200", Error: "503",
+		Labels: func(ns, w string) map[string]string {
+			word := strings.NewReplacer("-", "_", ".", "_")
+			app := strings.TrimSuffix(w, "-primary")
+			route := "kube_" + word.Replace(ns) + "__" + word.Replace(app) + "__app_example_com____" + word.Replace(w)
+			if !strings.HasSuffix(w, "-primary") {
+				route = "kube_" + word.Replace(ns) + "__" + word.Replace(app) + "_canary__app_example_com____" + word.Replace(w) + "_canary_0"
+			}
+			return map[string]string{"route": route, "method": "GET"}
 		}},
 	{Name: "http", Duration: "http_request_duration_seconds", Seconds: true, Code: "status", OK: "200", Error: "503",
 		Labels: func(ns, w string) map[string]string {
@@ -243,9 +258,14 @@ func (c meshCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 				buckets[le*unit] = n
 			}
-			d := prometheus.NewDesc(f.mesh.Duration, "Request duration.", names, nil)
 			sum := (40*float64(tot[0]) + 200*float64(tot[1])) * unit
-			ch <- prometheus.MustNewConstHistogram(d, tot[0]+tot[1], sum, buckets, lv...)
+			for _, name := range []string{f.mesh.Duration, f.mesh.RouteDuration} {
+				if name == "" {
+					continue
+				}
+				d := prometheus.NewDesc(name, "Request duration.", names, nil)
+				ch <- prometheus.MustNewConstHistogram(d, tot[0]+tot[1], sum, buckets, lv...)
+			}
 		}
 	}
 }
