@@ -77,9 +77,25 @@ bench: tools ## Run the benchmarks: pure functions, and reconciles against a rea
 	KUBEBUILDER_ASSETS=$(BIN) go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pkg/...
 
 .PHONY: e2e
-e2e: tools-e2e ## Run the end-to-end scenarios on a local control plane with Prometheus and the sluice binary (a few minutes).
+e2e: tools-e2e ## Run the end-to-end scenarios on a local control plane with Prometheus and the sluice binary, then a short chaos campaign (a few minutes).
 	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh
-	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 30m ./e2e/... -v
+	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 30m $$(go list -tags e2e ./e2e/... | grep -v /e2e/chaos) -v
+	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 10m ./e2e/chaos -v
+
+SEED ?= 0
+ROLLOUTS ?= 100
+
+.PHONY: chaos
+chaos: tools-e2e ## Run the fault-injection campaign (SEED=… reproduces one, ROLLOUTS=100 by default; about 20 minutes).
+	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh
+	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 90m ./e2e/chaos -run TestChaos_Campaign -v \
+	  -args -chaos.campaign -chaos.seed=$(SEED) -chaos.rollouts=$(ROLLOUTS)
+
+FUZZTIME ?= 1m
+
+.PHONY: fuzz
+fuzz: tools ## Run every Go fuzz target of the repository for FUZZTIME each (default 1m); make test runs their seed corpora.
+	KUBEBUILDER_ASSETS=$(BIN) FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 .PHONY: check-generated
 check-generated: $(CONTROLLER_GEN) ## Fail when the checked-in CRDs or RBAC differ from the Go types and markers.

@@ -75,7 +75,7 @@ func TestChaos_Campaign(t *testing.T) {
 	runCampaign(t, config{
 		seed: seed, rollouts: n, lanes: lanes,
 		kinds: []string{faultKill, faultAPIServer, faultPrometheus, faultWebhook},
-		gap:   [2]time.Duration{15 * time.Second, 40 * time.Second}, phaseKill: 0.25,
+		gap:   [2]time.Duration{15 * time.Second, 40 * time.Second}, phaseKill: 0.5,
 		modes: modes, maxRollout: 8 * time.Minute,
 	})
 }
@@ -92,8 +92,8 @@ func seedFlag() uint64 {
 // faults, then checks every rollout and prints the table.
 func runCampaign(t *testing.T, cfg config) {
 	begin := time.Now()
-	t.Logf("chaos: seed %d (reproduce: make chaos SEED=%d ROLLOUTS=%d), %d rollouts through %d Canaries, modes %v",
-		cfg.seed, cfg.seed, cfg.rollouts, cfg.rollouts, cfg.lanes, modeNames(cfg.modes))
+	t.Logf("chaos: seed %d (reproduce: make chaos SEED=%d ROLLOUTS=%d), %d rollouts through %d Canaries, Sluice as %s",
+		cfg.seed, cfg.seed, cfg.rollouts, cfg.rollouts, cfg.lanes, strings.Join(modeNames(cfg.modes), ", then "))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	rng := rand.New(rand.NewPCG(cfg.seed, 2))

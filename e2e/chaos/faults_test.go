@@ -51,8 +51,8 @@ type injector struct {
 	mu     sync.Mutex
 	faults []fault
 	errs   []error
-	// lastKill and checksFree space the faults out: kills at least 20s
-	// apart, and faults that fail checks (Prometheus, webhook) at least
+	// lastKill and checksFree space the faults out: kills (see
+	// killAllowed), and faults that fail checks (Prometheus, webhook) at least
 	// checkSpacing after the last one ended, so that one healthy rollout
 	// rarely meets two of them.
 	lastKill   time.Time
@@ -64,7 +64,7 @@ type injector struct {
 const checkSpacing = 60 * time.Second
 
 // run injects faults until ctx ends.
-func (in *injector) run(ctx context.Context, phases <-chan [2]string) {
+func (in *injector) run(ctx context.Context, phases <-chan phaseChange) {
 	in.restarted = make(chan error, 16)
 	go func() {
 		for err := range in.restarted {
@@ -82,14 +82,17 @@ func (in *injector) run(ctx context.Context, phases <-chan [2]string) {
 		case <-ctx.Done():
 			return
 		case p := <-phases:
-			phase := flaggerv1beta1.CanaryPhase(p[1])
+			phase := flaggerv1beta1.CanaryPhase(p.phase)
+			if time.Since(p.at) > time.Second {
+				continue // seen while another fault ran: that moment has passed
+			}
 			if in.phaseKill <= 0 || (phase != flaggerv1beta1.CanaryPhasePromoting && phase != flaggerv1beta1.CanaryPhaseFinalising) {
 				continue
 			}
-			if in.phaseRNG.Float64() >= in.phaseKill || time.Since(in.lastKill) < 20*time.Second {
+			if in.phaseRNG.Float64() >= in.phaseKill || !in.killAllowed() {
 				continue
 			}
-			in.kill(ctx, in.phaseRNG, fmt.Sprintf("as %s entered %s", p[0], phase), true)
+			in.kill(ctx, in.phaseRNG, fmt.Sprintf("as %s entered %s", p.ns, phase), true)
 		case <-next.C:
 			in.inject(ctx, in.kinds[in.rng.IntN(len(in.kinds))])
 			next.Reset(in.draw(in.rng))
@@ -106,7 +109,9 @@ func (in *injector) draw(rng *rand.Rand) time.Duration {
 func (in *injector) inject(ctx context.Context, kind string) {
 	switch kind {
 	case faultKill:
-		in.kill(ctx, in.rng, "", false)
+		if in.killAllowed() {
+			in.kill(ctx, in.rng, "", false)
+		}
 	case faultAPIServer:
 		down := time.Duration(in.rng.IntN(3000)) * time.Millisecond
 		kill := in.rng.IntN(2) == 0
@@ -117,7 +122,7 @@ func (in *injector) inject(ctx context.Context, kind string) {
 		in.record(f)
 	case faultPrometheus, faultWebhook:
 		in.waitChecksFree(ctx)
-		down := analysisInterval + time.Duration(1000+in.rng.IntN(9000))*time.Millisecond
+		down := analysisInterval + time.Duration(1000+in.rng.IntN(5000))*time.Millisecond
 		f := fault{kind: kind, at: time.Now()}
 		if kind == faultPrometheus {
 			f.detail = fmt.Sprintf("for %s", down.Round(100*time.Millisecond))
@@ -153,6 +158,17 @@ func (in *injector) kill(ctx context.Context, rng *rand.Rand, why string, during
 	in.lastKill = time.Now()
 	f.detail = fmt.Sprintf("%s %s, restarted after %s", name, why, delay.Round(100*time.Millisecond))
 	in.record(f)
+}
+
+// killAllowed spaces the kills out: 20 seconds apart, and under leader
+// election 90 seconds, since every kill of the leader stops all releases
+// until its Lease (60 seconds) expires.
+func (in *injector) killAllowed() bool {
+	gap := 20 * time.Second
+	if in.fleet.elected() {
+		gap = 90 * time.Second
+	}
+	return time.Since(in.lastKill) >= gap
 }
 
 // waitChecksFree waits until a fault that fails checks may start.

@@ -176,6 +176,13 @@ func (p *sluiceProc) isLeader() bool {
 	return false
 }
 
+// elected reports whether the fleet runs leader election.
+func (f *fleet) elected() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mode.leaderElection
+}
+
 // reconfigure stops every replica gracefully and starts the mode's.
 func (f *fleet) reconfigure(mode fleetMode) error {
 	f.mu.Lock()

@@ -30,7 +30,7 @@ const (
 	// analysisInterval is every Canary's analysis interval (the
 	// manager's minimum), and threshold its failed checks threshold.
 	analysisInterval = 10 * time.Second
-	threshold        = 3
+	threshold        = 4
 	// progressDeadline is every Canary's progressDeadlineSeconds.
 	progressDeadline = 120
 	// requestsPerSecond is the traffic each lane's users send.

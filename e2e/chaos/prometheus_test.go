@@ -78,7 +78,6 @@ func (p *prometheus) start(ctx context.Context) error {
 	cmd := exec.Command(p.bin,
 		"--config.file="+p.config,
 		"--storage.tsdb.path="+filepath.Join(p.dir, "data"),
-		"--storage.tsdb.no-lockfile",
 		"--web.listen-address="+p.addr,
 		"--log.level=warn",
 	)

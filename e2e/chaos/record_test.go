@@ -49,9 +49,14 @@ type recorder struct {
 	mu        sync.Mutex
 	canaries  map[string][]observation
 	templates map[string][]templateChange
-	// phases receives (namespace, phase) on every phase change, without
-	// blocking.
-	phases chan [2]string
+	// phases receives every phase change, without blocking.
+	phases chan phaseChange
+}
+
+// phaseChange is a Canary entering a phase.
+type phaseChange struct {
+	ns, phase string
+	at        time.Time
 }
 
 // startRecorder starts the watches and returns once they listed what
@@ -60,7 +65,7 @@ func startRecorder(ctx context.Context) (*recorder, error) {
 	rec := &recorder{
 		canaries:  map[string][]observation{},
 		templates: map[string][]templateChange{},
-		phases:    make(chan [2]string, 64),
+		phases:    make(chan phaseChange, 64),
 	}
 	c, err := cache.New(suite.cluster.Config, cache.Options{
 		Scheme:           suite.cluster.Scheme,
@@ -131,7 +136,7 @@ func (rec *recorder) canary(o any) {
 	}
 	if n := len(hist); n == 0 || hist[n-1].phase != ob.phase {
 		select {
-		case rec.phases <- [2]string{cd.Namespace, ob.phase}:
+		case rec.phases <- phaseChange{ns: cd.Namespace, phase: ob.phase, at: ob.at}:
 		default:
 		}
 	}
