@@ -228,6 +228,9 @@ func runCampaign(t *testing.T, cfg config) {
 		}
 	}
 	t.Log("\n" + table(cfg, sum, faults, ran))
+	if fl.earlyExits > 0 {
+		t.Logf("Sluice exited at start-up %d times while the API server was away, and was started again, as the kubelet would.", fl.earlyExits)
+	}
 	if sum.healthy+sum.faulty < cfg.rollouts {
 		t.Errorf("seed %d: only %d of %d rollouts were released", cfg.seed, sum.healthy+sum.faulty, cfg.rollouts)
 	}

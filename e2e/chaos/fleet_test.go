@@ -53,6 +53,9 @@ type fleet struct {
 	// a killed replica of an earlier mode does not run.
 	epoch int
 	seq   int
+	// earlyExits counts the replicas that exited before they were ready
+	// and were started again.
+	earlyExits int
 }
 
 // sluiceProc is one Sluice process.
@@ -81,8 +84,27 @@ func (f *fleet) args(port int) []string {
 }
 
 // start starts one replica in the current mode and waits until it is
-// ready. The caller holds f.mu.
+// ready. A replica that exits before it is ready (Sluice stops when it
+// cannot reach the API server at start-up) is started again after two
+// seconds, as the kubelet would, for up to three minutes. The caller holds
+// f.mu.
 func (f *fleet) start() (*sluiceProc, error) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		p, err := f.startOnce()
+		if err == nil || !errors.Is(err, errExitedEarly) || time.Now().After(deadline) {
+			return p, err
+		}
+		f.earlyExits++
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// errExitedEarly says that a replica exited before it was ready.
+var errExitedEarly = errors.New("exited before it was ready")
+
+// startOnce starts one replica and waits until it is ready.
+func (f *fleet) startOnce() (*sluiceProc, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("finding a port for sluice: %w", err)
@@ -119,7 +141,7 @@ func (f *fleet) start() (*sluiceProc, error) {
 		select {
 		case <-p.done:
 			_ = logf.Close()
-			return nil, fmt.Errorf("%s exited before it was ready; see %s", name, logPath)
+			return nil, fmt.Errorf("%s %w; see %s", name, errExitedEarly, logPath)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
