@@ -354,10 +354,9 @@ func (s *tally) add(o outcome) {
 
 // table renders the campaign's summary.
 func table(cfg config, s tally, faults []fault, ran time.Duration) string {
-	host, _ := os.Hostname()
 	var b strings.Builder
-	fmt.Fprintf(&b, "Chaos campaign: seed %d, %d rollouts through %d Canaries in %s, %s (%d cores, %s/%s), %s\n",
-		cfg.seed, cfg.rollouts, cfg.lanes, ran.Round(time.Second), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
+	fmt.Fprintf(&b, "Chaos campaign: seed %d, %d rollouts through %d Canaries in %s, on %s (%d cores, %s/%s), %s\n",
+		cfg.seed, cfg.rollouts, cfg.lanes, ran.Round(time.Second), cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
 		time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Sluice ran as: %s\n\n", strings.Join(modeNames(cfg.modes), " → "))
 	b.WriteString("| fault | injected | during Promoting/Finalising |\n|---|---|---|\n")
@@ -391,3 +390,17 @@ func modeNames(modes []fleetMode) []string {
 
 // since is the time since begin, for log lines.
 func since(begin time.Time) time.Duration { return time.Since(begin).Round(100 * time.Millisecond) }
+
+// cpuModel is the processor's name from /proc/cpuinfo, or "unknown CPU".
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
