@@ -46,6 +46,10 @@ vet: ## Run go vet.
 lint: $(GOLANGCI_LINT) ## Run golangci-lint v2 with .golangci.yml.
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: vulncheck
+vulncheck: ## Run govulncheck against the Go vulnerability database, built offline from the golang.org/x/vulndb module.
+	hack/vulncheck.sh
+
 .PHONY: verify
 verify: generate manifests ## Fail when generated files are stale.
 	@git diff --exit-code -- api kustomize docs || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }

@@ -13,6 +13,10 @@ ETCD_VERSION=v3.7.0
 CONTROLLER_TOOLS_VERSION=v0.23.0
 GOLANGCI_LINT_VERSION=v2.15.0
 KWOK_VERSION=v0.8.0
+GOVULNCHECK_VERSION=v1.9.0
+# The Go vulnerability database as a Go module: its data/osv holds every
+# report; indexdb, built from the same module, indexes them for govulncheck.
+VULNDB_VERSION=v0.0.0-20261105234957-e22db6528018
 
 case "$name" in
   kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) version=$KUBE_VERSION ;;
@@ -20,6 +24,8 @@ case "$name" in
   controller-gen) version=$CONTROLLER_TOOLS_VERSION ;;
   golangci-lint) version=$GOLANGCI_LINT_VERSION ;;
   kwok) version=$KWOK_VERSION ;;
+  govulncheck) version=$GOVULNCHECK_VERSION ;;
+  indexdb) version=$VULNDB_VERSION ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 
@@ -56,6 +62,14 @@ case "$name" in
     tmp=$(mktemp -d)
     GOBIN="$tmp" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$version"
     mv "$tmp/golangci-lint" "$out"; rmdir "$tmp" ;;
+  govulncheck)
+    tmp=$(mktemp -d)
+    GOBIN="$tmp" go install "golang.org/x/vuln/cmd/govulncheck@$version"
+    mv "$tmp/govulncheck" "$out"; rmdir "$tmp" ;;
+  indexdb)
+    # Outside any module, so that Sluice's go.mod stays as it is.
+    dir=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "golang.org/x/vulndb@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    (cd "$dir" && GOFLAGS=-mod=mod go build -trimpath -o "$out" ./cmd/indexdb) ;;
   kwok)
     tmp=$(mktemp -d)
     GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$version"
