@@ -3,12 +3,12 @@
 package main
 
 import (
-	"slices"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 

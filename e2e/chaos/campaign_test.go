@@ -202,7 +202,6 @@ func runCampaign(t *testing.T, cfg config) {
 		t.Errorf("a Sluice process died on its own: %v", err)
 	}
 	var sum tally
-	var outcomes []outcome
 	for _, l := range lanes {
 		obs, templates := rec.history(l.ns)
 		events := laneEvents(t, l.ns)
@@ -219,7 +218,6 @@ func runCampaign(t *testing.T, cfg config) {
 				continue // not released: its lane stopped at a stuck rollout
 			}
 			o := checkRollout(r, next, obs, templates, events, faults)
-			outcomes = append(outcomes, o)
 			sum.add(o)
 			if len(o.violations) > 0 {
 				t.Errorf("seed %d: rollout %s violates the guarantees:\n  %s\n%s", cfg.seed, r.id(),
