@@ -105,8 +105,11 @@ func (in *injector) draw(rng *rand.Rand) time.Duration {
 	return in.gap[0] + time.Duration(rng.Int64N(int64(in.gap[1]-in.gap[0])+1))
 }
 
-// inject injects one fault of kind, waiting for it to end.
+// inject injects one fault of kind, waiting for it to end. A fault under
+// way when the campaign ends is still undone: what was stopped is started
+// again.
 func (in *injector) inject(ctx context.Context, kind string) {
+	undo := context.WithoutCancel(ctx)
 	switch kind {
 	case faultKill:
 		if in.killAllowed() {
@@ -116,7 +119,7 @@ func (in *injector) inject(ctx context.Context, kind string) {
 		down := time.Duration(in.rng.IntN(3000)) * time.Millisecond
 		kill := in.rng.IntN(2) == 0
 		f := fault{kind: faultAPIServer, at: time.Now(), detail: fmt.Sprintf("down %s, SIGKILL %v", down, kill)}
-		if err := suite.cluster.RestartAPIServer(ctx, down, kill); err != nil {
+		if err := suite.cluster.RestartAPIServer(undo, down, kill); err != nil {
 			in.fail(fmt.Errorf("restarting kube-apiserver: %w", err))
 		}
 		in.record(f)
@@ -128,7 +131,7 @@ func (in *injector) inject(ctx context.Context, kind string) {
 			f.detail = fmt.Sprintf("for %s", down.Round(100*time.Millisecond))
 			in.prom.stop()
 			sleep(ctx, down)
-			if err := in.prom.start(ctx); err != nil {
+			if err := in.prom.start(undo); err != nil {
 				in.fail(err)
 			}
 		} else {
