@@ -12,7 +12,12 @@ GOLANGCI_LINT := $(BIN)/golangci-lint
 GO_TEST_FLAGS ?=
 BENCH_FLAGS ?= -benchtime=1s -timeout=20m
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/sluicedev/sluice/internal/version.Version=$(VERSION)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/sluicedev/sluice/internal/version.Version=$(VERSION) -X github.com/sluicedev/sluice/internal/version.Commit=$(COMMIT)
+# Images: every timestamp is the commit time, so a commit gives one digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+PLATFORMS ?= linux/amd64,linux/arm64
+REGISTRY ?=
 
 ##@ General
 
@@ -29,10 +34,15 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object paths=./api/... paths=./pkg/apis/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into kustomize/base, and docs/api.md.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into kustomize/base, and docs/api.md; VERSION=vX.Y.Z also sets the image tags.
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:dir=kustomize/base/crd
 	$(CONTROLLER_GEN) rbac:roleName=sluice paths=./pkg/... paths=./cmd/... output:rbac:dir=kustomize/base/rbac
 	go run ./hack/apidocs -crds kustomize/base/crd -out docs/api.md
+	cp kustomize/base/crd/flagger.app_*.yaml charts/sluice/crds/
+	cp kustomize/base/rbac/role.yaml charts/sluice/files/role.yaml
+	cp kustomize/base/admission-warnings.yaml charts/sluice/files/admission-warnings.yaml
+	rm -f charts/sluice/files/dashboards/*.json && cp kustomize/grafana/*.json charts/sluice/files/dashboards/
+	$(if $(filter command line,$(origin VERSION)),hack/set-version.sh $(VERSION))
 
 .PHONY: fmt
 fmt: ## Run gofmt on the tree.
@@ -52,25 +62,24 @@ vulncheck: ## Run govulncheck against the Go vulnerability database, built offli
 
 .PHONY: verify
 verify: generate manifests ## Fail when generated files are stale.
-	@git diff --exit-code -- api kustomize docs || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@git diff --exit-code -- api kustomize docs charts || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
 ##@ Test
 
 .PHONY: tools
 tools: ## Build kube-apiserver, etcd and controller-gen into bin/ (cached in ~/.cache/sluice).
-	hack/tool.sh kube-apiserver
-	hack/tool.sh etcd
-	hack/tool.sh controller-gen
+	hack/tool.sh kube-apiserver etcd controller-gen
 
 .PHONY: tools-e2e
-tools-e2e: tools ## Also build kube-controller-manager, kube-scheduler, kwok and kubectl for the local control plane (minutes cold).
-	hack/tool.sh kube-controller-manager
-	hack/tool.sh kube-scheduler
-	hack/tool.sh kwok
-	hack/tool.sh kubectl
+tools-e2e: ## Also build kube-controller-manager, kube-scheduler, kwok, kubectl and Flagger (for the takeover tests) into bin/ (minutes cold, two at once).
+	hack/tool.sh kube-apiserver kube-controller-manager kube-scheduler etcd controller-gen kwok kubectl flagger
+
+.PHONY: tools-demo
+tools-demo: ## Build only what make demo runs: kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok.
+	hack/tool.sh kube-apiserver kube-controller-manager kube-scheduler etcd kwok
 
 .PHONY: test
-test: test-unit e2e ## Run every test: the unit and API-server suites, then the end-to-end scenarios.
+test: tools-e2e test-unit e2e ## Run every test: the unit and API-server suites, then the end-to-end scenarios.
 
 .PHONY: test-unit
 test-unit: tools check-generated ## Run the unit and API-server suites against a real kube-apiserver and etcd.
@@ -110,7 +119,7 @@ check-generated: $(CONTROLLER_GEN) ## Fail when the checked-in CRDs or RBAC diff
 	  || { echo "kustomize/base is stale: run 'make generate manifests' and commit" >&2; exit 1; }
 
 .PHONY: demo
-demo: tools-e2e ## Play a healthy and a faulty release on a local control plane (DEMO_FLAGS=--keep to keep it running).
+demo: tools-demo ## Play a healthy and a faulty release on a local control plane (DEMO_FLAGS=--keep to keep it running).
 	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh
 	KUBEBUILDER_ASSETS=$(BIN) go run ./e2e/demo $(DEMO_FLAGS)
 
@@ -124,6 +133,12 @@ build: ## Build the sluice manager and the load tester into bin/.
 .PHONY: kubectl-sluice
 kubectl-sluice: ## Build the command-line client into bin/ (with bin/ on PATH, kubectl runs it as `kubectl sluice`).
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-sluice ./cmd/kubectl-sluice
+
+.PHONY: images
+images: ## Build the sluice and sluice-loadtester OCI images for PLATFORMS into dist/ (REGISTRY=... also pushes).
+	for p in $$(echo $(PLATFORMS) | tr , ' '); do hack/tool.sh kubectl $$p; hack/tool.sh helm $$p; done
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go run ./hack/images -version $(VERSION) -commit $(COMMIT) \
+	  -platforms $(PLATFORMS) -out dist $(if $(REGISTRY),-registry $(REGISTRY))
 
 $(CONTROLLER_GEN):
 	hack/tool.sh controller-gen

@@ -32,3 +32,8 @@ fi
 # report build errors rather than download errors.
 go mod download
 (cd hack/tools && go mod download)
+
+# Flagger's module, outside Sluice's go.mod: the compatibility tests install
+# its CRDs (internal/testenv, FlaggerVersion) and read its source. An empty
+# directory keeps go from consulting or changing any go.mod.
+(cd "$(mktemp -d)" && GOFLAGS=-mod=mod GOWORK=off go mod download github.com/fluxcd/flagger@v1.44.0)

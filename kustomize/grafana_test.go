@@ -1,13 +1,12 @@
 package kustomize_test
 
-// The Grafana dashboard in grafana/ is checked without Prometheus's own
-// PromQL parser (github.com/prometheus/prometheus is a very heavy module):
-// promqlMetrics below is a small tokenizer that skips strings, label
-// matchers, ranges, numbers, grouping clauses and the PromQL functions and
-// keywords listed in promqlFunctions and promqlKeywords, checks that
-// brackets balance and matchers are well formed, and returns every other
-// identifier as a metric name. Each must be one that pkg/recorder or
-// pkg/notifier registers, so a typo in a metric name fails the test.
+// The Grafana dashboards in grafana/ are checked with Prometheus's own PromQL
+// parser (github.com/prometheus/prometheus/promql/parser): every query of
+// every panel and template variable must parse, and every metric it reads
+// must be one that pkg/recorder or pkg/notifier registers, or, on a mesh's
+// canary analysis board, one of the metrics that mesh exports (the names
+// Sluice's builtin checks read, from pkg/metrics/promtest), so a typo in a
+// metric name fails the test.
 
 import (
 	"context"
@@ -22,17 +21,17 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/promql/parser"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/sluicedev/sluice/pkg/metrics/promtest"
 	"github.com/sluicedev/sluice/pkg/notifier"
 	"github.com/sluicedev/sluice/pkg/recorder"
 )
 
 const (
 	grafanaDir       = "grafana"
-	dashboardFile    = "sluice-canaries.json"
 	dashboardCM      = "sluice-grafana-dashboard"
-	dashboardUID     = "sluice-canaries"
 	datasourceUID    = "${DS_PROMETHEUS}"
 	grafanaGridWidth = 24
 )
@@ -87,15 +86,69 @@ type datasource struct {
 	UID  string `json:"uid"`
 }
 
-func readDashboard(t *testing.T) ([]byte, dashboard) {
+// dashboardCase is one dashboard file: its uid, the mesh whose metrics it
+// may read besides Sluice's (a name for promtest.MeshByName), and metrics
+// its queries must read.
+type dashboardCase struct {
+	file, uid, mesh string
+	mustRead        []string
+}
+
+// dashboards are the files in grafana/; TestDashboards_MatchFiles fails on
+// a file without a row.
+var dashboards = []dashboardCase{
+	{file: "sluice-canaries.json", uid: "sluice-canaries", mustRead: []string{
+		"flagger_canary_status", "flagger_canary_weight", "flagger_canary_metric_analysis",
+		"flagger_canary_successes_total", "flagger_canary_failures_total",
+		"flagger_canary_duration_seconds_bucket", "flagger_canary_total",
+		"sluice_reconcile_duration_seconds_bucket", "sluice_notification_failures_total",
+	}},
+	{file: "sluice-istio.json", uid: "sluice-istio", mesh: "istio", mustRead: []string{
+		"flagger_canary_status", "flagger_canary_weight", "istio_requests_total", "istio_request_duration_milliseconds_bucket"}},
+	{file: "sluice-linkerd.json", uid: "sluice-linkerd", mesh: "linkerd", mustRead: []string{
+		"flagger_canary_status", "flagger_canary_weight", "response_total", "response_latency_ms_bucket"}},
+	{file: "sluice-nginx.json", uid: "sluice-nginx", mesh: "nginx", mustRead: []string{
+		"flagger_canary_status", "flagger_canary_weight", "nginx_ingress_controller_requests", "nginx_ingress_controller_request_duration_seconds_bucket"}},
+	// Gateway API implementations share no metric names; Sluice's builtin
+	// checks read the application's own histogram there.
+	{file: "sluice-gatewayapi.json", uid: "sluice-gatewayapi", mesh: "http", mustRead: []string{
+		"flagger_canary_status", "flagger_canary_weight", "http_request_duration_seconds_count", "http_request_duration_seconds_bucket"}},
+}
+
+func TestDashboards_MatchFiles(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(grafanaDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, dc := range dashboards {
+		want = append(want, filepath.Join(grafanaDir, dc.file))
+	}
+	slices.Sort(want)
+	if !slices.Equal(files, want) {
+		t.Errorf("dashboard files %v, want a row in dashboards for each: %v", files, want)
+	}
+}
+
+// forEachDashboard runs f as a subtest per dashboard.
+func forEachDashboard(t *testing.T, f func(t *testing.T, dc dashboardCase, raw []byte, d dashboard)) {
+	for _, dc := range dashboards {
+		t.Run(dc.file, func(t *testing.T) {
+			raw, d := readDashboard(t, dc.file)
+			f(t, dc, raw, d)
+		})
+	}
+}
+
+func readDashboard(t *testing.T, file string) ([]byte, dashboard) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(grafanaDir, dashboardFile))
+	raw, err := os.ReadFile(filepath.Join(grafanaDir, file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var d dashboard
 	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatalf("%s does not parse: %v", dashboardFile, err)
+		t.Fatalf("%s does not parse: %v", file, err)
 	}
 	return raw, d
 }
@@ -111,9 +164,12 @@ func allPanels(ps []panel) []panel {
 }
 
 func TestDashboard_IsWellFormed(t *testing.T) {
-	_, d := readDashboard(t)
-	if d.UID != dashboardUID {
-		t.Errorf("uid = %q, want %q", d.UID, dashboardUID)
+	forEachDashboard(t, checkWellFormed)
+}
+
+func checkWellFormed(t *testing.T, dc dashboardCase, _ []byte, d dashboard) {
+	if d.UID != dc.uid {
+		t.Errorf("uid = %q, want %q", d.UID, dc.uid)
 	}
 	if d.Title == "" {
 		t.Error("the dashboard has no title")
@@ -174,7 +230,10 @@ func TestDashboard_IsWellFormed(t *testing.T) {
 // TestDashboard_StatusMappingsMatchTheRecorder checks that every panel on
 // flagger_canary_status names its values as the recorder sets them.
 func TestDashboard_StatusMappingsMatchTheRecorder(t *testing.T) {
-	_, d := readDashboard(t)
+	forEachDashboard(t, checkStatusMappings)
+}
+
+func checkStatusMappings(t *testing.T, _ dashboardCase, _ []byte, d dashboard) {
 	want := map[string]string{
 		strconv.Itoa(recorder.StatusRunning):   "Running",
 		strconv.Itoa(recorder.StatusSucceeded): "Succeeded",
@@ -209,8 +268,22 @@ func TestDashboard_StatusMappingsMatchTheRecorder(t *testing.T) {
 // TestDashboard_QueriesUseExportedMetrics checks every PromQL expression of
 // the panels and of the template variables.
 func TestDashboard_QueriesUseExportedMetrics(t *testing.T) {
-	_, d := readDashboard(t)
+	forEachDashboard(t, checkQueries)
+}
+
+func checkQueries(t *testing.T, dc dashboardCase, _ []byte, d dashboard) {
 	known := exportedMetrics(t)
+	if dc.mesh != "" {
+		mesh, ok := promtest.MeshByName(dc.mesh)
+		if !ok {
+			t.Fatalf("promtest knows no mesh %q", dc.mesh)
+		}
+		for _, m := range []string{mesh.Requests, mesh.Duration + "_bucket", mesh.Duration + "_count", mesh.Duration + "_sum"} {
+			if m != "" && m != "_bucket" {
+				known[m] = true
+			}
+		}
+	}
 	vars := map[string]bool{"__range": true, "__rate_interval": true, "__interval": true}
 	for _, v := range d.Templating.List {
 		vars[v.Name] = true
@@ -228,7 +301,7 @@ func TestDashboard_QueriesUseExportedMetrics(t *testing.T) {
 		}
 		for _, m := range metrics {
 			if !known[m] {
-				t.Errorf("%s: %q reads %s, which neither pkg/recorder nor pkg/notifier exports", where, expr, m)
+				t.Errorf("%s: %q reads %s, which neither Sluice (pkg/recorder, pkg/notifier) nor the mesh %q exports", where, expr, m, dc.mesh)
 			}
 			used[m] = true
 		}
@@ -261,12 +334,7 @@ func TestDashboard_QueriesUseExportedMetrics(t *testing.T) {
 		}
 	}
 
-	for _, m := range []string{
-		"flagger_canary_status", "flagger_canary_weight", "flagger_canary_metric_analysis",
-		"flagger_canary_successes_total", "flagger_canary_failures_total",
-		"flagger_canary_duration_seconds_bucket", "flagger_canary_total",
-		"sluice_reconcile_duration_seconds_bucket", "sluice_notification_failures_total",
-	} {
+	for _, m := range dc.mustRead {
 		if !used[m] {
 			t.Errorf("no query of the dashboard reads %s", m)
 		}
@@ -398,147 +466,39 @@ func (r *capturingRegisterer) MustRegister(cs ...prometheus.Collector) {
 
 func (r *capturingRegisterer) Unregister(prometheus.Collector) bool { return false }
 
-// promqlFunctions are the functions and aggregation operators the
-// dashboard's queries may call; add one here when a query needs it.
-var promqlFunctions = map[string]bool{
-	"sum": true, "max": true, "min": true, "avg": true, "count": true, "topk": true,
-	"rate": true, "irate": true, "increase": true, "delta": true,
-	"histogram_quantile": true, "clamp_min": true, "vector": true,
-}
+// grafanaRange matches a Grafana interval variable used as a range or
+// step, which PromQL cannot parse until Grafana substitutes it.
+var grafanaRange = regexp.MustCompile(`\$(?:__rate_interval|__interval|__range|\{__rate_interval\}|\{__interval\}|\{__range\})`)
 
-// promqlKeywords are the binary operators and modifiers that are words.
-var promqlKeywords = map[string]bool{
-	"and": true, "or": true, "unless": true, "bool": true,
-}
-
-// promqlGrouping are the keywords followed by a list of label names.
-var promqlGrouping = map[string]bool{
-	"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true,
-}
-
-var (
-	labelMatchers   = regexp.MustCompile(`^\s*(?:[a-zA-Z_]\w*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*(?:,\s*[a-zA-Z_]\w*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*)*,?\s*)?$`)
-	rangeOrSubquery = regexp.MustCompile(`^\s*(?:\d+(?:ms|[smhdwy])|\$\{?\w+\}?)+\s*(?::\s*(?:\d+(?:ms|[smhdwy])|\$\{?\w+\}?)*\s*)?$`)
-	labelList       = regexp.MustCompile(`^\s*(?:[a-zA-Z_]\w*\s*(?:,\s*[a-zA-Z_]\w*\s*)*,?)?$`)
-	identifier      = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*`)
-	number          = regexp.MustCompile(`^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?`)
-)
-
-// promqlMetrics returns the metric names a PromQL expression reads, or an
-// error when the expression is malformed in a way the tokenizer sees:
-// unbalanced brackets, a bad label matcher or range, an unknown function.
+// promqlMetrics parses expr with Prometheus's parser, after putting a
+// duration where Grafana would put its interval variables, and returns the
+// metric names it reads, in order of appearance. Template variables inside
+// label values need no substitution: they are plain strings to PromQL.
 func promqlMetrics(expr string) ([]string, error) {
-	var metrics []string
-	depth := 0
-	for i := 0; i < len(expr); {
-		c := expr[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
-		case c == '"' || c == '\'' || c == '`':
-			end, err := closing(expr, i, c)
-			if err != nil {
-				return nil, err
-			}
-			i = end + 1
-		case c == '{':
-			end, err := closing(expr, i, '}')
-			if err != nil {
-				return nil, err
-			}
-			if !labelMatchers.MatchString(expr[i+1 : end]) {
-				return nil, fmt.Errorf("malformed label matchers {%s}", expr[i+1:end])
-			}
-			i = end + 1
-		case c == '[':
-			end := strings.IndexByte(expr[i:], ']')
-			if end < 0 {
-				return nil, fmt.Errorf("unclosed [ at offset %d", i)
-			}
-			if r := expr[i+1 : i+end]; !rangeOrSubquery.MatchString(r) {
-				return nil, fmt.Errorf("malformed range [%s]", r)
-			}
-			i += end + 1
-		case c == '(':
-			depth++
-			i++
-		case c == ')':
-			if depth--; depth < 0 {
-				return nil, fmt.Errorf("unbalanced ) at offset %d", i)
-			}
-			i++
-		case c == '}' || c == ']':
-			return nil, fmt.Errorf("unbalanced %c at offset %d", c, i)
-		case strings.IndexByte("+-*/%^=!<>,", c) >= 0:
-			i++
-		case number.MatchString(expr[i:]):
-			i += len(number.FindString(expr[i:]))
-		case identifier.MatchString(expr[i:]):
-			word := identifier.FindString(expr[i:])
-			i += len(word)
-			next := nextNonSpace(expr, i)
-			switch {
-			case promqlGrouping[word]:
-				if next >= len(expr) || expr[next] != '(' {
-					return nil, fmt.Errorf("%s is not followed by a list of labels", word)
-				}
-				end := strings.IndexByte(expr[next:], ')')
-				if end < 0 || !labelList.MatchString(expr[next+1:next+end]) {
-					return nil, fmt.Errorf("malformed label list after %s", word)
-				}
-				i = next + end + 1
-			case promqlKeywords[word]:
-			case promqlFunctions[word]:
-				if next >= len(expr) || (expr[next] != '(' && !promqlGrouping[identifier.FindString(expr[next:])]) {
-					return nil, fmt.Errorf("function %s is not called", word)
-				}
-			case next < len(expr) && expr[next] == '(':
-				return nil, fmt.Errorf("unknown function %s: add it to promqlFunctions if PromQL has it", word)
-			default:
-				metrics = append(metrics, word)
-			}
-		default:
-			return nil, fmt.Errorf("unexpected %q at offset %d", c, i)
+	parsed, err := parser.NewParser(parser.Options{}).ParseExpr(grafanaRange.ReplaceAllString(expr, "5m"))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	parser.Inspect(parsed, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
 		}
-	}
-	if depth != 0 {
-		return nil, fmt.Errorf("%d unclosed (", depth)
-	}
-	return metrics, nil
-}
-
-// closing returns the offset of the byte that closes the string or braces
-// opened at expr[open], skipping strings inside braces.
-func closing(expr string, open int, want byte) (int, error) {
-	quote := byte(0)
-	if want != '}' {
-		quote = want
-	}
-	for i := open + 1; i < len(expr); i++ {
-		c := expr[i]
-		switch {
-		case quote != 0 && c == '\\' && quote != '`':
-			i++
-		case quote != 0 && c == quote:
-			if want == quote {
-				return i, nil
+		name := vs.Name
+		if name == "" {
+			for _, m := range vs.LabelMatchers {
+				if m.Name == "__name__" {
+					name = m.Value
+				}
 			}
-			quote = 0
-		case quote != 0:
-		case c == '"' || c == '\'' || c == '`':
-			quote = c
-		case c == want:
-			return i, nil
 		}
-	}
-	return 0, fmt.Errorf("unclosed %c at offset %d", expr[open], open)
-}
-
-func nextNonSpace(s string, i int) int {
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {
-		i++
-	}
-	return i
+		if name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+		return nil
+	})
+	return names, nil
 }
 
 // TestPromQLMetrics_CatchesMistakes keeps the tokenizer honest: it must
@@ -575,9 +535,9 @@ func TestPromQLMetrics_CatchesMistakes(t *testing.T) {
 }
 
 // TestGrafana_RendersTheDashboardConfigMap checks the kustomization: one
-// ConfigMap with a stable name that Grafana's sidecar picks up.
+// ConfigMap with a stable name, holding every dashboard, that Grafana's
+// sidecar picks up.
 func TestGrafana_RendersTheDashboardConfigMap(t *testing.T) {
-	raw, _ := readDashboard(t)
 	objs := render(t, grafanaDir)
 	key := objKey{kind: "ConfigMap", name: dashboardCM}
 	if len(objs) != 1 {
@@ -591,10 +551,13 @@ func TestGrafana_RendersTheDashboardConfigMap(t *testing.T) {
 	if cm.Namespace != "" {
 		t.Errorf("namespace = %q, want none so that kubectl apply -n chooses it", cm.Namespace)
 	}
-	if got, ok := cm.Data[dashboardFile]; !ok || got != string(raw) {
-		t.Errorf("data[%s] is not the dashboard file (present: %t, %d bytes, want %d)", dashboardFile, ok, len(got), len(raw))
+	for _, dc := range dashboards {
+		raw, _ := readDashboard(t, dc.file)
+		if got, ok := cm.Data[dc.file]; !ok || got != string(raw) {
+			t.Errorf("data[%s] is not the dashboard file (present: %t, %d bytes, want %d)", dc.file, ok, len(got), len(raw))
+		}
 	}
-	if len(cm.Data) != 1 || len(cm.BinaryData) != 0 {
-		t.Errorf("the ConfigMap holds %d data and %d binaryData keys, want only %s", len(cm.Data), len(cm.BinaryData), dashboardFile)
+	if len(cm.Data) != len(dashboards) || len(cm.BinaryData) != 0 {
+		t.Errorf("the ConfigMap holds %d data and %d binaryData keys, want the %d dashboards", len(cm.Data), len(cm.BinaryData), len(dashboards))
 	}
 }

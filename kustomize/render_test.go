@@ -242,3 +242,40 @@ func keys(m map[objKey][]byte) []objKey {
 	}
 	return out
 }
+
+// TestRBAC_GrantsSecretsByNameAndLeasesInItsNamespaceOnly: the manager
+// never lists or watches every Secret of the cluster (it reads the ones a
+// Canary names), and its leader-election Lease is granted in its own
+// namespace, not cluster-wide (cluster-wide it may only read Flagger's
+// Lease, by name).
+func TestRBAC_GrantsSecretsByNameAndLeasesInItsNamespaceOnly(t *testing.T) {
+	objs := render(t, "base")
+	var cr rbacv1.ClusterRole
+	decode(t, objs, objKey{kind: "ClusterRole", name: name}, &cr)
+	for _, rule := range cr.Rules {
+		for _, res := range rule.Resources {
+			switch res {
+			case "secrets":
+				if slices.Contains(rule.Verbs, "list") || slices.Contains(rule.Verbs, "watch") {
+					t.Errorf("the ClusterRole lets the manager %v every Secret", rule.Verbs)
+				}
+			case "leases":
+				// Only Flagger's own Lease, read by name to tell whether
+				// Flagger runs.
+				if !slices.Equal(rule.ResourceNames, []string{"flagger-leader-election"}) || !slices.Equal(rule.Verbs, []string{"get"}) {
+					t.Errorf("the ClusterRole grants Leases cluster-wide: %v on %v", rule.Verbs, rule.ResourceNames)
+				}
+			}
+		}
+	}
+	var role rbacv1.Role
+	decode(t, objs, objKey{kind: "Role", namespace: namespace, name: name}, &role)
+	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"leases"}) {
+		t.Errorf("the Role grants %+v, want only the leader-election Leases", role.Rules)
+	}
+	var rb rbacv1.RoleBinding
+	decode(t, objs, objKey{kind: "RoleBinding", namespace: namespace, name: name}, &rb)
+	if rb.RoleRef.Kind != "Role" || rb.RoleRef.Name != name || len(rb.Subjects) != 1 || rb.Subjects[0].Name != name {
+		t.Errorf("RoleBinding = %+v, want the Role bound to the manager's ServiceAccount", rb)
+	}
+}

@@ -18,7 +18,7 @@ type AlertProvider struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec says where and how alerts are delivered.
-	// +required
+	// +optional
 	Spec AlertProviderSpec `json:"spec"`
 
 	// status reports problems Sluice found when delivering alerts.

@@ -8,18 +8,22 @@ package v1beta1
 // shifting.
 //
 // +kubebuilder:validation:XValidation:rule="(has(self.iterations) ? 1 : 0) + (has(self.stepWeight) ? 1 : 0) + (has(self.stepWeights) ? 1 : 0) == 1",message="set exactly one of iterations (A/B testing, blue/green), stepWeight or stepWeights (canary)"
-// +kubebuilder:validation:XValidation:rule="!has(self.stepWeights) || self.stepWeights.isSorted()",message="stepWeights must be in ascending order"
-// +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeight) || self.stepWeight <= self.maxWeight",message="stepWeight must not exceed maxWeight"
+// +kubebuilder:validation:XValidation:rule="(has(self.baseline) && self.baseline) || !has(self.metrics) || self.metrics.all(m, !has(m.compare) || !has(m.compare.against) || m.compare.against == 'primary')",message="compare.against: baseline compares the canary with a <name>-baseline Deployment, which Sluice runs only with analysis.baseline: true; set it, or compare against: primary"
 type CanaryAnalysis struct {
 	// interval is the time between two analysis steps, as a duration such as
-	// 30s, 1m or 1m30s. Sluice never runs steps closer than 10s apart.
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// 30s, 1m or 1m30s. Sluice never runs steps closer than 10s apart. A
+	// value that is not a duration but that Flagger's pattern admits (10sec)
+	// counts as one minute, as in Flagger.
+	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)|^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +required
 	Interval string `json:"interval"`
 
 	// threshold is the number of failed checks after which the revision is
 	// rolled back. Values below 1 count as 1.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +required
 	Threshold int32 `json:"threshold"`
@@ -27,7 +31,9 @@ type CanaryAnalysis struct {
 	// iterations is the number of analysis steps for A/B testing and
 	// blue/green releases.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional
 	Iterations *int32 `json:"iterations,omitempty"`
@@ -36,28 +42,31 @@ type CanaryAnalysis struct {
 	// ends and promotion starts. Defaults to 100, or to the last entry of
 	// stepWeights when those are set.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional
 	MaxWeight *int32 `json:"maxWeight,omitempty"`
 
 	// stepWeight is how much, in percent, the canary weight grows at each
-	// successful step.
+	// successful step. The weight never passes maxWeight: a larger step goes
+	// straight to it.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional
 	StepWeight *int32 `json:"stepWeight,omitempty"`
 
-	// stepWeights are the canary weights, in percent and in ascending order,
-	// that successful steps go through, for example [1, 5, 20, 50].
-	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=100
+	// stepWeights are the canary weights, in percent, that successful steps
+	// go through, for example [1, 5, 20, 50]. Sluice takes them in ascending
+	// order; the last entry is the maximum weight, where promotion starts.
 	// +kubebuilder:validation:items:Type=number
-	// +kubebuilder:validation:items:Minimum=0
-	// +kubebuilder:validation:items:Maximum=100
+	// +kubebuilder:validation:items:Format=""
+	// +kubebuilder:validation:items:Minimum=-2147483648
+	// +kubebuilder:validation:items:Maximum=2147483647
 	// +kubebuilder:validation:items:MultipleOf=1
 	// +optional
 	StepWeights []int32 `json:"stepWeights,omitempty"`
@@ -66,8 +75,9 @@ type CanaryAnalysis struct {
 	// promoted primary gradually, by this many percent per interval, instead
 	// of all at once.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional
 	StepWeightPromotion int32 `json:"stepWeightPromotion,omitempty"`
@@ -81,8 +91,9 @@ type CanaryAnalysis struct {
 	// mirrorWeight is the percentage of requests that are mirrored when
 	// mirror is set. Unset means all requests.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional
 	MirrorWeight int32 `json:"mirrorWeight,omitempty"`
@@ -90,8 +101,9 @@ type CanaryAnalysis struct {
 	// primaryReadyThreshold is the percentage of primary replicas that must
 	// be available for the primary to count as ready. Defaults to 100.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +kubebuilder:default=100
 	// +optional
@@ -100,8 +112,9 @@ type CanaryAnalysis struct {
 	// canaryReadyThreshold is the percentage of canary replicas that must be
 	// available for the canary to count as ready. Defaults to 100.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +kubebuilder:default=100
 	// +optional
@@ -110,23 +123,19 @@ type CanaryAnalysis struct {
 	// match are the request conditions that send a request to the canary
 	// during A/B testing; a request that meets any one entry goes to the
 	// canary.
-	// +kubebuilder:validation:MaxItems=32
 	// +optional
 	Match []HTTPMatchConditions `json:"match,omitempty"`
 
 	// metrics are the checks run at every analysis step.
-	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	Metrics []CanaryMetric `json:"metrics,omitempty"`
 
 	// webhooks are the HTTP calls made at the stages of the analysis
 	// (gates, load tests, notifications).
-	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
 
 	// alerts send the canary's events to AlertProviders.
-	// +kubebuilder:validation:MaxItems=32
 	// +optional
 	Alerts []CanaryAlert `json:"alerts,omitempty"`
 
@@ -134,18 +143,30 @@ type CanaryAnalysis struct {
 	// the analysis, with a cookie (Istio and Gateway API).
 	// +optional
 	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+
+	// baseline runs a fresh copy of the primary beside the canary during
+	// each analysis: the <target>-baseline Deployment, with the primary's
+	// pod template (the revision in production) and the canary's replica
+	// count, created when the analysis starts and deleted when it ends.
+	// While the canary has weight w, the baseline has w too and the
+	// primary 100 - 2w, so the canary and the baseline start together,
+	// serve the same share and differ only in their version: metrics with
+	// compare.against: baseline compare the two. Only for canary releases
+	// (stepWeight or stepWeights) of a Deployment on the istio and
+	// gatewayapi providers, with a maximum weight of 50 or less; other
+	// Canaries are reported invalid. A Sluice extension. Defaults to false.
+	// +optional
+	Baseline bool `json:"baseline,omitempty"`
 }
 
 // HTTPMatchConditions are request conditions for A/B testing; all set
 // conditions must hold.
 type HTTPMatchConditions struct {
 	// headers match request headers by lower-case name.
-	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	Headers map[string]HeaderMatch `json:"headers,omitempty"`
 
 	// queryParams match query parameters by name.
-	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	QueryParams map[string]StringMatch `json:"queryParams,omitempty"`
 
@@ -186,13 +207,12 @@ type CanaryMetric struct {
 	// metric of the provider: request-success-rate (percent of non-5xx
 	// answers) or request-duration (99th percentile latency in
 	// milliseconds).
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 
 	// interval is the time window the query looks at, as a duration such as
 	// 1m; templates read it as {{ interval }}. Defaults to 1m.
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)|^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:default="1m"
 	// +optional
 	Interval string `json:"interval,omitempty"`
@@ -257,7 +277,6 @@ const (
 )
 
 // CanaryThresholdRange bounds a metric value; both ends are inclusive.
-// +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="thresholdRange.min must not exceed thresholdRange.max"
 type CanaryThresholdRange struct {
 	// min is the lowest accepted value. Unset means no lower bound.
 	// +optional
@@ -272,7 +291,6 @@ type CanaryThresholdRange struct {
 // namespace.
 type CrossNamespaceObjectReference struct {
 	// name of the object.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 
@@ -314,7 +332,6 @@ const (
 // CanaryWebhook is an HTTP call made at one stage of the analysis.
 type CanaryWebhook struct {
 	// name identifies the webhook in events and the analysis history.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 
@@ -323,10 +340,8 @@ type CanaryWebhook struct {
 	Type HookType `json:"type,omitempty"`
 
 	// url is the absolute http or https address that receives a POST with
-	// the canary's name, namespace, phase, checksum and metadata.
-	// +kubebuilder:validation:Format=url
-	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="url must be an absolute http:// or https:// URL"
+	// the canary's name, namespace, phase, checksum and metadata. Other
+	// values are admitted, as by Flagger, and the calls fail.
 	// +required
 	URL string `json:"url"`
 
@@ -336,15 +351,18 @@ type CanaryWebhook struct {
 	MuteAlert bool `json:"muteAlert,omitempty"`
 
 	// timeout is how long a call may take, as a duration such as 30s.
-	// Defaults to 10s.
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// Defaults to 10s. A value that is not a duration but that Flagger's
+	// pattern admits (10sec) fails the call, as in Flagger.
+	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)|^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
 
 	// retries is how many times a failed call is repeated before it counts
-	// as failed. Defaults to 0.
+	// as failed. Defaults to 0; a negative value counts as 0.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional
 	Retries int32 `json:"retries,omitempty"`
@@ -386,7 +404,6 @@ const (
 // CanaryAlert sends the canary's events to an AlertProvider.
 type CanaryAlert struct {
 	// name identifies the alert.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 
@@ -404,7 +421,6 @@ type CanaryAlert struct {
 // SessionAffinity keeps users on the version they first reached, with cookies.
 type SessionAffinity struct {
 	// cookieName is the cookie that pins a user to the canary.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	CookieName string `json:"cookieName"`
 
@@ -417,7 +433,9 @@ type SessionAffinity struct {
 	// maxAge is the lifetime of the cookies, in seconds. Defaults to 86400
 	// (one day).
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +kubebuilder:default=86400
 	// +optional

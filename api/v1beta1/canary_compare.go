@@ -8,15 +8,14 @@ package v1beta1
 //
 // The query must select the workload with {{ target }}: it is rendered
 // once as is (the canary) and once with {{ target }} replaced by
-// <target>-primary. Comparison needs a provider that answers range
-// queries (prometheus, and the builtin metrics).
-//
-// +kubebuilder:validation:XValidation:rule="!has(self.against) || self.against == 'primary'",message="against: baseline needs a fresh <name>-baseline Deployment, which this version of Sluice does not create yet; use against: primary"
+// <target>-primary (or <target>-baseline). Comparison needs a provider
+// that answers range queries (prometheus, and the builtin metrics).
 type CanaryCompare struct {
 	// against is the workload the canary is compared with: primary (the
-	// <target>-primary Deployment serving production) or baseline (a
-	// <target>-baseline copy of the primary started with the canary; not
-	// available yet and rejected). Defaults to primary.
+	// <target>-primary Deployment serving production) or baseline (the
+	// <target>-baseline copy of the primary that Sluice starts with the
+	// canary and gives the same traffic; needs analysis.baseline: true).
+	// Defaults to primary.
 	// +kubebuilder:validation:Enum=primary;baseline
 	// +optional
 	Against CompareAgainst `json:"against,omitempty"`
@@ -75,6 +74,7 @@ type CanaryCompare struct {
 	// 20; requests for proportion, default 1000. With fewer the result is
 	// inconclusive and follows the metric's onNoData.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:MultipleOf=1
 	// +optional

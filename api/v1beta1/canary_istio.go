@@ -47,7 +47,6 @@ type HTTPMatchRequest struct {
 	Authority *StringMatch `json:"authority,omitempty"`
 
 	// headers match request headers by lower-case name.
-	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	Headers map[string]StringMatch `json:"headers,omitempty"`
 
@@ -64,7 +63,6 @@ type HTTPMatchRequest struct {
 	Gateways []string `json:"gateways,omitempty"`
 
 	// queryParams match query parameters by name.
-	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	QueryParams map[string]StringMatch `json:"queryParams,omitempty"`
 
@@ -74,7 +72,6 @@ type HTTPMatchRequest struct {
 
 	// withoutHeaders match requests that do not carry these headers with
 	// these values.
-	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	WithoutHeaders map[string]StringMatch `json:"withoutHeaders,omitempty"`
 
@@ -142,7 +139,7 @@ type HTTPConnectionPoolSettings struct {
 // LoadBalancerSettings choose how requests are spread over endpoints. Set
 // either simple or consistentHash.
 //
-// +kubebuilder:validation:XValidation:rule="!(has(self.simple) && has(self.consistentHash))",message="set either simple or consistentHash, not both"
+// +kubebuilder:validation:XValidation:rule="(!has(self.simple) && !has(self.consistentHash)) || (has(self.simple) ? 1 : 0) + (has(self.consistentHash) && (has(self.consistentHash.httpHeaderName) ? 1 : 0) + (has(self.consistentHash.httpCookie) ? 1 : 0) + (has(self.consistentHash.useSourceIp) ? 1 : 0) + (has(self.consistentHash.httpQueryParameterName) ? 1 : 0) == 1 ? 1 : 0) == 1",message="set either simple or consistentHash with exactly one of httpHeaderName, httpCookie, useSourceIp and httpQueryParameterName"
 type LoadBalancerSettings struct {
 	// simple is a standard load-balancing algorithm.
 	// +kubebuilder:validation:Enum=ROUND_ROBIN;LEAST_CONN;RANDOM;PASSTHROUGH;LEAST_REQUEST
@@ -166,9 +163,8 @@ type LoadBalancerSettings struct {
 
 // ConsistentHashLB hashes one property of a request to pick an endpoint.
 // Set exactly one of httpHeaderName, httpCookie, useSourceIp and
-// httpQueryParameterName.
-//
-// +kubebuilder:validation:XValidation:rule="(has(self.httpHeaderName) ? 1 : 0) + (has(self.httpCookie) ? 1 : 0) + (has(self.useSourceIp) ? 1 : 0) + (has(self.httpQueryParameterName) ? 1 : 0) == 1",message="set exactly one of httpHeaderName, httpCookie, useSourceIp and httpQueryParameterName"
+// httpQueryParameterName (checked by the rule of LoadBalancerSettings, as
+// Flagger's schema does).
 type ConsistentHashLB struct {
 	// httpHeaderName hashes the value of this request header.
 	// +optional

@@ -16,8 +16,9 @@ type CanaryService struct {
 
 	// port is the port number the generated Services expose.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=65535
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +required
 	Port int32 `json:"port"`

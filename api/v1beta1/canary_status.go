@@ -49,16 +49,19 @@ type CanaryStatus struct {
 	// failedChecks counts the failed checks of the current analysis; the
 	// revision is rolled back when it reaches analysis.threshold.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +optional
 	FailedChecks int32 `json:"failedChecks"`
 
 	// canaryWeight is the percentage of traffic routed to the canary.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +optional
 	CanaryWeight int32 `json:"canaryWeight"`
 
 	// iterations counts the analysis steps completed in the current run.
 	// +kubebuilder:validation:Type=number
+	// +kubebuilder:validation:Format=""
 	// +optional
 	Iterations int32 `json:"iterations"`
 

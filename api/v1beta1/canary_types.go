@@ -75,7 +75,7 @@ const (
 
 // CanarySpec is the desired state of a Canary.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.analysis) || !has(self.analysis.sessionAffinity) || !has(self.analysis.sessionAffinity.primaryCookieName) || self.analysis.sessionAffinity.cookieName != self.analysis.sessionAffinity.primaryCookieName",message="analysis.sessionAffinity.cookieName and primaryCookieName must differ"
+// +kubebuilder:validation:XValidation:rule="!has(self.analysis) || !has(self.analysis.sessionAffinity) || (has(self.analysis.sessionAffinity.primaryCookieName) ? self.analysis.sessionAffinity.cookieName != self.analysis.sessionAffinity.primaryCookieName : size(self.analysis.sessionAffinity.cookieName) > 0)",message="analysis.sessionAffinity.cookieName must be set and differ from primaryCookieName"
 type CanarySpec struct {
 	// provider names the service mesh or ingress controller that shifts
 	// traffic for this Canary. It overrides the controller's -mesh-provider
@@ -130,9 +130,12 @@ type CanarySpec struct {
 
 	// progressDeadlineSeconds is how long, in seconds, Sluice waits for the
 	// canary or primary workload to become ready before it counts the
-	// revision as failed and rolls back. Defaults to 600.
+	// revision as failed and rolls back. Defaults to 600, which also
+	// applies to values below 1.
 	// +kubebuilder:validation:Type=number
-	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Format=""
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
 	// +kubebuilder:validation:MultipleOf=1
 	// +kubebuilder:default=600
 	// +optional
@@ -162,8 +165,11 @@ type LocalObjectReference struct {
 	// +required
 	APIVersion string `json:"apiVersion"`
 
-	// kind of the referenced object: Deployment or DaemonSet. Service is
-	// accepted for Knative Services (provider knative).
+	// kind of the referenced object: Deployment or DaemonSet (apps/v1), or
+	// Service: a Kubernetes Service (v1), copied to <name>-primary and
+	// <name>-canary for the router to split between, or a Knative Service
+	// (serving.knative.dev/v1, provider knative), whose revisions are the
+	// primary and the canary.
 	// +kubebuilder:validation:Enum=DaemonSet;Deployment;Service
 	// +required
 	Kind string `json:"kind"`
@@ -186,13 +192,15 @@ type AutoscalerReference struct {
 	Kind string `json:"kind"`
 
 	// name of the autoscaler in the Canary's namespace.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 
 	// primaryScalerQueries replaces, by trigger name, the queries of the
 	// ScaledObject copied for the primary, so that the primary scales on its
-	// own metrics. Only used with ScaledObject.
+	// own metrics; triggers without a name or not listed keep their query.
+	// Unset, every trigger query of the copy has the target's name (and
+	// <target>-canary) replaced by <target>-primary. Only used with
+	// ScaledObject.
 	// +optional
 	PrimaryScalerQueries map[string]string `json:"primaryScalerQueries,omitempty"`
 
@@ -227,7 +235,6 @@ type IngressReference struct {
 	Kind string `json:"kind"`
 
 	// name of the Ingress in the Canary's namespace.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 }
@@ -244,7 +251,6 @@ type RouteReference struct {
 	Kind string `json:"kind"`
 
 	// name of the ApisixRoute in the Canary's namespace.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 }
@@ -261,7 +267,6 @@ type UpstreamReference struct {
 	Kind string `json:"kind"`
 
 	// name of the Upstream.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 

@@ -63,6 +63,33 @@ func TestCompare_ValidIsAcceptedAndReadBack(t *testing.T) {
 	}
 }
 
+// TestCompare_AgainstBaselineIsAcceptedWithABaseline creates a Canary that
+// compares against the baseline it asks for, and reads both back.
+func TestCompare_AgainstBaselineIsAcceptedWithABaseline(t *testing.T) {
+	ns := newNamespace(t)
+	u := decode(t, compareCanary)
+	u.SetNamespace(ns)
+	for _, m := range []func(*unstructured.Unstructured) error{
+		setInList("baseline", []string{"spec", "analysis", "metrics"}, "compare", "against"),
+		set(true, "spec", "analysis", "baseline"),
+	} {
+		if err := m(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, u, client.FieldValidation("Strict")); err != nil {
+		t.Fatal(err)
+	}
+	var cd flaggerv1beta1.Canary
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(u), &cd); err != nil {
+		t.Fatal(err)
+	}
+	if a := cd.Spec.Analysis; !a.Baseline || a.Metrics[0].Compare.Against != flaggerv1beta1.CompareAgainstBaseline {
+		t.Fatalf("read back baseline %t, against %q", a.Baseline, a.Metrics[0].Compare.Against)
+	}
+}
+
 // TestCompare_InvalidIsRejectedWithAClearMessage checks the enums, bounds
 // and rules of the compare block.
 func TestCompare_InvalidIsRejectedWithAClearMessage(t *testing.T) {
@@ -77,8 +104,10 @@ func TestCompare_InvalidIsRejectedWithAClearMessage(t *testing.T) {
 			[]string{"a metric with compare is judged against the primary, not thresholds"}},
 		{"compare with the deprecated threshold", []mutation{setInList(int64(500), metrics, "threshold")},
 			[]string{"a metric with compare is judged against the primary, not thresholds"}},
-		{"against a baseline", []mutation{setInList("baseline", metrics, "compare", "against")},
-			[]string{"against: baseline needs a fresh <name>-baseline Deployment"}},
+		{"against a baseline without analysis.baseline", []mutation{setInList("baseline", metrics, "compare", "against")},
+			[]string{"compare.against: baseline compares the canary with a <name>-baseline Deployment", "analysis.baseline: true"}},
+		{"against a baseline with analysis.baseline false", []mutation{setInList("baseline", metrics, "compare", "against"), set(false, "spec", "analysis", "baseline")},
+			[]string{"which Sluice runs only with analysis.baseline: true"}},
 		{"against something else", []mutation{setInList("production", metrics, "compare", "against")},
 			[]string{"compare.against", "Unsupported value"}},
 		{"unknown direction", []mutation{setInList("up", metrics, "compare", "direction")},

@@ -18,7 +18,7 @@ type MetricTemplate struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is the query and its provider.
-	// +required
+	// +optional
 	Spec MetricTemplateSpec `json:"spec"`
 
 	// status reports problems Sluice found with the template.
@@ -48,7 +48,6 @@ type MetricTemplateSpec struct {
 	// language. It may use {{ name }}, {{ namespace }}, {{ target }},
 	// {{ service }}, {{ ingress }}, {{ route }}, {{ interval }} and
 	// {{ variables.NAME }}. It must return a single number.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Query string `json:"query"`
 }
@@ -106,7 +105,6 @@ type MetricTemplateProvider struct {
 // SecretReference names a Secret in the same namespace as the referring object.
 type SecretReference struct {
 	// name of the Secret.
-	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 }

@@ -189,7 +189,10 @@ func setInList(value any, list []string, field ...string) func(*unstructured.Uns
 }
 
 // TestInvalidCanary_IsRejectedWithAClearMessage checks that the API server
-// refuses Canaries that Sluice could not act on, and says why.
+// refuses Canaries that Sluice could not act on, and says why. Each of them
+// is rejected by Flagger's schema too or could never run under Flagger
+// (flagger_strictness_test.go); values Flagger accepts and Sluice cannot
+// run are reported at run time instead (pkg/canary.SpecProblem).
 func TestInvalidCanary_IsRejectedWithAClearMessage(t *testing.T) {
 	metrics := []string{"spec", "analysis", "metrics"}
 	webhooks := []string{"spec", "analysis", "webhooks"}
@@ -198,22 +201,8 @@ func TestInvalidCanary_IsRejectedWithAClearMessage(t *testing.T) {
 		mutate []func(*unstructured.Unstructured) error
 		want   []string
 	}{
-		{"weight of 150", []func(*unstructured.Unstructured) error{set(int64(150), "spec", "analysis", "maxWeight")},
-			[]string{"spec.analysis.maxWeight", "less than or equal to 100"}},
-		{"step weight of 150", []func(*unstructured.Unstructured) error{set(int64(150), "spec", "analysis", "stepWeight")},
-			[]string{"spec.analysis.stepWeight", "less than or equal to 100"}},
-		{"step weights above 100", []func(*unstructured.Unstructured) error{
-			remove("spec", "analysis", "stepWeight"), remove("spec", "analysis", "maxWeight"),
-			set([]any{int64(10), int64(150)}, "spec", "analysis", "stepWeights")},
-			[]string{"spec.analysis.stepWeights[1]", "less than or equal to 100"}},
-		{"step weights out of order", []func(*unstructured.Unstructured) error{
-			remove("spec", "analysis", "stepWeight"), remove("spec", "analysis", "maxWeight"),
-			set([]any{int64(50), int64(10)}, "spec", "analysis", "stepWeights")},
-			[]string{"stepWeights must be in ascending order"}},
 		{"fractional weight", []func(*unstructured.Unstructured) error{set(10.5, "spec", "analysis", "stepWeight")},
 			[]string{"spec.analysis.stepWeight", "multiple of 1"}},
-		{"negative weight", []func(*unstructured.Unstructured) error{set(int64(-1), "spec", "analysis", "stepWeight")},
-			[]string{"spec.analysis.stepWeight", "greater than or equal to 0"}},
 		{"unknown provider", []func(*unstructured.Unstructured) error{set("gatewayapi", "spec", "provider")},
 			[]string{"spec.provider", "Unsupported value", `"gatewayapi:v1"`}},
 		{"unknown target kind", []func(*unstructured.Unstructured) error{set("StatefulSet", "spec", "targetRef", "kind")},
@@ -224,8 +213,6 @@ func TestInvalidCanary_IsRejectedWithAClearMessage(t *testing.T) {
 			[]string{"spec.analysis", "Required value"}},
 		{"malformed interval", []func(*unstructured.Unstructured) error{set("ten seconds", "spec", "analysis", "interval")},
 			[]string{"spec.analysis.interval", "should match"}},
-		{"interval with a unit Go cannot parse", []func(*unstructured.Unstructured) error{set("10sec", "spec", "analysis", "interval")},
-			[]string{"spec.analysis.interval", "should match"}},
 		{"malformed metric interval", []func(*unstructured.Unstructured) error{setInList("1 minute", metrics, "interval")},
 			[]string{"spec.analysis.metrics[0].interval", "should match"}},
 		{"missing threshold", []func(*unstructured.Unstructured) error{remove("spec", "analysis", "threshold")},
@@ -234,30 +221,29 @@ func TestInvalidCanary_IsRejectedWithAClearMessage(t *testing.T) {
 			[]string{"set exactly one of iterations"}},
 		{"no strategy", []func(*unstructured.Unstructured) error{remove("spec", "analysis", "stepWeight")},
 			[]string{"set exactly one of iterations"}},
-		{"stepWeight above maxWeight", []func(*unstructured.Unstructured) error{set(int64(60), "spec", "analysis", "stepWeight")},
-			[]string{"stepWeight must not exceed maxWeight"}},
-		{"port out of range", []func(*unstructured.Unstructured) error{set(int64(70000), "spec", "service", "port")},
-			[]string{"spec.service.port", "less than or equal to 65535"}},
 		{"missing port", []func(*unstructured.Unstructured) error{remove("spec", "service", "port")},
 			[]string{"spec.service.port", "Required value"}},
-		{"webhook url that is not a URL", []func(*unstructured.Unstructured) error{setInList("not a url", webhooks, "url")},
-			[]string{"spec.analysis.webhooks[0].url", "absolute http:// or https:// URL"}},
-		{"webhook url with another scheme", []func(*unstructured.Unstructured) error{setInList("ftp://loadtester.test/", webhooks, "url")},
-			[]string{"spec.analysis.webhooks[0].url", "absolute http:// or https:// URL"}},
 		{"unknown webhook type", []func(*unstructured.Unstructured) error{setInList("pre-promotion", webhooks, "type")},
 			[]string{"spec.analysis.webhooks[0].type", "Unsupported value"}},
-		{"threshold range upside down", []func(*unstructured.Unstructured) error{setInList(int64(100), metrics, "thresholdRange", "max"), setInList(int64(200), metrics, "thresholdRange", "min")},
-			[]string{"thresholdRange.min must not exceed thresholdRange.max"}},
 		{"unknown alert severity", []func(*unstructured.Unstructured) error{setInList("critical", []string{"spec", "analysis", "alerts"}, "severity")},
 			[]string{"spec.analysis.alerts[0].severity", "Unsupported value"}},
 		{"A/B match with two string matches", []func(*unstructured.Unstructured) error{
 			set([]any{map[string]any{"headers": map[string]any{"x-canary": map[string]any{"exact": "a", "regex": "b"}}}}, "spec", "analysis", "match")},
 			[]string{"set exactly one of exact, prefix, suffix and regex"}},
+		{"empty session cookie name", []func(*unstructured.Unstructured) error{
+			set(map[string]any{"cookieName": ""}, "spec", "analysis", "sessionAffinity")},
+			[]string{"cookieName must be set and differ from primaryCookieName"}},
+		{"step weight beyond int32", []func(*unstructured.Unstructured) error{set(int64(3_000_000_000), "spec", "analysis", "stepWeight")},
+			[]string{"spec.analysis.stepWeight", "less than or equal to 2147483647"}},
+		{"load balancer with simple and consistentHash", []func(*unstructured.Unstructured) error{
+			set(map[string]any{"simple": "RANDOM", "consistentHash": map[string]any{"useSourceIp": true}}, "spec", "service", "trafficPolicy", "loadBalancer")},
+			[]string{"set either simple or consistentHash with exactly one of"}},
+		{"consistentHash with two keys", []func(*unstructured.Unstructured) error{
+			set(map[string]any{"consistentHash": map[string]any{"useSourceIp": true, "httpHeaderName": "x"}}, "spec", "service", "trafficPolicy", "loadBalancer")},
+			[]string{"set either simple or consistentHash with exactly one of"}},
 		{"same session cookie names", []func(*unstructured.Unstructured) error{
 			set(map[string]any{"cookieName": "c", "primaryCookieName": "c"}, "spec", "analysis", "sessionAffinity")},
-			[]string{"cookieName and primaryCookieName must differ"}},
-		{"negative progress deadline", []func(*unstructured.Unstructured) error{set(int64(-5), "spec", "progressDeadlineSeconds")},
-			[]string{"spec.progressDeadlineSeconds", "greater than or equal to 1"}},
+			[]string{"cookieName must be set and differ from primaryCookieName"}},
 	}
 	ns := newNamespace(t)
 	for _, tt := range tests {

@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -75,7 +76,7 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 		return err
 	}
 	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), flaggerv1beta1.AddToScheme(scheme), router.AddToScheme(scheme)); err != nil {
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), flaggerv1beta1.AddToScheme(scheme), router.AddToScheme(scheme), canary.AddToScheme(scheme)); err != nil {
 		return fmt.Errorf("building the scheme: %w", err)
 	}
 	// Managed fields are never read, and are a large part of every object.
@@ -123,6 +124,17 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 			return fmt.Errorf("adding the Flagger detector: %w", err)
 		}
 	}
+	mesh, err := newMeshCluster(cfg, opts, scheme, cacheOpts)
+	if err != nil {
+		return err
+	}
+	if mesh != nil {
+		if err := mgr.Add(mesh); err != nil {
+			return fmt.Errorf("adding the mesh cluster: %w", err)
+		}
+		r.MeshClient, r.MeshAPIReader = mesh.GetClient(), mesh.GetAPIReader()
+		logger.Info("Writing routing objects to the mesh cluster", "host", mesh.GetConfig().Host)
+	}
 	if err := r.SetupWithManager(mgr, opts.Threadiness); err != nil {
 		return err
 	}
@@ -155,6 +167,45 @@ func restConfig(opts *Options) (*rest.Config, error) {
 	cfg.Burst = opts.KubeconfigBurst
 	cfg.UserAgent = "sluice/" + version.Version
 	return cfg, nil
+}
+
+// newMeshCluster returns the cluster of -kubeconfig-service-mesh, with its
+// own cache set up like the manager's, or nil when the flag is unset or
+// names the cluster of cfg (then the routing objects stay in it, with
+// owner references, as Flagger does). The client limits of -kubeconfig-qps
+// and -kubeconfig-burst apply to it too.
+func newMeshCluster(cfg *rest.Config, opts *Options, scheme *runtime.Scheme, cacheOpts cache.Options) (cluster.Cluster, error) {
+	if opts.KubeconfigServiceMesh == "" {
+		return nil, nil
+	}
+	meshCfg, err := clientcmd.BuildConfigFromFlags("", opts.KubeconfigServiceMesh)
+	if err != nil {
+		return nil, fmt.Errorf("loading -kubeconfig-service-mesh %s: %w", opts.KubeconfigServiceMesh, err)
+	}
+	if sameHost(meshCfg.Host, cfg.Host) {
+		return nil, nil
+	}
+	meshCfg.QPS, meshCfg.Burst, meshCfg.UserAgent = cfg.QPS, cfg.Burst, cfg.UserAgent
+	c, err := cluster.New(meshCfg, func(o *cluster.Options) {
+		o.Scheme = scheme
+		o.Cache = cacheOpts
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the mesh cluster of -kubeconfig-service-mesh: %w", err)
+	}
+	return c, nil
+}
+
+// sameHost reports whether two API server addresses, with or without a
+// scheme, name the same server.
+func sameHost(a, b string) bool {
+	norm := func(h string) string {
+		if !strings.Contains(h, "://") {
+			h = "https://" + h
+		}
+		return strings.TrimSuffix(h, "/")
+	}
+	return norm(a) == norm(b)
 }
 
 // newReconciler wires the Canary reconciler with the settings from the
@@ -206,6 +257,9 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 				// The manager's client reads unstructured objects (Keptn's)
 				// from the API server, not from its cache.
 				Kube: mgr.GetClient(),
+				// externalmetrics templates without an address read the
+				// external metrics API of this cluster.
+				Rest: mgr.GetConfig(),
 			}),
 			Observe: rec.ObserveMetricQuery,
 		},

@@ -222,7 +222,7 @@ func TestManager_TakesLeaseServesProbesAndMetricsAndStopsOnSIGTERM(t *testing.T)
 	base := "http://127.0.0.1:" + port
 	began := time.Now()
 	p := start(t, "-kubeconfig", kubeconfig, "-enable-leader-election", "-leader-election-namespace", "default",
-		"-port", port, "-log-level", "info", "-kubeconfig-service-mesh", "/mesh.kubeconfig")
+		"-port", port, "-log-level", "info", "-control-loop-interval", "5s")
 
 	leaseKey := types.NamespacedName{Namespace: "default", Name: LeaderElectionID}
 	var holder string
@@ -275,8 +275,8 @@ func TestManager_TakesLeaseServesProbesAndMetricsAndStopsOnSIGTERM(t *testing.T)
 		return nil
 	})
 	if out := p.stderr.String(); !strings.Contains(out, `"level":"warn"`) ||
-		!strings.Contains(out, "flag -kubeconfig-service-mesh is set but has no effect yet: routing objects are written to the workloads' cluster") {
-		t.Errorf("no warning about -kubeconfig-service-mesh in the log")
+		!strings.Contains(out, "flag -control-loop-interval is set but has no effect yet: Sluice requeues each Canary at its own analysis interval, so there is no loop to tune") {
+		t.Errorf("no warning about -control-loop-interval in the log")
 	}
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

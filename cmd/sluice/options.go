@@ -29,7 +29,8 @@ type Options struct {
 	// KubeconfigBurst is the client's request burst.
 	KubeconfigBurst int
 	// KubeconfigServiceMesh is the kubeconfig of the cluster running the
-	// service mesh control plane.
+	// service mesh control plane, where the routing objects of the mesh
+	// providers are written; empty means the workloads' cluster.
 	KubeconfigServiceMesh string
 
 	// MetricsServer is the default Prometheus URL of the builtin metrics.
@@ -130,8 +131,7 @@ type FlagRow struct {
 // notWired maps each flag that is parsed but not acted on yet to what is
 // missing. Remove a flag from here in the change that wires it.
 var notWired = map[string]string{
-	"kubeconfig-service-mesh": "routing objects are written to the workloads' cluster",
-	"control-loop-interval":   "Sluice requeues each Canary at its own analysis interval, so there is no loop to tune",
+	"control-loop-interval": "Sluice requeues each Canary at its own analysis interval, so there is no loop to tune",
 }
 
 // meshProviders are the accepted -mesh-provider values: Flagger's provider
@@ -171,7 +171,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.StringVar(&o.Master, "master", "", "API server address; it replaces the server named in the kubeconfig.")
 	fs.IntVar(&o.KubeconfigQPS, "kubeconfig-qps", 100, "Sustained rate of requests to the API server, per second, enforced on the client side.")
 	fs.IntVar(&o.KubeconfigBurst, "kubeconfig-burst", 250, "Requests the client may send at once above -kubeconfig-qps.")
-	fs.StringVar(&o.KubeconfigServiceMesh, "kubeconfig-service-mesh", "", "Kubeconfig of the cluster that holds the routing objects, when it is not the workloads' cluster.")
+	fs.StringVar(&o.KubeconfigServiceMesh, "kubeconfig-service-mesh", "", "Kubeconfig of the service mesh's cluster, when it is not the workloads' cluster: the mesh providers' routing objects are written there, owned through the annotation sluice.flagger.app/canary; Services, Ingresses and Knative Services stay in the workloads' cluster.")
 	fs.StringVar(&o.MetricsServer, "metrics-server", "http://prometheus:9090", "Prometheus-compatible server that answers the builtin metric queries, unless a Canary sets spec.metricsServer.")
 	fs.StringVar(&o.MeshProvider, "mesh-provider", "istio", "Traffic provider of Canaries without spec.provider: "+strings.Join(meshProviders, ", ")+"; an SMI version may name its mesh (smi:v1alpha3:linkerd); a bare gatewayapi is read as gatewayapi:v1. A Canary whose provider Sluice cannot route is reported as not supported.")
 	fs.StringVar(&o.Namespace, "namespace", "", "Namespace that Sluice watches for Canaries; empty means all namespaces.")

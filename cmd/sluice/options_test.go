@@ -72,7 +72,7 @@ func TestParseOptions_DefaultsMatchFlagger(t *testing.T) {
 		}
 	}
 	// Sluice's own flags, which Flagger does not have.
-	own := map[string]bool{"max-concurrent-canaries": true, "webhook-token-secret": true, "webhook-token-hosts": true}
+	own := map[string]bool{"allow-running-flagger": true, "max-concurrent-canaries": true, "webhook-token-secret": true, "webhook-token-hosts": true}
 	for name := range got {
 		if _, ok := want[name]; !ok && !own[name] {
 			t.Errorf("flag -%s is not one of Flagger's flags listed in this test", name)
@@ -258,7 +258,7 @@ func TestParseOptions_VersionSkipsValidationAndHelpIsNotAnError(t *testing.T) {
 func TestNotWiredWarnings_OneLinePerUnwiredFlagSetToANonDefaultValue(t *testing.T) {
 	t.Parallel()
 	o, err := ParseOptions([]string{
-		"-kubeconfig-service-mesh", "/mesh.kubeconfig", // not wired: warns
+		"-control-loop-interval", "5s", // not wired: warns
 		"-enable-config-tracking=false", // not wired, default true: warns
 		"-mesh-provider", "linkerd",     // not wired: warns
 		"-ingress-annotations-prefix", "nginx.ingress.kubernetes.io", // not wired but the default: silent
@@ -270,7 +270,7 @@ func TestNotWiredWarnings_OneLinePerUnwiredFlagSetToANonDefaultValue(t *testing.
 	}
 	got := o.NotWiredWarnings()
 	want := []string{
-		"flag -kubeconfig-service-mesh is set but has no effect yet: routing objects are written to the workloads' cluster",
+		"flag -control-loop-interval is set but has no effect yet: Sluice requeues each Canary at its own analysis interval, so there is no loop to tune",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("NotWiredWarnings() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -281,7 +281,7 @@ func TestFlagTable_ListsWhatIsWiredAndMatchesTheREADME(t *testing.T) {
 	t.Parallel()
 	wired := []string{
 		"allow-running-flagger", "cluster-name", "enable-config-tracking", "enable-leader-election", "event-webhook", "include-label-prefix", "ingress-annotations-prefix", "ingress-class", "kubeconfig", "kubeconfig-burst",
-		"kubeconfig-qps", "leader-election-namespace", "log-level", "master", "max-concurrent-canaries", "mesh-provider", "metrics-server",
+		"kubeconfig-qps", "kubeconfig-service-mesh", "leader-election-namespace", "log-level", "master", "max-concurrent-canaries", "mesh-provider", "metrics-server",
 		"msteams-proxy-url", "msteams-url", "namespace", "no-cross-namespace-refs", "port", "selector-labels",
 		"slack-channel", "slack-proxy-url", "slack-token", "slack-url", "slack-user", "threadiness", "version",
 		"webhook-token-hosts", "webhook-token-secret", "zap-encoding", "zap-replace-globals",
@@ -336,7 +336,7 @@ func TestFlagTable_ListsWhatIsWiredAndMatchesTheREADME(t *testing.T) {
 
 func TestLogNotWired_WarnsAtWarningLevelAndListsTheFlags(t *testing.T) {
 	t.Parallel()
-	o, err := ParseOptions([]string{"-kubeconfig-service-mesh", "/mesh.kubeconfig", "-log-level", "info"}, env(nil))
+	o, err := ParseOptions([]string{"-control-loop-interval", "5s", "-log-level", "info"}, env(nil))
 	if err != nil {
 		t.Fatalf("ParseOptions = %v", err)
 	}
@@ -354,8 +354,8 @@ func TestLogNotWired_WarnsAtWarningLevelAndListsTheFlags(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("got %d log lines, want a warning and the list:\n%s", len(lines), b.String())
 	}
-	if lines[0]["level"] != "warn" || lines[0]["msg"] != "flag -kubeconfig-service-mesh is set but has no effect yet: routing objects are written to the workloads' cluster" {
-		t.Errorf("first line = %v, want the -kubeconfig-service-mesh warning at level warn", lines[0])
+	if lines[0]["level"] != "warn" || lines[0]["msg"] != "flag -control-loop-interval is set but has no effect yet: Sluice requeues each Canary at its own analysis interval, so there is no loop to tune" {
+		t.Errorf("first line = %v, want the -control-loop-interval warning at level warn", lines[0])
 	}
 	flags, _ := lines[1]["flags"].([]any)
 	if lines[1]["level"] != "info" || len(flags) != len(notWired) {

@@ -36,6 +36,13 @@ type Options struct {
 	// StartTimeout bounds how long Start waits for the components to become
 	// healthy and the Nodes to become Ready. Zero means 2 minutes.
 	StartTimeout time.Duration
+	// CanaryCRDs, when set, are the flagger.app CRD files installed
+	// instead of Sluice's (see testenv.Options.CanaryCRDs): a cluster as
+	// Flagger's installation leaves it.
+	CanaryCRDs []string
+	// AuditServiceAccounts makes the API server write an audit log of every
+	// request by a ServiceAccount (level Metadata) to AuditLogPath.
+	AuditServiceAccounts bool
 }
 
 // Cluster is a running local control plane. Stop it when done; it also
@@ -53,6 +60,9 @@ type Cluster struct {
 	KubeconfigPath string
 	// Dir holds the logs and kubeconfigs (see Options.Dir).
 	Dir string
+	// AuditLogPath is the API server's audit log, one JSON event a line,
+	// when Options.AuditServiceAccounts is set.
+	AuditLogPath string
 	// Nodes are the names of the fake Nodes, all Ready and untainted when
 	// Start returns.
 	Nodes []string
@@ -73,11 +83,11 @@ type Cluster struct {
 	stopped  chan struct{}
 }
 
-// Start starts etcd, kube-apiserver (with Sluice's, Istio's and Gateway
-// API's CRDs), kube-controller-manager, kube-scheduler and KWOK, creates
-// opts.Nodes fake Nodes and waits until they are Ready and schedulable.
-// The binaries come from KUBEBUILDER_ASSETS or else the repository's bin/;
-// Start names the make target that builds a missing one.
+// Start starts etcd, kube-apiserver (with Sluice's CRDs or opts.CanaryCRDs,
+// and Istio's and Gateway API's), kube-controller-manager, kube-scheduler
+// and KWOK, creates opts.Nodes fake Nodes and waits until they are Ready
+// and schedulable. The binaries come from KUBEBUILDER_ASSETS or else the
+// repository's bin/; Start names the make target that builds a missing one.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	begin := time.Now()
 	if opts.Nodes <= 0 {
@@ -104,7 +114,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	step := time.Now()
-	env, err := testenv.Start(testenv.Options{Istio: true, GatewayAPI: true})
+	teOpts := testenv.Options{Istio: true, GatewayAPI: true, CanaryCRDs: opts.CanaryCRDs}
+	if opts.AuditServiceAccounts {
+		if teOpts.APIServerFlags, err = c.auditFlags(); err != nil {
+			return nil, err
+		}
+	}
+	env, err := testenv.Start(teOpts)
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}

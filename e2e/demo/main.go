@@ -17,11 +17,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/sluicedev/sluice/e2e/cluster"
 	"github.com/sluicedev/sluice/e2e/meshsim"
 	"github.com/sluicedev/sluice/internal/testenv"
+	"github.com/sluicedev/sluice/pkg/cli"
 	"github.com/sluicedev/sluice/pkg/hostlist"
 	"github.com/sluicedev/sluice/pkg/loadtester"
 	"github.com/sluicedev/sluice/pkg/metrics/promtest"
@@ -113,9 +115,29 @@ func run(ctx context.Context, keep bool) error {
 	if err := st.release(ctx, "6.1.0", 0, "Succeeded"); err != nil {
 		return err
 	}
-	if err := st.release(ctx, "6.2.0", 0.3, "Failed"); err != nil {
+	// kubectl sluice get --watch records the faulty release, as a person
+	// following it in a pipe would see it.
+	watchOut, err := os.Create(filepath.Join(dir, "get-watch.txt"))
+	if err != nil {
+		return fmt.Errorf("creating get-watch.txt: %w", err)
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		cli.Main(watchCtx, []string{"get", "podinfo", "-n", namespace, "--watch", "--kubeconfig", c.KubeconfigPath},
+			cli.Options{Streams: genericiooptions.IOStreams{In: os.Stdin, Out: watchOut, ErrOut: watchOut}})
+	}()
+	err = st.release(ctx, "6.2.0", 0.3, "Failed")
+	stopWatch()
+	<-watchDone
+	_ = watchOut.Close()
+	if err != nil {
 		return err
 	}
+	say("Why did podinfo:6.2.0 fail? kubectl sluice explain podinfo -n %s", namespace)
+	cli.Main(ctx, []string{"explain", "podinfo", "-n", namespace, "--kubeconfig", c.KubeconfigPath},
+		cli.Options{Streams: genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}})
 	st.summary(c.KubeconfigPath, dir, keep)
 	if keep {
 		say("Everything keeps running (--keep). Try: KUBECONFIG=%s kubectl -n %s get canary,deploy,svc,virtualservice", c.KubeconfigPath, namespace)

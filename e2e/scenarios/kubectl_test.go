@@ -108,3 +108,43 @@ func TestKubectl_SluiceExplainsAGateAndOpensIt(t *testing.T) {
 		t.Errorf("kubectl sluice promote of a Succeeded canary: exit %d, stderr %q, want %q", code, errOut, want)
 	}
 }
+
+// TestKubectl_AbortRetryAndPromoteThroughTheController: the requests of
+// kubectl sluice go through the running controller: abort rolls a release
+// back at once, retry analyses the failed revision again, and promote
+// --full promotes it, each honoured once and recorded with who asked.
+func TestKubectl_AbortRetryAndPromoteThroughTheController(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, false)
+	s.initialize(canaryFor(flaggerv1beta1.ProviderKubernetes, &flaggerv1beta1.CanaryAnalysis{
+		Interval: "1m", Iterations: ptr.To[int32](10), // only the requests move this release on
+	}))
+	s.release("6.1.0", 0)
+	s.waitPhase(flaggerv1beta1.CanaryPhaseProgressing, time.Minute, nil)
+
+	request := func(want flaggerv1beta1.CanaryPhase, args ...string) {
+		t.Helper()
+		out, errOut, code := s.kubectlSluice(append(args, app, "-n", s.ns, "--reason", "e2e", "--timeout", "90s")...)
+		if code != 0 {
+			t.Fatalf("kubectl sluice %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+		s.logf("kubectl sluice %v:\n%s", args, out)
+		s.waitPhase(want, 90*time.Second, nil)
+		cd, err := s.canary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lr := cd.Status.LastRequest; lr == nil || lr.Outcome != flaggerv1beta1.RequestHonoured || lr.Reason != "e2e" || lr.By == "" {
+			t.Fatalf("after kubectl sluice %v: lastRequest %+v, want it honoured with the reason and the caller", args, lr)
+		}
+	}
+	request(flaggerv1beta1.CanaryPhaseFailed, "abort")
+	if got := s.primaryImage(); got != image+"6.0.0" {
+		t.Fatalf("primary image after abort = %s, want the old one", got)
+	}
+	request(flaggerv1beta1.CanaryPhaseProgressing, "retry")
+	request(flaggerv1beta1.CanaryPhaseSucceeded, "promote", "--full")
+	s.eventually(time.Minute, "the primary on the promoted revision", func() (bool, error) {
+		return s.primaryImage() == image+"6.1.0", nil
+	})
+}

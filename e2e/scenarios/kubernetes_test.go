@@ -24,9 +24,10 @@ func TestKubernetes_BlueGreenKeepsTheApexOnThePrimary(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, false)
 	s.initialize(canaryFor(flaggerv1beta1.ProviderKubernetes, &flaggerv1beta1.CanaryAnalysis{Iterations: ptr.To[int32](2)}))
-	if got := s.apexSelector(); !maps.Equal(got, map[string]string{"app": app + "-primary"}) {
-		t.Fatalf("apex Service selector after initialization = %v, want app=%s-primary", got, app)
-	}
+	// The status is written before the Services it implies (write-ahead).
+	s.eventually(30*time.Second, "the apex Service selecting the primary", func() (bool, error) {
+		return maps.Equal(s.apexSelector(), map[string]string{"app": app + "-primary"}), nil
+	})
 
 	s.release("6.1.0", 0)
 	var selectors seen[string]

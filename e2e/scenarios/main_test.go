@@ -32,6 +32,9 @@ var suite struct {
 	// dir holds the control plane's logs, the binary and one directory
 	// per scenario with its Sluice log.
 	dir string
+	// kubeconfig holds a token of the ServiceAccount the chart installs:
+	// Sluice runs with it, not as cluster admin.
+	kubeconfig string
 }
 
 func TestMain(m *testing.M) {
@@ -69,16 +72,25 @@ func run(m *testing.M) int {
 		return code
 	}
 	defer func() { _ = logs.Close() }()
-	c, err := cluster.Start(ctx, cluster.Options{Nodes: 3, Dir: filepath.Join(dir, "cluster"), Keep: true, Log: logs})
+	c, err := cluster.Start(ctx, cluster.Options{Nodes: 3, Dir: filepath.Join(dir, "cluster"), Keep: true, Log: logs, AuditServiceAccounts: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
 		return code
 	}
 	defer func() { _ = c.Stop() }()
 	suite.cluster = c
+	if suite.kubeconfig, err = installSluice(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "installing Sluice's chart:", err)
+		return code
+	}
 	fmt.Printf("e2e: sluice built and control plane up in %s\n", time.Since(begin).Round(100*time.Millisecond))
 
 	code = m.Run()
+	// Also after a failure: a forbidden request may be its cause.
+	if err := checkRBAC(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
 	return code
 }
 

@@ -104,7 +104,7 @@ func newProviderScenario(t *testing.T, provider string) *scenario {
 	}
 	s.startLoadTester()
 
-	p, err := startSluice(filepath.Join(s.dir, "sluice.log"), "-kubeconfig", suite.cluster.KubeconfigPath,
+	p, err := startSluice(filepath.Join(s.dir, "sluice.log"), "-kubeconfig", suite.kubeconfig,
 		"-namespace", s.ns, "-mesh-provider", "istio", "-metrics-server", metricsServer,
 		"-log-level", "info", "-zap-encoding", "console")
 	if err != nil {

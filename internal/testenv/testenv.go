@@ -1,6 +1,8 @@
 // Package testenv starts a real kube-apiserver and etcd (controller-runtime
 // envtest) with Sluice's CRDs and, on request, the Istio and Gateway API CRDs
-// taken from the Go modules that ship them.
+// taken from the Go modules that ship them. On request it installs
+// Flagger's own CRDs instead of Sluice's, so that a test can ask what
+// Flagger's schema accepts (see FlaggerModuleDir).
 //
 // The binaries come from KUBEBUILDER_ASSETS or, when that is unset, from the
 // repository's bin/ directory, which `make tools` fills. Nothing is
@@ -34,6 +36,19 @@ type Options struct {
 	// GatewayAPI installs the standard-channel CRDs of
 	// sigs.k8s.io/gateway-api (HTTPRoute, Gateway, ...).
 	GatewayAPI bool
+	// FlaggerCRDs installs Flagger's CRDs (artifacts/flagger/crd.yaml of
+	// github.com/fluxcd/flagger at FlaggerVersion) instead of Sluice's. Both
+	// define the same flagger.app kinds, so one API server serves one set.
+	FlaggerCRDs bool
+	// CanaryCRDs, when set, are the files or directories of the
+	// flagger.app CRDs (Canary, MetricTemplate, AlertProvider) installed in
+	// place of Sluice's own (kustomize/base/crd): Flagger's
+	// artifacts/flagger/crd.yaml, for tests that start from a cluster
+	// where Flagger was installed.
+	CanaryCRDs []string
+	// APIServerFlags are extra kube-apiserver flags, by name without the
+	// dashes (e.g. "audit-log-path").
+	APIServerFlags map[string]string
 }
 
 // Env is a running API server and a client for it.
@@ -86,6 +101,16 @@ func Start(opts Options) (*Env, error) {
 	}
 
 	paths := []string{filepath.Join(root, "kustomize", "base", "crd")}
+	if opts.FlaggerCRDs {
+		dir, err := FlaggerModuleDir()
+		if err != nil {
+			return nil, err
+		}
+		paths = []string{filepath.Join(dir, "artifacts", "flagger", "crd.yaml")}
+	}
+	if len(opts.CanaryCRDs) > 0 {
+		paths = append([]string(nil), opts.CanaryCRDs...)
+	}
 	if opts.Istio {
 		dir, err := moduleDir(root, "istio.io/api")
 		if err != nil {
@@ -112,6 +137,12 @@ func Start(opts Options) (*Env, error) {
 			ErrorIfPathMissing: true,
 			Scheme:             scheme,
 		},
+	}
+	if len(opts.APIServerFlags) > 0 {
+		args := te.ControlPlane.GetAPIServer().Configure()
+		for name, value := range opts.APIServerFlags {
+			args.Set(name, value)
+		}
 	}
 	cfg, err := te.Start()
 	if err != nil {

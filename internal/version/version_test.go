@@ -20,4 +20,17 @@ func TestString_NamesVersionGoVersionAndPlatform(t *testing.T) {
 	if strings.Contains(got, "\n") {
 		t.Errorf("String() = %q, want one line", got)
 	}
+	if strings.Contains(got, "commit") {
+		t.Errorf("String() = %q with no Commit set, want no commit", got)
+	}
+}
+
+func TestString_EndsWithCommitWhenSet(t *testing.T) {
+	oldV, oldC := Version, Commit
+	Version, Commit = "v1.2.3", "0123abc"
+	t.Cleanup(func() { Version, Commit = oldV, oldC })
+
+	if got := String(); !strings.HasPrefix(got, "sluice v1.2.3 go") || !strings.HasSuffix(got, " commit 0123abc") {
+		t.Errorf("String() = %q, want \"sluice v1.2.3 go... commit 0123abc\"", got)
+	}
 }

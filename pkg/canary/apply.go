@@ -44,3 +44,27 @@ func createOwned(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary
 	log.FromContext(ctx).Info("created", "kind", kind, "name", obj.GetName())
 	return nil
 }
+
+// syncPrimaryCopy keeps an autoscaler's -primary copy as want says:
+// created (owned by the Canary) when get finds none, and otherwise, with
+// update, want's labels and annotations merged into it and its spec set by
+// setSpec, patched only when that changed something.
+func syncPrimaryCopy[T client.Object](ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary, want T, kind string, update bool,
+	get func(ctx context.Context, namespace, name string) (T, error), setSpec func(cur, want T)) error {
+	cur, err := get(ctx, want.GetNamespace(), want.GetName())
+	if apierrors.IsNotFound(err) {
+		return createOwned(ctx, c, cd, want, kind)
+	}
+	if err != nil || !update {
+		return err
+	}
+	orig, ok := cur.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("copying %s %s/%s", kind, cur.GetNamespace(), cur.GetName())
+	}
+	cur.SetLabels(mergeMeta(cur.GetLabels(), want.GetLabels()))
+	cur.SetAnnotations(mergeMeta(cur.GetAnnotations(), want.GetAnnotations()))
+	setSpec(cur, want)
+	_, err = patchIfChanged(ctx, c, orig, cur, kind)
+	return err
+}

@@ -213,6 +213,9 @@ func (e *engine) trackConfigs(ctx context.Context, cd *flaggerv1beta1.Canary, sp
 func (e *engine) readConfig(ctx context.Context, namespace string, ref configRef) (client.Object, error) {
 	var obj client.Object = &corev1.Secret{}
 	if ref.kind == configMapKind {
+		if e.deps.Configs != nil {
+			return e.deps.Configs.get(ctx, e.deps.Client, e.deps.Reader, client.ObjectKey{Namespace: namespace, Name: ref.name})
+		}
 		obj = &corev1.ConfigMap{}
 	}
 	err := e.deps.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.name}, obj)

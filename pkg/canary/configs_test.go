@@ -244,3 +244,26 @@ func TestObserve_ConfigTrackingDisabledTracksNothing(t *testing.T) {
 		t.Errorf("volume references %q, want the original cm-vol", got)
 	}
 }
+
+func TestObserve_ReadsAConfigMapAgainOnlyWhenItChanged(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, defaultConfig())
+	createConfigs(f)
+	f.create(configTarget())
+	cd := f.canary("Deployment")
+	f.deps.Configs = &canary.ConfigCache{}
+	w := f.workload(cd)
+	first := f.observe(w, cd)
+	f.observe(w, cd)
+	if n := f.readsOf(&corev1.ConfigMap{}, "cm-vol"); n != 1 {
+		t.Errorf("cm-vol read %d times from the API server for two reconciles, want once", n)
+	}
+	update(f, "cm-vol", &corev1.ConfigMap{}, func(cm *corev1.ConfigMap) { cm.Data = map[string]string{"k": "changed"} })
+	after := f.observe(w, cd)
+	if n := f.readsOf(&corev1.ConfigMap{}, "cm-vol"); n != 2 {
+		t.Errorf("cm-vol read %d times after it changed, want twice", n)
+	}
+	if after.Revision == first.Revision {
+		t.Error("a changed ConfigMap served from the cache did not change the revision")
+	}
+}

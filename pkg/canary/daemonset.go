@@ -41,8 +41,12 @@ func (w *daemonSet) ScalePrimaryAtLeast(context.Context, *flaggerv1beta1.Canary,
 	return nil
 }
 
-// park adds (on) or removes (off) the parking node selector of the target.
+// park adds (on) or removes (off) the parking node selector of the
+// target, once its autoscaler, if any, is paused (on) or resumed (off).
 func (w *daemonSet) park(ctx context.Context, cd *flaggerv1beta1.Canary, on bool) error {
+	if err := w.pauseAutoscaler(ctx, cd, on); err != nil {
+		return err
+	}
 	obj, err := w.getTarget(ctx, cd)
 	if err != nil {
 		return err

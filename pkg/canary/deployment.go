@@ -20,9 +20,14 @@ func newDeployment(deps Deps) Workload {
 	return &deployment{engine{deps: deps, ops: deploymentOps{}}}
 }
 
-// ScaleTargetToZero implements Workload: it sets the target's replicas to 0.
+// ScaleTargetToZero implements Workload: it pauses the target's
+// autoscaler, so that it does not scale the target back up, and sets the
+// target's replicas to 0.
 func (w *deployment) ScaleTargetToZero(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 	ctx = withCanary(ctx, cd)
+	if err := w.pauseAutoscaler(ctx, cd, true); err != nil {
+		return err
+	}
 	target, err := w.getTarget(ctx, cd)
 	if err != nil {
 		return err
@@ -30,12 +35,15 @@ func (w *deployment) ScaleTargetToZero(ctx context.Context, cd *flaggerv1beta1.C
 	return w.setReplicas(ctx, target.(*appsv1.Deployment), 0)
 }
 
-// ScaleTargetUp implements Workload. A target above zero is left alone.
-// One at zero gets, as in Flagger: without an autoscaler, the primary's
-// replica count when above zero; with one, the autoscaler's minReplicas
-// when above 1; else 1.
+// ScaleTargetUp implements Workload. It resumes the target's autoscaler;
+// a target above zero is then left alone. One at zero gets, as in Flagger:
+// without an autoscaler, the primary's replica count when above zero; with
+// one, the autoscaler's minimum when above 1; else 1.
 func (w *deployment) ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 	ctx = withCanary(ctx, cd)
+	if err := w.pauseAutoscaler(ctx, cd, false); err != nil {
+		return err
+	}
 	obj, err := w.getTarget(ctx, cd)
 	if err != nil {
 		return err
@@ -44,30 +52,43 @@ func (w *deployment) ScaleTargetUp(ctx context.Context, cd *flaggerv1beta1.Canar
 	if ptr.Deref(target.Spec.Replicas, 1) > 0 {
 		return nil
 	}
-	n := int32(1)
-	if cd.Spec.AutoscalerRef == nil {
-		primary, found, err := w.getPrimary(ctx, cd)
-		if err != nil {
-			return err
-		}
-		if found && w.ops.replicas(primary) > 0 {
-			n = w.ops.replicas(primary)
-		}
-	} else {
-		hpaMin, err := w.hpaMinReplicas(ctx, cd)
-		if err != nil {
-			return err
-		}
-		n = max(n, hpaMin)
+	n, err := w.scaledUpReplicas(ctx, cd)
+	if err != nil {
+		return err
 	}
 	return w.setReplicas(ctx, target, n)
 }
 
-// RestoreTarget implements Workload: the target gets the primary's replica
-// count, so that it carries the primary's load once it serves the traffic
-// again; without a primary it is scaled up as by ScaleTargetUp.
+// scaledUpReplicas is the replica count ScaleTargetUp gives a target at
+// zero.
+func (w *deployment) scaledUpReplicas(ctx context.Context, cd *flaggerv1beta1.Canary) (int32, error) {
+	n := int32(1)
+	if cd.Spec.AutoscalerRef == nil {
+		primary, found, err := w.getPrimary(ctx, cd)
+		if err != nil {
+			return 0, err
+		}
+		if found && w.ops.replicas(primary) > 0 {
+			n = w.ops.replicas(primary)
+		}
+		return n, nil
+	}
+	autoscalerMin, err := w.autoscalerMinReplicas(ctx, cd)
+	if err != nil {
+		return 0, err
+	}
+	return max(n, autoscalerMin), nil
+}
+
+// RestoreTarget implements Workload: the target's autoscaler is resumed
+// and the target gets the primary's replica count, so that it carries the
+// primary's load once it serves the traffic again; without a primary it is
+// scaled up as by ScaleTargetUp.
 func (w *deployment) RestoreTarget(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 	ctx = withCanary(ctx, cd)
+	if err := w.pauseAutoscaler(ctx, cd, false); err != nil {
+		return err
+	}
 	primary, found, err := w.getPrimary(ctx, cd)
 	if err != nil {
 		return err
@@ -101,7 +122,7 @@ func (w *deployment) ScalePrimaryAtLeast(ctx context.Context, cd *flaggerv1beta1
 			return err
 		}
 	}
-	return w.raisePrimaryHPAMin(ctx, cd, replicas)
+	return w.raisePrimaryAutoscalerMin(ctx, cd, replicas)
 }
 
 // setReplicas patches spec.replicas when it differs from n.

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"strings"
 
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -57,7 +56,7 @@ type inputs struct {
 	label    string
 	value    string
 	configs  *configSet
-	hpa      *autoscalingv2.HorizontalPodAutoscaler
+	scaler   *scaler
 	revision string
 }
 
@@ -91,6 +90,18 @@ func (e *engine) getPrimary(ctx context.Context, cd *flaggerv1beta1.Canary) (obj
 	return obj, true, nil
 }
 
+// selectorLabel returns the first of the -selector-labels in the target's
+// selector and its value, or a problem when it has none of them.
+func (e *engine) selectorLabel(target client.Object) (label, value string, err error) {
+	label, value, ok := findSelectorLabel(e.ops.selector(target), e.deps.Config.SelectorLabels)
+	if !ok {
+		return "", "", problem.New(problem.SelectorLabelNotFound,
+			"%s %s has none of the selector labels %v in spec.selector.matchLabels: add one of them or change the -selector-labels flag",
+			e.ops.kind(), target.GetName(), e.deps.Config.SelectorLabels)
+	}
+	return label, value, nil
+}
+
 // read gathers the inputs: the target, its selector label, its autoscaler,
 // its tracked configs and its revision.
 func (e *engine) read(ctx context.Context, cd *flaggerv1beta1.Canary) (*inputs, error) {
@@ -98,13 +109,11 @@ func (e *engine) read(ctx context.Context, cd *flaggerv1beta1.Canary) (*inputs, 
 	if err != nil {
 		return nil, err
 	}
-	label, value, ok := findSelectorLabel(e.ops.selector(target), e.deps.Config.SelectorLabels)
-	if !ok {
-		return nil, problem.New(problem.SelectorLabelNotFound,
-			"%s %s has none of the selector labels %v in spec.selector.matchLabels: add one of them or change the -selector-labels flag",
-			e.ops.kind(), target.GetName(), e.deps.Config.SelectorLabels)
+	label, value, err := e.selectorLabel(target)
+	if err != nil {
+		return nil, err
 	}
-	hpa, err := e.readAutoscaler(ctx, cd)
+	sc, err := e.readAutoscaler(ctx, cd)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +126,7 @@ func (e *engine) read(ctx context.Context, cd *flaggerv1beta1.Canary) (*inputs, 
 	if err != nil {
 		return nil, fmt.Errorf("computing the revision of %s %s/%s: %w", e.ops.kind(), cd.Namespace, target.GetName(), err)
 	}
-	return &inputs{target: target, template: tmpl, label: label, value: value, configs: configs, hpa: hpa, revision: rev}, nil
+	return &inputs{target: target, template: tmpl, label: label, value: value, configs: configs, scaler: sc, revision: rev}, nil
 }
 
 // Observe implements Workload. A missing primary is not an error: the
@@ -165,8 +174,11 @@ func (e *engine) Observe(ctx context.Context, cd *flaggerv1beta1.Canary) (*State
 	} else {
 		st.Primary = missingState(e.ops.kind(), PrimaryName(in.target.GetName()))
 	}
-	if in.hpa != nil {
-		st.AutoscalerDesired = in.hpa.Status.DesiredReplicas
+	if in.scaler != nil {
+		st.AutoscalerDesired = in.scaler.desired
+	}
+	if st.Baseline, err = e.observeBaseline(ctx, cd); err != nil {
+		return st, err
 	}
 	return st, nil
 }
@@ -190,10 +202,7 @@ func (e *engine) EnsurePrimary(ctx context.Context, cd *flaggerv1beta1.Canary) e
 			return err
 		}
 	}
-	if in.hpa != nil {
-		return e.syncPrimaryHPA(ctx, cd, in.hpa, false)
-	}
-	return nil
+	return e.syncAutoscaler(ctx, cd, in.scaler, false)
 }
 
 // Promote implements Workload. It writes the primary only when its pod
@@ -229,10 +238,7 @@ func (e *engine) Promote(ctx context.Context, cd *flaggerv1beta1.Canary, revisio
 	if err != nil {
 		return err
 	}
-	if in.hpa != nil {
-		return e.syncPrimaryHPA(ctx, cd, in.hpa, true)
-	}
-	return nil
+	return e.syncAutoscaler(ctx, cd, in.scaler, true)
 }
 
 // createPrimary creates <target>-primary as a copy of the target.
@@ -249,19 +255,19 @@ func (e *engine) createPrimary(ctx context.Context, cd *flaggerv1beta1.Canary, i
 	tmpl := primaryTemplate(in.template, in.label, in.value, in.configs)
 	tmpl.Annotations = withFlaggerID(tmpl.Annotations, newFlaggerID())
 	*e.ops.podTemplate(obj) = *tmpl
-	e.ops.copySpec(obj, in.target, ptr.To(e.createReplicas(cd, in)))
+	e.ops.copySpec(obj, in.target, ptr.To(e.createReplicas(in)))
 	return createOwned(ctx, e.deps.Client, cd, obj, e.ops.kind())
 }
 
 // createReplicas is the replica count of a new primary: the target's; or,
 // when the target is already scaled to zero, the primary autoscaler's
 // minimum, else 1.
-func (e *engine) createReplicas(cd *flaggerv1beta1.Canary, in *inputs) int32 {
+func (e *engine) createReplicas(in *inputs) int32 {
 	if n := e.ops.replicas(in.target); n > 0 {
 		return n
 	}
-	if in.hpa != nil {
-		return ptr.Deref(primaryHPASpec(cd, in.hpa).MinReplicas, 1)
+	if in.scaler != nil {
+		return max(in.scaler.primaryMin, 1)
 	}
 	return 1
 }
@@ -287,7 +293,7 @@ func (e *engine) promotePrimary(ctx context.Context, in *inputs, primary client.
 	primary.SetAnnotations(annotations)
 
 	var replicas *int32
-	if n := e.ops.replicas(in.target); in.hpa == nil && n > 0 {
+	if n := e.ops.replicas(in.target); in.scaler == nil && n > 0 {
 		replicas = &n
 	}
 	e.ops.copySpec(primary, in.target, replicas)
@@ -379,5 +385,10 @@ func (e *engine) observePrimaryOnly(ctx context.Context, cd *flaggerv1beta1.Cana
 		Containers:    e.ops.podTemplate(primary).Spec.Containers,
 	}
 	st.Primary.Revision = primary.GetAnnotations()[RevisionAnnotation]
+	// The missing target is the problem to report; a baseline of someone
+	// else's is only left out.
+	if st.Baseline, err = e.observeBaseline(ctx, cd); err != nil && !problem.Is(err, problem.NotOwned) {
+		return nil, err
+	}
 	return st, nil
 }

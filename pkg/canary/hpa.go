@@ -20,38 +20,34 @@ const (
 	scaledObjectKind = "ScaledObject"
 )
 
-// readAutoscaler reads the target's HorizontalPodAutoscaler (as
-// autoscaling/v2, whatever the apiVersion of spec.autoscalerRef) with the
-// direct Reader. It returns nil without an autoscalerRef, and an
-// *problem.Problem when the autoscaler is missing or of a kind Sluice does not
-// operate.
-func (e *engine) readAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) (*autoscalingv2.HorizontalPodAutoscaler, error) {
+// hpaScaler operates a HorizontalPodAutoscaler (read as autoscaling/v2,
+// whatever the apiVersion of spec.autoscalerRef). An HPA needs no pause: it
+// does not scale a workload whose replica count is zero.
+type hpaScaler struct{ deps Deps }
+
+func newHPAScaler(deps Deps) autoscaler { return &hpaScaler{deps: deps} }
+
+// read implements autoscaler.
+func (h *hpaScaler) read(ctx context.Context, cd *flaggerv1beta1.Canary) (*scaler, error) {
 	ref := cd.Spec.AutoscalerRef
-	if ref == nil {
-		return nil, nil
-	}
-	switch ref.Kind {
-	case hpaKind:
-	case scaledObjectKind:
-		return nil, problem.New(problem.UnsupportedAutoscaler,
-			"autoscalerRef %s %s: ScaledObject (KEDA) is not supported yet: use a HorizontalPodAutoscaler or remove spec.autoscalerRef", ref.Kind, ref.Name)
-	default:
-		return nil, problem.New(problem.UnsupportedAutoscaler,
-			"autoscalerRef %s %s is not supported: use a HorizontalPodAutoscaler or remove spec.autoscalerRef", ref.Kind, ref.Name)
-	}
-	hpa, err := e.getHPA(ctx, cd.Namespace, ref.Name)
+	hpa, err := h.get(ctx, cd.Namespace, ref.Name)
 	if apierrors.IsNotFound(err) {
 		return nil, problem.New(problem.AutoscalerNotFound,
 			"HorizontalPodAutoscaler %s not found in namespace %s: create it or fix spec.autoscalerRef", ref.Name, cd.Namespace)
 	}
-	return hpa, err
+	if err != nil {
+		return nil, err
+	}
+	return &scaler{obj: hpa, desired: hpa.Status.DesiredReplicas, primaryMin: ptr.Deref(primaryHPASpec(cd, hpa).MinReplicas, 1)}, nil
 }
 
-// getHPA reads an HPA with the direct Reader. The error wraps the API
-// error, so apierrors.IsNotFound still recognises it.
-func (e *engine) getHPA(ctx context.Context, namespace, name string) (*autoscalingv2.HorizontalPodAutoscaler, error) {
+// get reads an HPA. The error wraps the API error, so apierrors.IsNotFound
+// still recognises it.
+func (h *hpaScaler) get(ctx context.Context, namespace, name string) (*autoscalingv2.HorizontalPodAutoscaler, error) {
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
-	if err := e.deps.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, hpa); err != nil {
+	// Autoscalers are few, so they are read from the cache: no API request
+	// per reconcile.
+	if err := h.deps.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, hpa); err != nil {
 		return nil, fmt.Errorf("reading HorizontalPodAutoscaler %s/%s: %w", namespace, name, err)
 	}
 	return hpa, nil
@@ -78,53 +74,25 @@ func primaryHPASpec(cd *flaggerv1beta1.Canary, hpa *autoscalingv2.HorizontalPodA
 	return spec
 }
 
-// syncPrimaryHPA creates <hpa>-primary when it is missing and, when update
-// is set, copies the target autoscaler's spec into it (which undoes a
-// minimum raised by ScalePrimaryAtLeast).
-func (e *engine) syncPrimaryHPA(ctx context.Context, cd *flaggerv1beta1.Canary, hpa *autoscalingv2.HorizontalPodAutoscaler, update bool) error {
+// syncPrimary implements autoscaler for <hpa>-primary.
+func (h *hpaScaler) syncPrimary(ctx context.Context, cd *flaggerv1beta1.Canary, s *scaler, update bool) error {
+	hpa := s.obj.(*autoscalingv2.HorizontalPodAutoscaler)
 	want := &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        PrimaryName(hpa.Name),
 			Namespace:   hpa.Namespace,
-			Labels:      filterMeta(hpa.Labels, e.deps.Config.IncludeLabelPrefix),
-			Annotations: filterMeta(hpa.Annotations, e.deps.Config.IncludeLabelPrefix),
+			Labels:      filterMeta(hpa.Labels, h.deps.Config.IncludeLabelPrefix),
+			Annotations: filterMeta(hpa.Annotations, h.deps.Config.IncludeLabelPrefix),
 		},
 		Spec: primaryHPASpec(cd, hpa),
 	}
-	cur, err := e.getHPA(ctx, want.Namespace, want.Name)
-	if apierrors.IsNotFound(err) {
-		err := createOwned(ctx, e.deps.Client, cd, want, hpaKind)
-		return err
-	}
-	if err != nil || !update {
-		return err
-	}
-	orig := cur.DeepCopy()
-	cur.Labels = mergeMeta(cur.Labels, want.Labels)
-	cur.Annotations = mergeMeta(cur.Annotations, want.Annotations)
-	cur.Spec = want.Spec
-	_, err = patchIfChanged(ctx, e.deps.Client, orig, cur, hpaKind)
-	return err
+	return syncPrimaryCopy(ctx, h.deps.Client, cd, want, hpaKind, update, h.get,
+		func(cur, want *autoscalingv2.HorizontalPodAutoscaler) { cur.Spec = want.Spec })
 }
 
-// SyncAutoscaler copies the target HPA's spec to <hpa>-primary.
-func (e *engine) SyncAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) error {
-	hpa, err := e.readAutoscaler(ctx, cd)
-	if err != nil || hpa == nil {
-		return err
-	}
-	return e.syncPrimaryHPA(ctx, cd, hpa, true)
-}
-
-// raisePrimaryHPAMin raises the minimum of <hpa>-primary to n, capped at
-// its maximum. It never lowers it, and does nothing without an HPA or
-// before the primary HPA exists.
-func (e *engine) raisePrimaryHPAMin(ctx context.Context, cd *flaggerv1beta1.Canary, n int32) error {
-	ref := cd.Spec.AutoscalerRef
-	if ref == nil || ref.Kind != hpaKind {
-		return nil
-	}
-	cur, err := e.getHPA(ctx, cd.Namespace, PrimaryName(ref.Name))
+// raisePrimaryMin implements autoscaler.
+func (h *hpaScaler) raisePrimaryMin(ctx context.Context, cd *flaggerv1beta1.Canary, n int32) error {
+	cur, err := h.get(ctx, cd.Namespace, PrimaryName(cd.Spec.AutoscalerRef.Name))
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -137,18 +105,13 @@ func (e *engine) raisePrimaryHPAMin(ctx context.Context, cd *flaggerv1beta1.Cana
 	}
 	orig := cur.DeepCopy()
 	cur.Spec.MinReplicas = ptr.To(want)
-	_, err = patchIfChanged(ctx, e.deps.Client, orig, cur, hpaKind)
+	_, err = patchIfChanged(ctx, h.deps.Client, orig, cur, hpaKind)
 	return err
 }
 
-// hpaMinReplicas returns the minimum of the target's HPA, or 0 when there
-// is none (or it is gone).
-func (e *engine) hpaMinReplicas(ctx context.Context, cd *flaggerv1beta1.Canary) (int32, error) {
-	ref := cd.Spec.AutoscalerRef
-	if ref == nil || ref.Kind != hpaKind {
-		return 0, nil
-	}
-	hpa, err := e.getHPA(ctx, cd.Namespace, ref.Name)
+// minReplicas implements autoscaler.
+func (h *hpaScaler) minReplicas(ctx context.Context, cd *flaggerv1beta1.Canary) (int32, error) {
+	hpa, err := h.get(ctx, cd.Namespace, cd.Spec.AutoscalerRef.Name)
 	if apierrors.IsNotFound(err) {
 		return 0, nil
 	}
@@ -157,3 +120,7 @@ func (e *engine) hpaMinReplicas(ctx context.Context, cd *flaggerv1beta1.Canary) 
 	}
 	return ptr.Deref(hpa.Spec.MinReplicas, 1), nil
 }
+
+// pause implements autoscaler: an HPA leaves a workload at zero replicas
+// alone, so there is nothing to pause.
+func (h *hpaScaler) pause(context.Context, *flaggerv1beta1.Canary, bool) error { return nil }

@@ -57,13 +57,10 @@ func TestObserve_BadInputIsInvalid(t *testing.T) {
 			message: "HorizontalPodAutoscaler podinfo not found in namespace NS: create it or fix spec.autoscalerRef",
 		},
 		{
-			name: "ScaledObject", kind: "Deployment",
-			mutate: func(cd *flaggerv1beta1.Canary) {
-				cd.Spec.AutoscalerRef = &flaggerv1beta1.AutoscalerReference{APIVersion: "keda.sh/v1alpha1", Kind: "ScaledObject", Name: "podinfo"}
-			},
+			name: "missing ScaledObject", kind: "Deployment", mutate: withScaledObject,
 			setup:   func(f *fixture) { f.create(deployment()) },
-			reason:  "UnsupportedAutoscaler",
-			message: "autoscalerRef ScaledObject podinfo: ScaledObject (KEDA) is not supported yet: use a HorizontalPodAutoscaler or remove spec.autoscalerRef",
+			reason:  "AutoscalerNotFound",
+			message: "ScaledObject podinfo not found in namespace NS: create it or fix spec.autoscalerRef",
 		},
 	}
 	for _, tt := range tests {
@@ -124,15 +121,28 @@ func TestScale_MissingTargetIsInvalid(t *testing.T) {
 func TestNew_UnsupportedTargetIsInvalid(t *testing.T) {
 	t.Parallel()
 	tests := []flaggerv1beta1.LocalObjectReference{
-		{APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "podinfo"},
+		{APIVersion: "serving.knative.dev/v1alpha1", Kind: "Service", Name: "podinfo"},
 		{APIVersion: "apps/v1beta1", Kind: "Deployment", Name: "podinfo"},
 		{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "podinfo"},
 	}
 	for _, ref := range tests {
 		cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{TargetRef: ref}}
 		_, err := canary.New(cd, canary.Deps{})
-		if ie, ok := problem.As(err); !ok || ie.Reason != "UnsupportedTarget" {
+		ie, ok := problem.As(err)
+		if !ok || ie.Reason != "UnsupportedTarget" {
 			t.Errorf("%s %s: err = %v, want Invalid UnsupportedTarget", ref.APIVersion, ref.Kind, err)
+			continue
+		}
+		if want := "Sluice manages apps/v1 Deployment and DaemonSet, v1 Service and serving.knative.dev/v1 Service (Knative) targets"; !strings.HasSuffix(ie.Message, want) {
+			t.Errorf("%s %s: message %q, want it to end with %q", ref.APIVersion, ref.Kind, ie.Message, want)
+		}
+	}
+	for _, ref := range []flaggerv1beta1.LocalObjectReference{
+		{APIVersion: "apps/v1", Kind: "Deployment"}, {APIVersion: "apps/v1", Kind: "DaemonSet"},
+		{APIVersion: "v1", Kind: "Service"}, {APIVersion: "serving.knative.dev/v1", Kind: "Service"},
+	} {
+		if _, err := canary.New(&flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{TargetRef: ref}}, canary.Deps{}); err != nil {
+			t.Errorf("%s %s: %v, want a Workload", ref.APIVersion, ref.Kind, err)
 		}
 	}
 }
@@ -175,7 +185,8 @@ func TestObserve_TransientAPIErrorIsNotInvalid(t *testing.T) {
 			return d
 		}},
 		{name: "autoscaler read", deps: func(d canary.Deps, err error) canary.Deps {
-			d.Reader = failingGets[*autoscalingv2.HorizontalPodAutoscaler](err)
+			// Autoscalers are read from the (cached) Client.
+			d.Client = failingGets[*autoscalingv2.HorizontalPodAutoscaler](err)
 			return d
 		}},
 	}

@@ -134,18 +134,24 @@ func primaryTemplate(target *corev1.PodTemplateSpec, label, value string, config
 	unpark(&t.Spec)
 	configs.rename(&t.Spec)
 
-	if a := t.Spec.Affinity; a != nil {
+	retargetPodSelectors(&t.Spec, label, value, value+primarySuffix)
+	return t
+}
+
+// retargetPodSelectors points the pod (anti-)affinity and topology spread
+// selectors of a pod spec that select pods by label=from at label=to.
+func retargetPodSelectors(spec *corev1.PodSpec, label, from, to string) {
+	if a := spec.Affinity; a != nil {
 		if pa := a.PodAffinity; pa != nil {
-			rewriteAffinityTerms(pa.RequiredDuringSchedulingIgnoredDuringExecution, pa.PreferredDuringSchedulingIgnoredDuringExecution, label, value)
+			rewriteAffinityTerms(pa.RequiredDuringSchedulingIgnoredDuringExecution, pa.PreferredDuringSchedulingIgnoredDuringExecution, label, from, to)
 		}
 		if pa := a.PodAntiAffinity; pa != nil {
-			rewriteAffinityTerms(pa.RequiredDuringSchedulingIgnoredDuringExecution, pa.PreferredDuringSchedulingIgnoredDuringExecution, label, value)
+			rewriteAffinityTerms(pa.RequiredDuringSchedulingIgnoredDuringExecution, pa.PreferredDuringSchedulingIgnoredDuringExecution, label, from, to)
 		}
 	}
-	for i := range t.Spec.TopologySpreadConstraints {
-		rewriteSelectorValue(t.Spec.TopologySpreadConstraints[i].LabelSelector, label, value)
+	for i := range spec.TopologySpreadConstraints {
+		rewriteSelectorValue(spec.TopologySpreadConstraints[i].LabelSelector, label, from, to)
 	}
-	return t
 }
 
 // withFlaggerID returns the annotations with FlaggerIDAnnotation set to id.
@@ -170,23 +176,23 @@ func unpark(spec *corev1.PodSpec) {
 	}
 }
 
-func rewriteAffinityTerms(required []corev1.PodAffinityTerm, preferred []corev1.WeightedPodAffinityTerm, label, value string) {
+func rewriteAffinityTerms(required []corev1.PodAffinityTerm, preferred []corev1.WeightedPodAffinityTerm, label, from, to string) {
 	for i := range required {
-		rewriteSelectorValue(required[i].LabelSelector, label, value)
+		rewriteSelectorValue(required[i].LabelSelector, label, from, to)
 	}
 	for i := range preferred {
-		rewriteSelectorValue(preferred[i].PodAffinityTerm.LabelSelector, label, value)
+		rewriteSelectorValue(preferred[i].PodAffinityTerm.LabelSelector, label, from, to)
 	}
 }
 
-// rewriteSelectorValue points a pod label selector that selects the
-// target's pods by the selector label at the primary's pods instead.
-func rewriteSelectorValue(sel *metav1.LabelSelector, label, value string) {
+// rewriteSelectorValue points a pod label selector that selects pods by
+// label=from (the target's, for the primary) at label=to instead.
+func rewriteSelectorValue(sel *metav1.LabelSelector, label, from, to string) {
 	if sel == nil {
 		return
 	}
-	if v, ok := sel.MatchLabels[label]; ok && v == value {
-		sel.MatchLabels[label] = value + primarySuffix
+	if v, ok := sel.MatchLabels[label]; ok && v == from {
+		sel.MatchLabels[label] = to
 	}
 	for i := range sel.MatchExpressions {
 		e := &sel.MatchExpressions[i]
@@ -194,8 +200,8 @@ func rewriteSelectorValue(sel *metav1.LabelSelector, label, value string) {
 			continue
 		}
 		for j := range e.Values {
-			if e.Values[j] == value {
-				e.Values[j] = value + primarySuffix
+			if e.Values[j] == from {
+				e.Values[j] = to
 			}
 		}
 	}

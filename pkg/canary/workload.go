@@ -11,11 +11,15 @@ import (
 	"github.com/sluicedev/sluice/pkg/problem"
 )
 
-// Workload operates one kind of target workload (Deployment, DaemonSet).
-// Every method is idempotent: calling it again after a crash or a conflict
-// is safe. Methods never change an object the Canary does not own, except
-// the replica count of the target (and, for a DaemonSet, the node selector
-// that parks it) and, on revert, the same fields back.
+// Workload operates one kind of target: a Deployment or DaemonSet, which
+// is copied to <target>-primary; a Kubernetes Service, copied to
+// <target>-primary and <target>-canary; a Knative Service, whose revisions
+// are the primary and the canary. Every method is idempotent: calling it
+// again after a crash or a conflict is safe. Methods never change an
+// object the Canary does not own, except the replica count of the target
+// (and, for a DaemonSet, the node selector that parks it), the pause
+// annotation of its KEDA ScaledObject, the primary-revision annotation of
+// a Knative Service and, on revert, the same fields back.
 type Workload interface {
 	// Observe reads the target, the primary and the tracked configs and
 	// reports them; it writes nothing. Bad input (target missing, of the
@@ -60,6 +64,21 @@ type Workload interface {
 	// carries the traffic and its autoscaler sees the load. Without an
 	// autoscaler it does nothing.
 	SyncAutoscaler(ctx context.Context, cd *flaggerv1beta1.Canary) error
+
+	// EnsureBaseline creates or updates <target>-baseline
+	// (analysis.baseline): a copy of the primary's pod template, whose
+	// pods carry the selector label value <value>-baseline, with the
+	// replica count the canary has (or gets from ScaleTargetUp). The
+	// analysed revision is recorded in its pod template
+	// (BaselineRevisionAnnotation), so that a new revision's analysis
+	// starts fresh baseline pods with the new canary. A workload of the
+	// name that the Canary does not control is a problem.NotOwned; a kind
+	// without baselines returns a problem.UnsupportedTarget.
+	EnsureBaseline(ctx context.Context, cd *flaggerv1beta1.Canary, revision string) error
+
+	// RemoveBaseline deletes <target>-baseline when the Canary controls
+	// it; otherwise it does nothing.
+	RemoveBaseline(ctx context.Context, cd *flaggerv1beta1.Canary) error
 }
 
 // ErrRevisionChanged is returned by Promote when the target no longer holds
@@ -92,6 +111,14 @@ type State struct {
 	// AutoscalerDesired is the replica count the target's autoscaler wants,
 	// or 0 when there is no autoscaler or it has not decided yet.
 	AutoscalerDesired int32
+	// OwnServices is true for targets that bring the Services the routers
+	// send traffic to (a Kubernetes Service, whose copies the Workload
+	// keeps; a Knative Service, whose Services Knative keeps): Sluice then
+	// generates no apex, primary and canary Services for them.
+	OwnServices bool
+	// Baseline is <target>-baseline, when the Canary controls one; its
+	// Revision is the analysed revision it was started for.
+	Baseline WorkloadState
 }
 
 // WorkloadState is the observed state of one workload.
@@ -135,28 +162,38 @@ type Config struct {
 type Deps struct {
 	// Client reads workloads from the cache and writes.
 	Client client.Client
-	// Reader reads ConfigMaps, Secrets and autoscalers directly from the
-	// API server, so that they need not be cached cluster-wide.
+	// Reader reads ConfigMaps and Secrets directly from the API server, so
+	// that they need not be cached cluster-wide.
 	Reader client.Reader
 	// Config holds the controller-wide settings.
 	Config Config
+	// Configs, when set, keeps the ConfigMaps read, so that one is read
+	// again only when its resourceVersion in Client's (metadata) cache
+	// changed.
+	Configs *ConfigCache
 }
+
+// targetKind is the apiVersion and kind of a target.
+type targetKind struct{ apiVersion, kind string }
 
 // kinds maps a target kind to its implementation. Adding a kind is one
 // file and one line here.
-var kinds = map[string]func(Deps) Workload{
-	"Deployment": newDeployment,
-	"DaemonSet":  newDaemonSet,
+var kinds = map[targetKind]func(Deps) Workload{
+	{"apps/v1", "Deployment"}:                            newDeployment,
+	{"apps/v1", "DaemonSet"}:                             newDaemonSet,
+	{"v1", "Service"}:                                    newService,
+	{flaggerv1beta1.KnativeServiceAPIVersion, "Service"}: newKnativeService,
 }
 
 // New returns the Workload for the Canary's target kind, or an
 // *problem.Problem for a kind Sluice cannot operate.
 func New(cd *flaggerv1beta1.Canary, deps Deps) (Workload, error) {
 	ref := cd.Spec.TargetRef
-	newKind, ok := kinds[ref.Kind]
-	if !ok || ref.APIVersion != "apps/v1" {
+	newKind, ok := kinds[targetKind{ref.APIVersion, ref.Kind}]
+	if !ok {
 		return nil, problem.New(problem.UnsupportedTarget,
-			"targetRef %s %s is not supported: Sluice manages apps/v1 Deployment and DaemonSet targets", ref.APIVersion, ref.Kind)
+			"targetRef %s %s is not supported: Sluice manages apps/v1 Deployment and DaemonSet, v1 Service and %s Service (Knative) targets",
+			ref.APIVersion, ref.Kind, flaggerv1beta1.KnativeServiceAPIVersion)
 	}
 	return newKind(deps), nil
 }

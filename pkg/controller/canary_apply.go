@@ -79,7 +79,7 @@ func (r *CanaryReconciler) act(ctx context.Context, sc *scope, routed *flaggerv1
 	case statemachine.ReconcileRoutes:
 		return sc.router.Reconcile(ctx, routed, sc.target)
 	case statemachine.SetRoutes:
-		return sc.router.SetRoutes(ctx, routed, sc.target, router.Routes{Primary: a.Routes.Primary, Canary: a.Routes.Canary, Mirrored: a.Routes.Mirrored})
+		return sc.router.SetRoutes(ctx, routed, sc.target, router.Routes{Primary: a.Routes.Primary, Canary: a.Routes.Canary, Baseline: a.Routes.Baseline, Mirrored: a.Routes.Mirrored})
 	case statemachine.ScaleTargetUp:
 		return sc.workload.ScaleTargetUp(ctx, cd)
 	case statemachine.RestoreTarget:
@@ -96,6 +96,18 @@ func (r *CanaryReconciler) act(ctx context.Context, sc *scope, routed *flaggerv1
 		return sc.router.Finalize(ctx, routed, sc.target)
 	case statemachine.ReleaseServices:
 		return router.ReleaseServices(ctx, r.Client, cd, sc.target)
+	case statemachine.EnsureBaseline:
+		if err := sc.workload.EnsureBaseline(ctx, cd, a.Revision); err != nil {
+			return err
+		}
+		return router.EnsureBaselineService(ctx, r.Client, cd, sc.target)
+	case statemachine.RemoveBaseline:
+		// The Service first: a Service left without its Deployment would
+		// not be seen again.
+		if err := router.RemoveBaselineService(ctx, r.Client, cd); err != nil {
+			return err
+		}
+		return sc.workload.RemoveBaseline(ctx, cd)
 	}
 	return fmt.Errorf("unknown action %q", a.Kind)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,11 @@ type CanaryReconciler struct {
 	// IngressClass is set on the Contour HTTPProxies Sluice creates
 	// (-ingress-class); empty means none.
 	IngressClass string
+	// MeshClient and MeshAPIReader reach the cluster that holds the
+	// routing objects (-kubeconfig-service-mesh); nil means this one. See
+	// router.Deps.
+	MeshClient    client.Client
+	MeshAPIReader client.Reader
 	// Analyzer runs the metric checks.
 	Analyzer *metrics.Analyzer
 	// Webhooks calls the analysis webhooks.
@@ -105,6 +111,15 @@ type CanaryReconciler struct {
 	// then acts on no Canary (nil with -allow-running-flagger).
 	Flagger *FlaggerDetector
 
+	// CheckConcurrency bounds the gates and checks (webhook calls, metric
+	// queries) running at once, over all Canaries; 0 means 64.
+	CheckConcurrency int
+	checks           *checkRunner
+
+	// configs keeps the ConfigMaps targets use, read again only when they
+	// change.
+	configs canary.ConfigCache
+
 	// admission counts the analyses running, for -max-concurrent-canaries.
 	admission admission
 
@@ -135,6 +150,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		if apierrors.IsNotFound(err) {
 			r.written.Delete(req.NamespacedName)
 			r.memory.forget(req.NamespacedName)
+			r.checks.forget(req.NamespacedName)
 			r.admission.release(req.NamespacedName)
 			r.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
@@ -169,17 +185,14 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	due := statemachine.Plan(sc.in)
-	if due.Claim {
-		// The step's webhooks are called at most once: the step is marked
-		// as started before they are.
-		if err := r.persist(ctx, &cd, statemachine.Claim(sc.in)); err != nil {
-			return ctrl.Result{}, err
-		}
-		sc.in.Status = *cd.Status.DeepCopy()
+	results, wait, err := r.results(ctx, sc, &cd)
+	if err != nil || wait {
+		// The step's gates and checks run in the background; their end
+		// wakes this Canary (the backstop requeue covers a lost wake-up).
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, err
 	}
+	sc.in.Results = results
 	before := *sc.in.Status.DeepCopy()
-	sc.in.Results = r.runDue(ctx, sc, due)
 	decision := statemachine.Decide(sc.in)
 	r.admission.decided(sc.key(), decision.Status.Phase)
 	if err := r.persist(ctx, &cd, decision.Status); err != nil {
@@ -216,7 +229,25 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if hasAction(decision.Actions, statemachine.RemoveFinalizer) {
 		return ctrl.Result{}, r.removeFinalizer(ctx, &cd)
 	}
-	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+	return ctrl.Result{RequeueAfter: r.requeue(&cd, decision)}, nil
+}
+
+// requeue is when to look at the Canary again: when the decision says,
+// and, for a Canary whose target uses Secrets, at least every analysis
+// interval: Secrets are not watched (Sluice reads only the ones a Canary
+// names), so a change of their data is found by looking, as Flagger does.
+func (r *CanaryReconciler) requeue(cd *flaggerv1beta1.Canary, d statemachine.Decision) time.Duration {
+	after := d.RequeueAfter
+	for k := range d.Status.TrackedConfigs {
+		if strings.HasPrefix(k, "secret/") {
+			poll := planInterval(cd, r.MinInterval)
+			if after == 0 || poll < after {
+				after = poll
+			}
+			break
+		}
+	}
+	return after
 }
 
 // redecide replaces a decision that ran into bad input while it was carried
@@ -271,7 +302,7 @@ func (r *CanaryReconciler) syncFinalizer(ctx context.Context, cd *flaggerv1beta1
 	case deleting && !has:
 		return true, nil
 	case !deleting && cd.Spec.RevertOnDeletion && !has:
-		patch := client.MergeFrom(cd.DeepCopy())
+		patch := client.MergeFromWithOptions(cd.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(cd, Finalizer)
 		if err := r.Patch(ctx, cd, patch); err != nil {
 			return false, fmt.Errorf("adding finalizer: %w", err)
@@ -299,7 +330,7 @@ func (r *CanaryReconciler) clearRequest(ctx context.Context, cd *flaggerv1beta1.
 }
 
 func (r *CanaryReconciler) removeFinalizer(ctx context.Context, cd *flaggerv1beta1.Canary) error {
-	patch := client.MergeFrom(cd.DeepCopy())
+	patch := client.MergeFromWithOptions(cd.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	if !controllerutil.RemoveFinalizer(cd, Finalizer) {
 		return nil
 	}

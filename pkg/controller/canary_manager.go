@@ -6,9 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,8 +20,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	knativev1 "github.com/sluicedev/sluice/pkg/apis/knative/v1"
 	"github.com/sluicedev/sluice/pkg/router"
 )
 
@@ -76,13 +80,20 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentRecon
 	for _, obj := range r.servedRoutingObjects(mgr) {
 		b = b.Owns(obj)
 	}
+	r.checks = newCheckRunner(r.CheckConcurrency)
+	b = b.WatchesRawSource(source.Channel(r.checks.events, &handler.EnqueueRequestForObject{}))
+	// Service targets: a Kubernetes Service, and a Knative Service where the
+	// cluster serves them.
+	b = b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Service")))
+	if serves(mgr, &knativev1.Service{}) {
+		b = b.Watches(&knativev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Service")))
+	}
 	err := b.
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("Deployment"))).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("DaemonSet"))).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig("configmap"))).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.byConfig("secret"))).
 		Named(ControllerName).
-		WithOptions(crcontroller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: maxConcurrentReconciles, RateLimiter: rateLimiter()}).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", ControllerName, err)
@@ -107,6 +118,34 @@ func (r *CanaryReconciler) servedRoutingObjects(mgr ctrl.Manager) []client.Objec
 		out = append(out, obj)
 	}
 	return out
+}
+
+// serves reports whether the cluster serves the kind of obj, which the
+// manager's scheme must know.
+func serves(mgr ctrl.Manager, obj client.Object) bool {
+	gvk, err := apiutil.GVKForObject(obj, mgr.GetScheme())
+	if err != nil {
+		return false
+	}
+	_, err = mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil
+}
+
+// maxErrorBackoff caps the wait before a Canary whose reconcile failed is
+// tried again. controller-runtime's default grows to 1000 s, so a Canary
+// that hit a few transient errors would wait minutes; Sluice's steps are
+// ten seconds apart at the shortest.
+const maxErrorBackoff = 10 * time.Second
+
+// rateLimiter paces the retries of failed reconciles: exponential per
+// Canary from 5 ms up to maxErrorBackoff, within an overall budget of 50
+// retries per second (bursts of 300), so that an API server outage does
+// not turn into a storm when it ends.
+func rateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxErrorBackoff),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 300)},
+	)
 }
 
 // byTarget maps a workload to the Canaries that target it.

@@ -13,7 +13,8 @@ import (
 
 // export updates the flagger_canary_* metrics after a decision was
 // persisted; took is how long the reconcile ran, observed as the duration
-// of an analysis step when one ran.
+// of an analysis run whenever one was due, as Flagger observes every run
+// of its analysis, whether it checked metrics, webhooks or nothing.
 func (r *CanaryReconciler) export(sc *scope, took time.Duration) {
 	if r.Metrics == nil {
 		return
@@ -25,6 +26,8 @@ func (r *CanaryReconciler) export(sc *scope, took time.Duration) {
 	r.Metrics.SetWeight(cd, 100-w, w)
 	if len(sc.in.Results.Checks) > 0 {
 		r.Metrics.ObserveAnalysis(cd, sc.in.Results.Checks)
+	}
+	if due := statemachine.Plan(sc.in); len(sc.in.Results.Checks) > 0 || due.PreRollout || due.Analysis {
 		r.Metrics.ObserveDuration(cd, took)
 	}
 	old := sc.in.Status.Phase

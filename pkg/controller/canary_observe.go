@@ -59,6 +59,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 		}
 	}
 
+	report(canary.SpecProblemFor(cd, provider))
 	report(r.checkReferences(ctx, cd))
 	rt, p := r.routerFor(provider)
 	report(p)
@@ -75,7 +76,12 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 			"spec.analysis.sessionAffinity: provider %s cannot pin users to a version with cookies (the istio and gatewayapi providers can); "+
 				"remove sessionAffinity or use one of those providers", provider))
 	}
-	wl, err := canary.New(cd, canary.Deps{Client: r.Client, Reader: r.APIReader, Config: r.Workloads})
+	if a := cd.Spec.Analysis; a != nil && a.Baseline && rt != nil && !router.SupportsBaseline(rt) {
+		report(problem.New(problem.UnsupportedRouting,
+			"spec.analysis.baseline: provider %s cannot send a share of the traffic to a baseline (the istio and gatewayapi providers can); "+
+				"remove analysis.baseline or use one of those providers", provider))
+	}
+	wl, err := canary.New(cd, canary.Deps{Client: r.Client, Reader: r.APIReader, Config: r.Workloads, Configs: &r.configs})
 	if err != nil {
 		return sc, r.invalidOr(sc, err)
 	}
@@ -91,12 +97,13 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 		sc.routable = sc.router != nil
 		obs.Routable = sc.routable
 		obs.Revision, obs.TrackedConfigs, obs.AutoscalerDesired = st.Revision, st.TrackedConfigs, st.AutoscalerDesired
-		obs.Target, obs.Primary = workload(st.Target), workload(st.Primary)
+		obs.Target, obs.Primary, obs.Baseline = workload(st.Target), workload(st.Primary), workload(st.Baseline)
+		obs.OwnServices = st.OwnServices
 	}
 	if obs.Invalid != nil || st == nil {
 		return sc, nil
 	}
-	if err := r.checkServices(ctx, cd); err != nil {
+	if err := r.checkServices(ctx, cd, st); err != nil {
 		if p, ok := problem.As(err); ok {
 			report(p)
 			return sc, nil
@@ -110,7 +117,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1beta1.Canar
 	}
 	r.providers.Store(sc.key(), provider)
 	if routes, err := sc.router.GetRoutes(ctx, cd, sc.target); err == nil {
-		obs.Routes = &statemachine.Routes{Primary: routes.Primary, Canary: routes.Canary, Mirrored: routes.Mirrored}
+		obs.Routes = &statemachine.Routes{Primary: routes.Primary, Canary: routes.Canary, Baseline: routes.Baseline, Mirrored: routes.Mirrored}
 	}
 	sc.in.Request = requestOf(cd)
 	if idleWithNewRevision(sc.in) || (sc.in.Request != nil && sc.in.Request.Kind == statemachine.RequestRetry) {
@@ -146,7 +153,8 @@ func idleWithNewRevision(in statemachine.Input) bool {
 
 // routerFor returns the provider's router, or the problem of an unknown one.
 func (r *CanaryReconciler) routerFor(provider string) (router.Interface, *problem.Problem) {
-	rt, err := router.New(provider, router.Deps{Client: r.Client, APIReader: r.APIReader, IngressAnnotationsPrefix: r.IngressAnnotationsPrefix, IngressClass: r.IngressClass})
+	rt, err := router.New(provider, router.Deps{Client: r.Client, APIReader: r.APIReader, IngressAnnotationsPrefix: r.IngressAnnotationsPrefix, IngressClass: r.IngressClass,
+		MeshClient: r.MeshClient, MeshAPIReader: r.MeshAPIReader})
 	if err != nil {
 		return nil, problem.New(problem.UnsupportedProvider, "%v", err)
 	}
@@ -171,9 +179,18 @@ func workload(w canary.WorkloadState) statemachine.Workload {
 // checkServices finds an apex, primary or canary Service that exists and
 // belongs to someone else, before anything is decided: Sluice does not
 // edit it, and a decision that could not be carried out is never recorded.
-func (r *CanaryReconciler) checkServices(ctx context.Context, cd *flaggerv1beta1.Canary) error {
+// A target that brings its own Services gets none generated: its Workload
+// checks what it writes.
+func (r *CanaryReconciler) checkServices(ctx context.Context, cd *flaggerv1beta1.Canary, st *canary.State) error {
+	if st.OwnServices {
+		return nil
+	}
 	apex, primary, canarySvc := router.ServiceNames(cd)
-	for _, name := range []string{apex, primary, canarySvc} {
+	names := []string{apex, primary, canarySvc}
+	if cd.Spec.Analysis != nil && cd.Spec.Analysis.Baseline {
+		names = append(names, router.BaselineServiceName(cd))
+	}
+	for _, name := range names {
 		svc := &corev1.Service{}
 		err := r.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: name}, svc)
 		if apierrors.IsNotFound(err) {

@@ -160,6 +160,9 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
 			h.create(newDeployment("podinfo", 1), newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
 				cd.Spec.Provider = tt.provider
 				cd.Spec.Analysis.Iterations = nil
+				// Steps two seconds apart, so that a loaded machine still
+				// samples every weight.
+				cd.Spec.Analysis.Interval = "2s"
 				cd.Spec.Analysis.StepWeight, cd.Spec.Analysis.MaxWeight = ptr.To[int32](20), ptr.To[int32](40)
 				tt.mutate(cd)
 			}))
@@ -278,10 +281,12 @@ func TestEngine_SessionAffinityPinsUsersDuringTheReleaseOnly(t *testing.T) {
 		t.Errorf("after the promotion the cookies are %q, %q, previous %q; want none, none, previous %q", cd.Status.SessionAffinityCookie,
 			cd.Status.PrimarySessionAffinityCookie, cd.Status.PreviousSessionAffinityCookie, cookie)
 	}
-	vs := h.virtualService()
-	if len(vs.Spec.Http) != 2 || vs.Spec.Http[0].Name != "expire-cookie" {
-		t.Fatalf("after the promotion the HTTP routes are %v, want expire-cookie then default", vs.Spec.Http)
-	}
+	// The status is written before the routes it implies (write-ahead).
+	var vs *networkingv1.VirtualService
+	h.eventually("the expire-cookie route after the promotion", func() (bool, string) {
+		vs = h.virtualService()
+		return len(vs.Spec.Http) == 2 && vs.Spec.Http[0].Name == "expire-cookie", fmt.Sprintf("routes %v", vs.Spec.Http)
+	})
 	expire := vs.Spec.Http[0]
 	if got := expire.Route[0].GetHeaders().GetResponse().GetAdd()["Set-Cookie"]; got != cookie+"; Max-Age=-1" || expire.Route[0].Weight != 100 {
 		t.Errorf("the expire-cookie route sends weight %d to the primary with Set-Cookie %q, want 100 and %q", expire.Route[0].Weight, got, cookie+"; Max-Age=-1")

@@ -24,7 +24,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/recorder"
 )
 
-const waitLong = 30 * time.Second
+const waitLong = 60 * time.Second
 
 func (h *harness) service(name string) *corev1.Service {
 	h.t.Helper()

@@ -43,9 +43,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	// The SMI TrafficSplit CRD the router tests use, and every router kind.
-	_, err = envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "router", "testdata", "crds")}})
+	// The workloads' KEDA and Knative kinds too.
+	_, err = envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "router", "testdata", "crds"), filepath.Join("..", "canary", "testdata", "crds")}})
 	if err == nil {
-		err = router.AddToScheme(env.Scheme)
+		err = errors.Join(router.AddToScheme(env.Scheme), canary.AddToScheme(env.Scheme))
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "installing the router CRDs: %v\n", err)

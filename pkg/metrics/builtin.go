@@ -46,8 +46,8 @@ const podOf = `{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)`
 
 // builtinMetrics are the metrics of each traffic provider, by the provider
 // name without its API version (gatewayapi:v1 reads gatewayapi). Providers
-// missing here (knative, skipper, smi) have no builtin metrics: their
-// Canaries use MetricTemplates.
+// missing here (skipper, smi) have no builtin metrics: their Canaries use
+// MetricTemplates.
 var builtinMetrics = map[string]meshMetrics{
 	flaggerv1beta1.ProviderIstio: {
 		requests: "istio_requests_total",
@@ -83,6 +83,14 @@ var builtinMetrics = map[string]meshMetrics{
 	flaggerv1beta1.ProviderAppMesh: {
 		requests: "envoy_cluster_upstream_rq",
 		selector: `kubernetes_namespace="{{ namespace }}", kubernetes_pod_name=~"` + podOf + `"`,
+		ok:       `envoy_response_code!~"5.*"`,
+		duration: "envoy_cluster_upstream_rq_time",
+	},
+	// Knative's Envoy names its clusters <namespace>/<revision>: {{ route }}
+	// is the latest created revision of the Knative Service.
+	flaggerv1beta1.ProviderKnative: {
+		requests: "envoy_cluster_upstream_rq",
+		selector: `envoy_cluster_name=~"{{ namespace }}/{{ route }}"`,
 		ok:       `envoy_response_code!~"5.*"`,
 		duration: "envoy_cluster_upstream_rq_time",
 	},

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/metrics/promtest"
@@ -140,7 +141,7 @@ func TestPrometheus_ClassifiesRealAnswers(t *testing.T) {
 		{"number", "3", 3, ""},
 		{"empty vector", "no_such_metric", 0, ErrNoValues.Error()},
 		{"NaN", "0/0", 0, "NaN"},
-		{"one series per job", "up", 0, fmt.Sprintf("returned %d series", len(promtest.Meshes))},
+		{"one series per job: the last one, as Flagger", "up", 1, ""},
 		{"range vector", "up[1m]", 0, "range vector"},
 		{"string", `"text"`, 0, "string"},
 		{"syntax error", "sum(", 0, "bad_data"},
@@ -155,6 +156,42 @@ func TestPrometheus_ClassifiesRealAnswers(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("got %v, %v; want an error containing %q", got, err, tc.err)
+			}
+		})
+	}
+}
+
+// TestAnalyze_TakesTheLastOfSeveralPrometheusSeriesAsFlaggerDoes runs
+// inline queries that answer two series on the real Prometheus: the last
+// series of the answer is compared, as Flagger does, and the check's
+// message records that two came back; a range vector stays an error.
+func TestAnalyze_TakesTheLastOfSeveralPrometheusSeriesAsFlaggerDoes(t *testing.T) {
+	srv := startPrometheus(t)
+	two := `vector(1) or label_replace(vector(2), "replica", "b", "", "")`
+	for _, tc := range []struct {
+		name, query string
+		value       float64
+		passed      bool
+		msg         []string
+	}{
+		{"ascending: the last is 2", "sort(" + two + ")", 2, false, []string{"2 is above the maximum 1.5", `returned 2 series and the last one, {replica="b"}, was compared`}},
+		{"descending: the last is 1", "sort_desc(" + two + ")", 1, true, []string{"returned 2 series and the last one, {}, was compared", "aggregate them"}},
+		{"a range vector", "vector(1)[1m:]", 0, false, []string{"range vector"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cd := canaryOf("istio", "podinfo")
+			cd.Spec.Analysis = &flaggerv1beta1.CanaryAnalysis{Metrics: []flaggerv1beta1.CanaryMetric{{
+				Name: "replicas", Query: tc.query, ThresholdRange: &flaggerv1beta1.CanaryThresholdRange{Max: ptr.To(1.5)},
+			}}}
+			a := &Analyzer{Resolver: NewResolver(env.Client, ResolverConfig{MetricsServer: srv.URL})}
+			r := a.Analyze(context.Background(), cd)[0]
+			if r.Passed != tc.passed || (tc.value != 0 && (r.Value == nil || *r.Value != tc.value)) {
+				t.Errorf("passed=%v value=%v, want passed=%v value=%v (%s)", r.Passed, deref(r.Value), tc.passed, tc.value, r.Message)
+			}
+			for _, s := range tc.msg {
+				if !strings.Contains(r.Message, s) {
+					t.Errorf("message %q does not contain %q", r.Message, s)
+				}
 			}
 		})
 	}

@@ -3,38 +3,38 @@ package metrics
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/fxamacker/cbor/v2"
 )
 
-const (
-	// cloudWatchService is CloudWatch's name in SigV4 credential scopes
-	// and endpoint host names.
-	cloudWatchService = "monitoring"
-	// cloudWatchTarget prefixes the operation in X-Amz-Target: CloudWatch's
-	// AWS JSON 1.0 protocol names the service shape
-	// GraniteServiceVersion20100801.
-	cloudWatchTarget = "GraniteServiceVersion20100801."
-	// cloudWatchContentType is the content type of AWS JSON 1.0 requests.
-	cloudWatchContentType = "application/x-amz-json-1.0"
-)
+// cloudWatchMaxPages bounds how many pages of one GetMetricData answer are
+// read: enough to tell one series with data from several.
+const cloudWatchMaxPages = 5
 
-// CloudWatch runs GetMetricData queries against Amazon CloudWatch, signing
-// its own requests with AWS Signature Version 4 (sigv4.go) rather than
-// pulling in the AWS SDK.
-//
-// It speaks CloudWatch's AWS JSON 1.0 protocol: a POST of a JSON body with
-// X-Amz-Target GraniteServiceVersion20100801.GetMetricData and Content-Type
-// application/x-amz-json-1.0, which CloudWatch's service model lists beside
-// the older Query protocol and which current AWS SDKs use by default.
+// CloudWatch runs GetMetricData queries against Amazon CloudWatch through
+// the AWS SDK for Go v2 (github.com/aws/aws-sdk-go-v2/service/cloudwatch),
+// which signs its requests and speaks the protocol CloudWatch's current
+// service model names.
 //
 // The query is what Flagger's users write: a JSON array of
 // MetricDataQuery objects (Id, Expression, Label, MetricStat{Metric{
@@ -46,33 +46,31 @@ const (
 // "ReturnData": false on the others); its newest point is the value.
 //
 // The provider's region is required; the endpoint is the provider's
-// address, or https://monitoring.<region>.amazonaws.com (.com.cn in
-// China).
+// address, or the SDK's regional endpoint.
 //
-// Secret keys: aws_access_key_id and aws_secret_access_key, and
-// aws_session_token for temporary credentials. Without them Sluice reads
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN from its
-// own environment when it builds the provider. Instance profiles and IRSA
-// web identity tokens are not supported. The credentials need
+// Requests go through the SDK's own HTTP client, shared by every
+// CloudWatch template of a region (see awsConfigCache).
+//
+// Credentials: the Secret's aws_access_key_id and aws_secret_access_key
+// (and aws_session_token for temporary keys) when it has them; otherwise
+// the SDK's default chain, as Flagger's provider uses: the AWS_*
+// environment, IRSA (web identity token), EKS Pod Identity and other
+// container credentials, the shared config and credentials files
+// (AWS_PROFILE), and the EC2 instance role. The credentials need
 // cloudwatch:GetMetricData.
 type CloudWatch struct {
 	endpoint string
 	lookback time.Duration
-	client   *http.Client
+	client   *cloudwatch.Client
 	now      func() time.Time
-}
-
-// NewCloudWatch returns a CloudWatch provider for cfg. The region and a
-// pair of AWS keys (from the Secret or the environment) are required.
-func NewCloudWatch(cfg ProviderConfig) (*CloudWatch, error) {
-	return newCloudWatch(cfg, os.LookupEnv)
 }
 
 // awsRegion is the shape of an AWS region name (us-east-1, us-gov-west-1).
 var awsRegion = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
 
-// newCloudWatch is NewCloudWatch with the environment lookup injected.
-func newCloudWatch(cfg ProviderConfig, lookupEnv func(string) (string, bool)) (*CloudWatch, error) {
+// NewCloudWatch returns a CloudWatch provider for cfg. The region is
+// required; the credentials are read when the first query is signed.
+func NewCloudWatch(cfg ProviderConfig) (*CloudWatch, error) {
 	region := cfg.Region
 	switch {
 	case region == "":
@@ -80,70 +78,159 @@ func newCloudWatch(cfg ProviderConfig, lookupEnv func(string) (string, bool)) (*
 	case !awsRegion.MatchString(region):
 		return nil, fmt.Errorf("cloudwatch: %q is not an AWS region name (us-east-1, ...)", region)
 	}
-	signer, err := awsKeys(cfg, lookupEnv)
+	static, err := awsStaticKeys(cfg)
 	if err != nil {
 		return nil, err
 	}
-	signer.region, signer.service = region, cloudWatchService
-
+	base, err := awsConfigs.get(awsConfigKey{region: region, timeout: queryTimeout(cfg), insecure: cfg.InsecureSkipVerify})
+	if err != nil {
+		return nil, err
+	}
+	awsCfg := base.Copy()
+	if static != nil {
+		awsCfg.Credentials = aws.NewCredentialsCache(static)
+	}
 	endpoint := strings.TrimSuffix(cfg.Address, "/")
-	if endpoint == "" {
-		endpoint = "https://" + cloudWatchService + "." + region + ".amazonaws.com"
-		if strings.HasPrefix(region, "cn-") {
-			endpoint += ".cn"
+	client := cloudwatch.NewFromConfig(awsCfg, func(o *cloudwatch.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
 		}
+		for k, vs := range cfg.Headers {
+			for _, v := range vs {
+				o.APIOptions = append(o.APIOptions, smithyhttp.AddHeaderValue(k, v))
+			}
+		}
+	})
+	if endpoint == "" {
+		endpoint = "the regional endpoint of " + region
 	}
 	window := cfg.Window
 	if window <= 0 {
 		window = time.Minute
 	}
-	client := newHTTPClient(cfg, nil)
-	// Sign below the transport that adds the template's headers, so that
-	// they cannot change a signed header after signing.
-	if ht, ok := client.Transport.(*headerTransport); ok {
-		ht.base = &awsTransport{base: ht.base, signer: signer}
-	} else {
-		client.Transport = &awsTransport{base: client.Transport, signer: signer}
-	}
 	return &CloudWatch{endpoint: endpoint, lookback: lookbackIntervals * window, client: client, now: time.Now}, nil
 }
 
-// awsKeys returns a signer holding the AWS keys of the Secret or, when the
-// Secret has none, of the environment.
-func awsKeys(cfg ProviderConfig, lookupEnv func(string) (string, bool)) (sigv4Signer, error) {
-	get := func(k string) string { v, _ := cfg.credential(k); return v }
-	id, secret, token := get("aws_access_key_id"), get("aws_secret_access_key"), get("aws_session_token")
-	if id != "" || secret != "" || token != "" {
-		switch {
-		case id == "":
-			return sigv4Signer{}, errors.New("cloudwatch: the secret has no aws_access_key_id (it has other AWS keys)")
-		case secret == "":
-			return sigv4Signer{}, errors.New("cloudwatch: the secret has aws_access_key_id but no aws_secret_access_key")
-		}
-		return sigv4Signer{accessKeyID: id, secretAccessKey: secret, sessionToken: token}, nil
-	}
-	env := func(k string) string { v, _ := lookupEnv(k); return v }
-	id, secret, token = env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), env("AWS_SESSION_TOKEN")
-	switch {
-	case id != "" && secret != "":
-		return sigv4Signer{accessKeyID: id, secretAccessKey: secret, sessionToken: token}, nil
-	case id != "":
-		return sigv4Signer{}, errors.New("cloudwatch: the environment has AWS_ACCESS_KEY_ID but no AWS_SECRET_ACCESS_KEY")
-	case secret != "":
-		return sigv4Signer{}, errors.New("cloudwatch: the environment has AWS_SECRET_ACCESS_KEY but no AWS_ACCESS_KEY_ID")
-	}
-	return sigv4Signer{}, errors.New("cloudwatch: no AWS credentials: the MetricTemplate's secretRef Secret has no aws_access_key_id and " +
-		"aws_secret_access_key, and Sluice's environment has no AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY " +
-		"(instance profiles and IRSA are not supported)")
+// awsConfigKey names one loaded AWS configuration.
+type awsConfigKey struct {
+	region   string
+	timeout  time.Duration
+	insecure bool
 }
 
-// cloudWatchQuery is one MetricDataQuery, with CloudWatch's field names.
+// awsConfigCache keeps the AWS configuration loaded for each region,
+// timeout and certificate policy: the SDK's default credential chain and
+// its HTTP client (awshttp.BuildableClient, which the SDK needs to apply
+// AWS_CA_BUNDLE and whose redirect policy follows only 307 and 308 and
+// drops the session token towards another host). Every CloudWatch
+// provider of a key shares one HTTP transport and one credentials cache,
+// so that IRSA's token is traded once, not once per template.
+type awsConfigCache struct {
+	mu      sync.Mutex
+	configs map[awsConfigKey]aws.Config
+}
+
+// awsConfigs is the process's cache.
+var awsConfigs = &awsConfigCache{configs: map[awsConfigKey]aws.Config{}}
+
+// get returns the configuration of key, loading it on the first use.
+func (c *awsConfigCache) get(key awsConfigKey) (aws.Config, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cfg, ok := c.configs[key]; ok {
+		return cfg, nil
+	}
+	httpClient := awshttp.NewBuildableClient().WithTimeout(key.timeout).WithTransportOptions(func(tr *http.Transport) {
+		tr.TLSHandshakeTimeout = tlsHandshakeTimeout
+		tr.ResponseHeaderTimeout = responseHeaderTimeout
+		tr.IdleConnTimeout = idleConnTimeout
+		if key.insecure {
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{}
+			}
+			tr.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // the user asked for it with insecureSkipVerify
+		}
+	}).WithDialerOptions(func(d *net.Dialer) { d.Timeout = dialTimeout })
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion(key.region), config.WithHTTPClient(httpClient))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("cloudwatch: reading the AWS configuration: %w", err)
+	}
+	cfg.HTTPClient = wellFormedCBOR{next: cfg.HTTPClient}
+	c.configs[key] = cfg
+	return cfg, nil
+}
+
+// wellFormedCBOR wraps the SDK's HTTP client of CloudWatch with checks the
+// SDK's decoder lacks: a successful answer is read up to maxAnswer and
+// must be one well-formed CBOR data item, since the decoder reads the
+// items of a truncated answer as if it were whole.
+type wellFormedCBOR struct{ next aws.HTTPClient }
+
+// Do sends req and checks a successful answer's body.
+func (c wellFormedCBOR) Do(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.Do(req)
+	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	_ = resp.Body.Close()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	case len(body) > maxAnswer:
+		return nil, finalError{fmt.Errorf("the answer is larger than %d bytes", maxAnswer)}
+	case len(body) > 0:
+		if err := cbor.Wellformed(body); err != nil {
+			return nil, finalError{fmt.Errorf("the answer is not well-formed CBOR: %w", err)}
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
+}
+
+// finalError is an error the SDK must not retry: the same request would
+// get the same answer.
+type finalError struct{ error }
+
+// RetryableError tells the SDK's retryer not to retry.
+func (finalError) RetryableError() bool { return false }
+
+// Unwrap returns the error.
+func (e finalError) Unwrap() error { return e.error }
+
+// reset forgets every configuration, for tests that change the
+// environment.
+func (c *awsConfigCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.configs = map[awsConfigKey]aws.Config{}
+}
+
+// awsStaticKeys returns the credentials of the Secret, nil when it has no
+// AWS keys (the default chain applies), or an error for an incomplete
+// pair.
+func awsStaticKeys(cfg ProviderConfig) (aws.CredentialsProvider, error) {
+	get := func(k string) string { v, _ := cfg.credential(k); return strings.TrimSpace(v) }
+	id, secret, token := get("aws_access_key_id"), get("aws_secret_access_key"), get("aws_session_token")
+	switch {
+	case id == "" && secret == "" && token == "":
+		return nil, nil
+	case id == "":
+		return nil, errors.New("cloudwatch: the secret has no aws_access_key_id (it has other AWS keys)")
+	case secret == "":
+		return nil, errors.New("cloudwatch: the secret has aws_access_key_id but no aws_secret_access_key")
+	}
+	return credentials.NewStaticCredentialsProvider(id, secret, token), nil
+}
+
+// cloudWatchQuery is one MetricDataQuery as a template writes it.
 type cloudWatchQuery struct {
 	ID         string                `json:"Id"`
 	Expression string                `json:"Expression,omitempty"`
 	Label      string                `json:"Label,omitempty"`
 	MetricStat *cloudWatchMetricStat `json:"MetricStat,omitempty"`
-	Period     int64                 `json:"Period,omitempty"`
+	Period     int32                 `json:"Period,omitempty"`
 	ReturnData *bool                 `json:"ReturnData,omitempty"`
 	AccountID  string                `json:"AccountId,omitempty"`
 }
@@ -151,7 +238,7 @@ type cloudWatchQuery struct {
 // cloudWatchMetricStat is a metric and the statistic to read from it.
 type cloudWatchMetricStat struct {
 	Metric cloudWatchMetric `json:"Metric"`
-	Period int64            `json:"Period"`
+	Period int32            `json:"Period"`
 	Stat   string           `json:"Stat"`
 	Unit   string           `json:"Unit,omitempty"`
 }
@@ -172,7 +259,7 @@ type cloudWatchDimension struct {
 // parseCloudWatchQuery reads a template's query: a JSON array of
 // MetricDataQuery objects, each with an Id and an Expression or a
 // MetricStat.
-func parseCloudWatchQuery(query string) ([]cloudWatchQuery, error) {
+func parseCloudWatchQuery(query string) ([]cwtypes.MetricDataQuery, error) {
 	dec := json.NewDecoder(strings.NewReader(query))
 	dec.DisallowUnknownFields()
 	var queries []cloudWatchQuery
@@ -185,6 +272,7 @@ func parseCloudWatchQuery(query string) ([]cloudWatchQuery, error) {
 	if len(queries) == 0 {
 		return nil, errors.New("cloudwatch: the query is an empty array; it needs at least one MetricDataQuery")
 	}
+	out := make([]cwtypes.MetricDataQuery, 0, len(queries))
 	for i, q := range queries {
 		switch {
 		case q.ID == "":
@@ -192,69 +280,37 @@ func parseCloudWatchQuery(query string) ([]cloudWatchQuery, error) {
 		case q.Expression == "" && q.MetricStat == nil:
 			return nil, fmt.Errorf("cloudwatch: MetricDataQuery %q has neither Expression nor MetricStat", q.ID)
 		}
+		out = append(out, q.sdk())
 	}
-	return queries, nil
+	return out, nil
 }
 
-// getMetricDataInput is the body of a GetMetricData request. AWS JSON 1.0
-// sends timestamps as seconds since the epoch.
-type getMetricDataInput struct {
-	MetricDataQueries []cloudWatchQuery `json:"MetricDataQueries"`
-	StartTime         int64             `json:"StartTime"`
-	EndTime           int64             `json:"EndTime"`
-	ScanBy            string            `json:"ScanBy"`
-}
-
-// getMetricDataOutput is the part of a GetMetricData answer Sluice reads.
-type getMetricDataOutput struct {
-	MetricDataResults []cloudWatchResult  `json:"MetricDataResults"`
-	Messages          []cloudWatchMessage `json:"Messages"`
-}
-
-// cloudWatchResult is one returned series, newest point first.
-type cloudWatchResult struct {
-	ID         string              `json:"Id"`
-	Label      string              `json:"Label"`
-	Values     []awsDouble         `json:"Values"`
-	StatusCode string              `json:"StatusCode"`
-	Messages   []cloudWatchMessage `json:"Messages"`
-}
-
-// cloudWatchMessage is a note CloudWatch attaches to an answer or a series.
-type cloudWatchMessage struct {
-	Code  string `json:"Code"`
-	Value string `json:"Value"`
-}
-
-// awsDouble is a number of an AWS JSON answer, where NaN and the
-// infinities are the strings "NaN", "Infinity" and "-Infinity".
-type awsDouble float64
-
-// UnmarshalJSON reads a number or one of the three special strings.
-func (d *awsDouble) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+// sdk converts the query into the SDK's type.
+func (q cloudWatchQuery) sdk() cwtypes.MetricDataQuery {
+	str := func(s string) *string {
+		if s == "" {
+			return nil
 		}
-		switch s {
-		case "NaN":
-			*d = awsDouble(math.NaN())
-		case "Infinity":
-			*d = awsDouble(math.Inf(1))
-		case "-Infinity":
-			*d = awsDouble(math.Inf(-1))
-		default:
-			return fmt.Errorf("the value %q is not a number", s)
+		return aws.String(s)
+	}
+	num := func(n int32) *int32 {
+		if n == 0 {
+			return nil
 		}
-		return nil
+		return aws.Int32(n)
 	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("the value %s is not a number", b)
+	out := cwtypes.MetricDataQuery{
+		Id: aws.String(q.ID), Expression: str(q.Expression), Label: str(q.Label),
+		Period: num(q.Period), ReturnData: q.ReturnData, AccountId: str(q.AccountID),
 	}
-	*d = awsDouble(f)
-	return nil
+	if ms := q.MetricStat; ms != nil {
+		m := &cwtypes.Metric{Namespace: str(ms.Metric.Namespace), MetricName: str(ms.Metric.MetricName)}
+		for _, d := range ms.Metric.Dimensions {
+			m.Dimensions = append(m.Dimensions, cwtypes.Dimension{Name: aws.String(d.Name), Value: aws.String(d.Value)})
+		}
+		out.MetricStat = &cwtypes.MetricStat{Metric: m, Period: aws.Int32(ms.Period), Stat: aws.String(ms.Stat), Unit: cwtypes.StandardUnit(ms.Unit)}
+	}
+	return out
 }
 
 // RunQuery runs the MetricDataQuery array over the last ten intervals and
@@ -267,179 +323,144 @@ func (c *CloudWatch) RunQuery(ctx context.Context, query string) (float64, error
 		return 0, err
 	}
 	end := c.now()
-	out, err := c.getMetricData(ctx, queries, end.Add(-c.lookback), end)
+	results, notes, err := c.getMetricData(ctx, queries, end.Add(-c.lookback), end)
 	if err != nil {
 		return 0, err
 	}
-	var withData []cloudWatchResult
+	return pickCloudWatchValue(results, notes, c.lookback)
+}
+
+// pickCloudWatchValue returns the newest point of the one series with data
+// among results (newest point first, as ScanBy TimestampDescending asks).
+func pickCloudWatchValue(results []cwtypes.MetricDataResult, notes []cwtypes.MessageData, lookback time.Duration) (float64, error) {
+	var withData []cwtypes.MetricDataResult
 	var failed, empty []string
-	for _, r := range out.MetricDataResults {
-		if r.StatusCode != "" && r.StatusCode != "Complete" && r.StatusCode != "PartialData" {
-			failed = append(failed, fmt.Sprintf("%s: %s%s", r.ID, r.StatusCode, cloudWatchNotes(r.Messages)))
+	for _, r := range results {
+		id := aws.ToString(r.Id)
+		if r.StatusCode != "" && r.StatusCode != cwtypes.StatusCodeComplete && r.StatusCode != cwtypes.StatusCodePartialData {
+			failed = append(failed, fmt.Sprintf("%s: %s%s", id, r.StatusCode, cloudWatchNotes(r.Messages)))
 		}
 		if len(r.Values) > 0 {
 			withData = append(withData, r)
 		} else {
-			empty = append(empty, r.ID)
+			empty = append(empty, id)
 		}
 	}
 	switch {
 	case len(failed) > 0:
-		return 0, fmt.Errorf("cloudwatch at %s: the query failed: %s%s", c.endpoint, strings.Join(failed, "; "), cloudWatchNotes(out.Messages))
+		return 0, fmt.Errorf("cloudwatch: the query failed: %s%s", strings.Join(failed, "; "), cloudWatchNotes(notes))
 	case len(withData) == 0:
 		detail := "no series"
 		if len(empty) > 0 {
 			detail = "no data points in series " + strings.Join(empty, ", ")
 		}
-		return 0, fmt.Errorf("%w: cloudwatch returned %s over the last %s%s", ErrNoValues, detail, c.lookback, cloudWatchNotes(out.Messages))
+		return 0, fmt.Errorf("%w: cloudwatch returned %s over the last %s%s", ErrNoValues, detail, lookback, cloudWatchNotes(notes))
 	case len(withData) > 1:
 		ids := make([]string, len(withData))
 		for i, r := range withData {
-			ids[i] = r.ID
+			ids[i] = aws.ToString(r.Id)
 		}
 		return 0, fmt.Errorf("the query returned %d series with data (%s), it must return exactly one: set \"ReturnData\": false on every MetricDataQuery but the one to compare",
 			len(withData), strings.Join(ids, ", "))
 	}
-	v := float64(withData[0].Values[0])
+	v := withData[0].Values[0]
 	if math.IsNaN(v) {
 		return 0, ErrNaN
 	}
 	return v, nil
 }
 
-// IsOnline sends a signed GetMetricData for a metric that does not exist:
-// it needs only the permission the queries need, and an answer proves the
-// endpoint, the region and the credentials. It is false, with the error,
-// on any other answer than 2xx.
+// IsOnline sends a GetMetricData for a metric that does not exist: it
+// needs only the permission the queries need, and an answer proves the
+// endpoint, the region and the credentials.
 func (c *CloudWatch) IsOnline(ctx context.Context) (bool, error) {
-	probe := []cloudWatchQuery{{
-		ID: "online",
-		MetricStat: &cloudWatchMetricStat{
-			Metric: cloudWatchMetric{Namespace: "Sluice/OnlineCheck", MetricName: "None"},
-			Period: 60,
-			Stat:   "SampleCount",
-		},
-	}}
+	probe := cloudWatchQuery{
+		ID:         "online",
+		MetricStat: &cloudWatchMetricStat{Metric: cloudWatchMetric{Namespace: "Sluice/OnlineCheck", MetricName: "None"}, Period: 60, Stat: "SampleCount"},
+	}
 	end := c.now()
-	if _, err := c.getMetricData(ctx, probe, end.Add(-5*time.Minute), end); err != nil {
+	if _, _, err := c.getMetricData(ctx, []cwtypes.MetricDataQuery{probe.sdk()}, end.Add(-5*time.Minute), end); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
-// getMetricData sends one GetMetricData request and decodes its answer.
-func (c *CloudWatch) getMetricData(ctx context.Context, queries []cloudWatchQuery, start, end time.Time) (*getMetricDataOutput, error) {
-	body, err := json.Marshal(getMetricDataInput{
+// getMetricData runs GetMetricData, following up to cloudWatchMaxPages
+// pages, and returns the series (the points of a series split over pages
+// joined) and the answer's messages.
+func (c *CloudWatch) getMetricData(ctx context.Context, queries []cwtypes.MetricDataQuery, start, end time.Time) ([]cwtypes.MetricDataResult, []cwtypes.MessageData, error) {
+	in := &cloudwatch.GetMetricDataInput{
 		MetricDataQueries: queries,
-		StartTime:         start.Unix(),
-		EndTime:           end.Unix(),
-		ScanBy:            "TimestampDescending",
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cloudwatch: encoding the request: %w", err)
+		StartTime:         aws.Time(start),
+		EndTime:           aws.Time(end),
+		ScanBy:            cwtypes.ScanByTimestampDescending,
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+"/", bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("cloudwatch: %w", err)
+	var results []cwtypes.MetricDataResult
+	var notes []cwtypes.MessageData
+	index := map[string]int{}
+	for page := 0; page < cloudWatchMaxPages; page++ {
+		out, err := c.client.GetMetricData(ctx, in)
+		if err != nil {
+			return nil, nil, c.explain(err)
+		}
+		notes = append(notes, out.Messages...)
+		for _, r := range out.MetricDataResults {
+			id := aws.ToString(r.Id)
+			if i, ok := index[id]; ok {
+				results[i].Values = append(results[i].Values, r.Values...)
+				results[i].Messages = append(results[i].Messages, r.Messages...)
+				if r.StatusCode != cwtypes.StatusCodeComplete {
+					results[i].StatusCode = r.StatusCode
+				}
+				continue
+			}
+			index[id] = len(results)
+			results = append(results, r)
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		in.NextToken = out.NextToken
 	}
-	req.Header.Set("Content-Type", cloudWatchContentType)
-	req.Header.Set("X-Amz-Target", cloudWatchTarget+"GetMetricData")
-	answer, err := callAPI(c.client, req, "cloudwatch")
-	if err != nil {
-		return nil, err
+	return results, notes, nil
+}
+
+// explain turns an SDK error into one that says what failed and what to
+// check.
+func (c *CloudWatch) explain(err error) error {
+	where := "cloudwatch at " + c.endpoint
+	var apiErr smithy.APIError
+	var respErr *awshttp.ResponseError
+	status := 0
+	if errors.As(err, &respErr) {
+		status = respErr.HTTPStatusCode()
 	}
-	var out getMetricDataOutput
-	if err := json.Unmarshal(answer, &out); err != nil {
-		return nil, fmt.Errorf("cloudwatch at %s: the answer is not a GetMetricData result: %w", c.endpoint, err)
+	if !errors.As(err, &apiErr) {
+		return fmt.Errorf("%s: %w", where, err)
 	}
-	return &out, nil
+	msg := strings.TrimSuffix(strings.TrimPrefix(apiErr.ErrorCode()+": "+apiErr.ErrorMessage(), ": "), ": ")
+	var hint string
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		hint = " (check the AWS credentials: the MetricTemplate's Secret or Sluice's role, and that they allow cloudwatch:GetMetricData)"
+	case status == http.StatusTooManyRequests || strings.Contains(apiErr.ErrorCode(), "Throttl"):
+		hint = " (CloudWatch is rate limiting the queries)"
+	}
+	if status != 0 {
+		return fmt.Errorf("%s: %d %s: %s%s", where, status, http.StatusText(status), msg, hint)
+	}
+	return fmt.Errorf("%s: %s%s", where, msg, hint)
 }
 
 // cloudWatchNotes formats CloudWatch's messages for an error, or returns
 // "" when there are none.
-func cloudWatchNotes(msgs []cloudWatchMessage) string {
+func cloudWatchNotes(msgs []cwtypes.MessageData) string {
 	if len(msgs) == 0 {
 		return ""
 	}
 	notes := make([]string, len(msgs))
 	for i, m := range msgs {
-		notes[i] = strings.TrimSpace(m.Code + " " + m.Value)
+		notes[i] = strings.TrimSpace(aws.ToString(m.Code) + " " + aws.ToString(m.Value))
 	}
 	return " (" + strings.Join(notes, "; ") + ")"
-}
-
-// awsTransport signs every request with SigV4 and rewrites AWS JSON error
-// answers ({"__type": ..., "message": ...}) into "Code: message", so that
-// callAPI's errors read well.
-type awsTransport struct {
-	base   http.RoundTripper
-	signer sigv4Signer
-}
-
-// RoundTrip signs a copy of req and sends it.
-func (t *awsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil && req.Body != http.NoBody {
-		var err error
-		body, err = io.ReadAll(req.Body)
-		_ = req.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading the request body to sign it: %w", err)
-		}
-	}
-	signed := req.Clone(req.Context())
-	signed.Body, signed.GetBody, signed.ContentLength = http.NoBody, nil, int64(len(body))
-	if len(body) > 0 {
-		signed.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		signed.Body, _ = signed.GetBody()
-	}
-	t.signer.sign(signed, body, time.Now())
-	resp, err := t.base.RoundTrip(signed)
-	if err != nil || resp.StatusCode < 300 {
-		return resp, err
-	}
-	return explainAWSError(resp), nil
-}
-
-// CloseIdleConnections closes the idle connections of the base transport.
-func (t *awsTransport) CloseIdleConnections() {
-	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
-
-// explainAWSError replaces the body of an AWS JSON error answer with its
-// error code (the __type without namespace) and message. Other bodies are
-// left as they are.
-func explainAWSError(resp *http.Response) *http.Response {
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	_ = resp.Body.Close()
-	text := string(raw)
-	if err == nil {
-		var e struct {
-			Type     string `json:"__type"`
-			Message  string `json:"message"`
-			MessageC string `json:"Message"`
-		}
-		_ = json.Unmarshal(raw, &e)
-		code := e.Type
-		if code == "" {
-			code = resp.Header.Get("X-Amzn-ErrorType")
-		}
-		if i := strings.LastIndex(code, "#"); i >= 0 {
-			code = code[i+1:]
-		}
-		code, _, _ = strings.Cut(code, ":")
-		msg := e.Message
-		if msg == "" {
-			msg = e.MessageC
-		}
-		if code != "" || msg != "" {
-			text = strings.TrimPrefix(strings.TrimSpace(code+": "+msg), ": ")
-			text = strings.TrimSuffix(text, ":")
-		}
-	}
-	resp.Body = io.NopCloser(strings.NewReader(text))
-	resp.ContentLength = int64(len(text))
-	return resp
 }

@@ -58,8 +58,10 @@ func (a *Analyzer) compare(ctx context.Context, cd *flaggerv1beta1.Canary, m fla
 	if test == "" {
 		test = flaggerv1beta1.CompareMannWhitney
 	}
-	if against == flaggerv1beta1.CompareAgainstBaseline {
-		r.Message = "compare against: baseline needs a <name>-baseline Deployment, which this version of Sluice does not create; use against: primary"
+	if against == flaggerv1beta1.CompareAgainstBaseline && (cd.Spec.Analysis == nil || !cd.Spec.Analysis.Baseline) {
+		// The API server refuses it; a Canary stored before that rule still
+		// gets an answer.
+		r.Message = "compare against: baseline compares with the <name>-baseline Deployment, which runs only with analysis.baseline: true; set it, or compare against: primary"
 		return r
 	}
 	cfg := judgeConfig(c)

@@ -167,7 +167,7 @@ func TestAnalyze_TurnsComparisonsIntoCheckResults(t *testing.T) {
 		{metric: flaggerv1beta1.CanaryMetric{Name: "none", OnNoData: flaggerv1beta1.NoDataSkip, Compare: cmp(flaggerv1beta1.CanaryCompare{})},
 			passed: true, noData: true, verdict: "NoData", says: "the canary has no samples"},
 		{metric: flaggerv1beta1.CanaryMetric{Name: "lat", Compare: cmp(flaggerv1beta1.CanaryCompare{Against: "baseline"})},
-			cnt: true, says: "against: baseline needs a <name>-baseline Deployment"},
+			cnt: true, says: "compare against: baseline compares with the <name>-baseline Deployment, which runs only with analysis.baseline: true"},
 		{metric: flaggerv1beta1.CanaryMetric{Name: "lat", Compare: cmp(flaggerv1beta1.CanaryCompare{Test: "proportion"})},
 			cnt: true, says: "test: proportion needs a query of the form numerator / denominator"},
 	}
@@ -198,6 +198,41 @@ func TestAnalyze_TurnsComparisonsIntoCheckResults(t *testing.T) {
 	if *c.Canary.Count != 12 || *c.Baseline.Count != 12 || *c.Baseline.Median != 100.5 || *c.Effect < 1.39 || *c.Lower <= 0 ||
 		*c.Confidence != 0.98 || *c.PValue > 1e-4 || c.Test != "mannWhitney" || c.Against != "primary" || r.Value == nil || *r.Value < 140 {
 		t.Errorf("comparison %+v, value %v", c, r.Value)
+	}
+}
+
+// TestAnalyze_ComparesAgainstTheBaseline: with against: baseline the
+// comparison side is <target>-baseline, not the primary.
+func TestAnalyze_ComparesAgainstTheBaseline(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	base := []float64{100, 104, 98, 101, 97, 103, 99, 102, 100, 96, 105, 101}
+	slower := make([]float64, len(base))
+	for i, v := range base {
+		slower[i] = 1.4 * v
+	}
+	// The primary is as slow as the canary (a warm cache, a busy node):
+	// only the baseline shows the regression.
+	p := series{"lat:podinfo": slower, "lat:podinfo-primary": slower, "lat:podinfo-baseline": base}
+	cd := &flaggerv1beta1.Canary{Spec: flaggerv1beta1.CanarySpec{TargetRef: flaggerv1beta1.LocalObjectReference{Name: "podinfo"}}}
+	cd.Status.Phase = flaggerv1beta1.CanaryPhaseProgressing
+	cd.Status.LastTransitionTime = metav1.NewTime(now.Add(-10 * time.Minute))
+	a := &Analyzer{Resolver: targeted{p}, Now: func() time.Time { return now }}
+	for _, against := range []flaggerv1beta1.CompareAgainst{flaggerv1beta1.CompareAgainstBaseline, flaggerv1beta1.CompareAgainstPrimary} {
+		m := flaggerv1beta1.CanaryMetric{Name: "lat", Compare: &flaggerv1beta1.CanaryCompare{Against: against, Direction: "increase", MinSamples: ptr.To[int32](10)}}
+		in := withMetrics(cd, m)
+		in.Spec.Analysis.Baseline = true
+		r := a.Analyze(context.Background(), in)[0]
+		c := r.Comparison
+		switch against {
+		case flaggerv1beta1.CompareAgainstBaseline:
+			if r.Passed || c == nil || c.Verdict != "High" || c.Against != "baseline" || !strings.HasPrefix(r.Message, "High against the baseline: the canary is higher: mean ×1.4") {
+				t.Errorf("against the baseline: passed %v, comparison %+v, message %q", r.Passed, c, r.Message)
+			}
+		default:
+			if !r.Passed || c == nil || c.Verdict != "Pass" || c.Against != "primary" {
+				t.Errorf("against the primary: passed %v, comparison %+v, message %q", r.Passed, c, r.Message)
+			}
+		}
 	}
 }
 

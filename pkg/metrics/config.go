@@ -1,11 +1,11 @@
 package metrics
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net/http"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
@@ -53,6 +53,10 @@ type ProviderConfig struct {
 	// (keptn). The resolver sets it from ResolverConfig.Kube; it is not
 	// part of the configuration's identity in the provider cache.
 	Kube client.Client `json:"-"`
+	// Rest is the configuration of Sluice's own connection to the API
+	// server, for the externalmetrics provider. The resolver sets it from
+	// ResolverConfig.Rest; it is not part of the configuration's identity.
+	Rest *rest.Config `json:"-"`
 }
 
 // credential returns the first of keys that the Secret holds.
@@ -67,15 +71,17 @@ func (c ProviderConfig) credential(keys ...string) (string, bool) {
 
 // providerFactories builds each provider type: one line per provider.
 var providerFactories = map[string]func(ProviderConfig) (Provider, error){
-	flaggerv1beta1.MetricProviderPrometheus:  factory(NewPrometheus),
-	flaggerv1beta1.MetricProviderDatadog:     factory(NewDatadog),
-	flaggerv1beta1.MetricProviderGraphite:    factory(NewGraphite),
-	flaggerv1beta1.MetricProviderInfluxDB:    factory(NewInfluxDB),
-	flaggerv1beta1.MetricProviderNewRelic:    factory(NewNewRelic),
-	flaggerv1beta1.MetricProviderCloudWatch:  factory(NewCloudWatch),
-	flaggerv1beta1.MetricProviderDynatrace:   factory(NewDynatrace),
-	flaggerv1beta1.MetricProviderStackdriver: factory(NewStackdriver),
-	flaggerv1beta1.MetricProviderKeptn:       factory(NewKeptn),
+	flaggerv1beta1.MetricProviderPrometheus:      factory(NewPrometheus),
+	flaggerv1beta1.MetricProviderDatadog:         factory(NewDatadog),
+	flaggerv1beta1.MetricProviderGraphite:        factory(NewGraphite),
+	flaggerv1beta1.MetricProviderInfluxDB:        factory(NewInfluxDB),
+	flaggerv1beta1.MetricProviderNewRelic:        factory(NewNewRelic),
+	flaggerv1beta1.MetricProviderCloudWatch:      factory(NewCloudWatch),
+	flaggerv1beta1.MetricProviderDynatrace:       factory(NewDynatrace),
+	flaggerv1beta1.MetricProviderStackdriver:     factory(NewStackdriver),
+	flaggerv1beta1.MetricProviderKeptn:           factory(NewKeptn),
+	flaggerv1beta1.MetricProviderSplunk:          factory(NewSplunk),
+	flaggerv1beta1.MetricProviderExternalMetrics: factory(NewExternalMetrics),
 }
 
 // factory adapts a constructor that returns a concrete provider, so that a
@@ -97,54 +103,6 @@ func newProvider(cfg ProviderConfig) (Provider, error) {
 		return nil, fmt.Errorf("metric provider type %q is not supported by this Sluice build", cfg.Type)
 	}
 	return newP(cfg)
-}
-
-// newHTTPClient returns an HTTP client that sends cfg's headers, sets the
-// credentials with auth (when not nil), accepts any certificate when cfg
-// says so, and gives up after cfg's timeout.
-func newHTTPClient(cfg ProviderConfig, auth func(http.Header)) *http.Client {
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.InsecureSkipVerify {
-		base.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for it with insecureSkipVerify
-	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultQueryTimeout
-	}
-	return &http.Client{
-		Timeout:   timeout,
-		Transport: &headerTransport{base: base, headers: cfg.Headers, auth: auth},
-	}
-}
-
-// headerTransport adds fixed headers and credentials to every request.
-type headerTransport struct {
-	base    http.RoundTripper
-	headers map[string][]string
-	auth    func(http.Header)
-}
-
-// RoundTrip sends a copy of req with the headers set.
-func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	for k, vs := range t.headers {
-		req.Header.Del(k)
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	if t.auth != nil {
-		t.auth(req.Header)
-	}
-	return t.base.RoundTrip(req)
-}
-
-// CloseIdleConnections closes the idle connections of the base transport,
-// for providers dropped from the resolver's cache.
-func (t *headerTransport) CloseIdleConnections() {
-	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
 }
 
 // bearerOrBasic returns the auth function for a Secret with a token (a

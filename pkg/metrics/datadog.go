@@ -54,7 +54,7 @@ func NewDatadog(cfg ProviderConfig) (*Datadog, error) {
 	}
 	dc := datadog.NewConfiguration()
 	dc.Servers = datadog.ServerConfigurations{{URL: address, Description: "the MetricTemplate's address"}}
-	dc.HTTPClient = newHTTPClient(cfg, nil)
+	dc.HTTPClient = newHTTPClient(cfg, address, nil)
 	client := datadog.NewAPIClient(dc)
 	return &Datadog{
 		address: address,

@@ -49,7 +49,7 @@ func NewDynatrace(cfg ProviderConfig) (*Dynatrace, error) {
 	return &Dynatrace{
 		address:  strings.TrimSuffix(cfg.Address, "/"),
 		lookback: lookbackIntervals * window,
-		client:   newHTTPClient(cfg, auth),
+		client:   newHTTPClient(cfg, cfg.Address, auth),
 		now:      time.Now,
 	}, nil
 }
@@ -117,8 +117,6 @@ func (d *Dynatrace) RunQuery(ctx context.Context, query string) (float64, error)
 		notes = " (" + strings.Join(warnings, "; ") + ")"
 	}
 	switch n := max(len(series), answer.TotalCount); {
-	case n == 0:
-		return 0, fmt.Errorf("%w: dynatrace returned no series over the last %s%s", ErrNoValues, d.lookback, notes)
 	case n > 1:
 		shown := series
 		if len(shown) > 5 {
@@ -126,6 +124,8 @@ func (d *Dynatrace) RunQuery(ctx context.Context, query string) (float64, error)
 		}
 		return 0, fmt.Errorf("the query returned %d series, it must return exactly one (drop splitBy dimensions, or fold them with :splitBy()): %s",
 			n, strings.Join(shown, ", "))
+	case len(series) == 0:
+		return 0, fmt.Errorf("%w: dynatrace returned no series over the last %s%s", ErrNoValues, d.lookback, notes)
 	}
 	for i := len(values) - 1; i >= 0; i-- {
 		if values[i] != nil {

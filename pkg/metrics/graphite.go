@@ -40,7 +40,7 @@ func NewGraphite(cfg ProviderConfig) (*Graphite, error) {
 	if window <= 0 {
 		window = time.Minute
 	}
-	return &Graphite{address: strings.TrimSuffix(cfg.Address, "/"), window: window, client: newHTTPClient(cfg, auth)}, nil
+	return &Graphite{address: strings.TrimSuffix(cfg.Address, "/"), window: window, client: newHTTPClient(cfg, cfg.Address, auth)}, nil
 }
 
 // graphiteSeries is one series of a render answer.

@@ -37,7 +37,7 @@ func NewInfluxDB(cfg ProviderConfig) (*InfluxDB, error) {
 	if token, ok := cfg.credential("token"); ok {
 		auth = func(h http.Header) { h.Set("Authorization", "Token "+token) }
 	}
-	return &InfluxDB{address: strings.TrimSuffix(cfg.Address, "/"), org: org, client: newHTTPClient(cfg, auth)}, nil
+	return &InfluxDB{address: strings.TrimSuffix(cfg.Address, "/"), org: org, client: newHTTPClient(cfg, cfg.Address, auth)}, nil
 }
 
 // RunQuery runs the Flux query. No rows is ErrNoValues; rows from more

@@ -176,13 +176,19 @@ func (k *Keptn) readMetric(ctx context.Context, q keptnQuery) (float64, error) {
 	if err := k.kube.Get(ctx, types.NamespacedName{Namespace: q.namespace, Name: q.name}, m); err != nil {
 		return 0, explainKeptnError(err, "reading", what)
 	}
-	value, _, err := unstructured.NestedString(m.Object, "status", "value")
+	return keptnMetricValue(m.Object, what)
+}
+
+// keptnMetricValue reads status.value of a KeptnMetric object (what names
+// it in errors): a number written as a string.
+func keptnMetricValue(obj map[string]any, what string) (float64, error) {
+	value, _, err := unstructured.NestedString(obj, "status", "value")
 	if err != nil {
 		return 0, fmt.Errorf("keptn: %s: status.value is not a string: %w", what, err)
 	}
 	if value = strings.TrimSpace(value); value == "" {
 		detail := ""
-		if msg, _, _ := unstructured.NestedString(m.Object, "status", "errMsg"); msg != "" {
+		if msg, _, _ := unstructured.NestedString(obj, "status", "errMsg"); msg != "" {
 			detail = " (Keptn reports: " + OneLine(msg) + ")"
 		}
 		return 0, fmt.Errorf("%w: %s has no value yet%s", ErrNoValues, what, detail)

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -29,6 +30,12 @@ var realProm struct {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if fuzzingOnly() {
+		// The fuzz targets need no API server; each fuzz worker is a
+		// process of its own, which would otherwise start one.
+		os.Exit(m.Run())
+	}
 	var err error
 	env, err = testenv.Start(testenv.Options{})
 	if err != nil {
@@ -54,6 +61,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "stopping the API server: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// fuzzingOnly reports whether this process only fuzzes or lists tests: a
+// go test -fuzz run (its coordinator and workers) or go test -list.
+func fuzzingOnly() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker", "test.list"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 // startPrometheus starts, once, Debian's Prometheus scraping the traffic

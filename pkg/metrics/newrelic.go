@@ -49,7 +49,7 @@ func NewNewRelic(cfg ProviderConfig) (*NewRelic, error) {
 		window = time.Minute
 	}
 	auth := func(h http.Header) { h.Set("X-Query-Key", key) }
-	return &NewRelic{address: address, account: account, window: lookbackIntervals * window, client: newHTTPClient(cfg, auth)}, nil
+	return &NewRelic{address: address, account: account, window: lookbackIntervals * window, client: newHTTPClient(cfg, address, auth)}, nil
 }
 
 // hasSince finds a SINCE clause in NRQL.

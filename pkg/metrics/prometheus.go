@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,44 +37,62 @@ func NewPrometheus(cfg ProviderConfig) (*Prometheus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
 	}
-	c, err := promapi.NewClient(promapi.Config{Address: cfg.Address, Client: newHTTPClient(cfg, auth)})
+	c, err := promapi.NewClient(promapi.Config{Address: cfg.Address, Client: newHTTPClient(cfg, cfg.Address, auth)})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client for %s: %w", cfg.Address, err)
 	}
 	return &Prometheus{address: cfg.Address, api: promv1.NewAPI(c), now: time.Now}, nil
 }
 
-// RunQuery runs query as an instant query at the current time. The result
-// must be a scalar or a vector of exactly one series: an empty vector is
-// ErrNoValues, NaN is ErrNaN, and more series are an error that says how
-// many came back, never a silent pick.
+// RunQuery runs query as an instant query at the current time; see
+// RunQueryNoted.
 func (p *Prometheus) RunQuery(ctx context.Context, query string) (float64, error) {
+	v, _, err := p.RunQueryNoted(ctx, query)
+	return v, err
+}
+
+// RunQueryNoted runs query as an instant query at the current time. The
+// result must be a scalar or an instant vector: an empty vector is
+// ErrNoValues and NaN is ErrNaN. Of a vector of several series the last
+// one's value is taken, as Flagger does, and the note says how many came
+// back and which one counted; a range vector (matrix) is an error.
+func (p *Prometheus) RunQueryNoted(ctx context.Context, query string) (float64, string, error) {
 	val, _, _, err := p.api.Query(ctx, query, p.now())
 	if err != nil {
-		return 0, fmt.Errorf("querying Prometheus at %s: %w", p.address, err)
+		return 0, "", fmt.Errorf("querying Prometheus at %s: %w", p.address, err)
 	}
 	var v float64
+	var note string
 	switch r := val.(type) {
 	case model.Vector:
-		switch len(r) {
-		case 0:
-			return 0, ErrNoValues
-		case 1:
-			v = float64(r[0].Value)
-		default:
-			return 0, fmt.Errorf("the query returned %d series, it must return exactly one (aggregate them, for example with sum()): %s", len(r), seriesList(r))
+		if len(r) == 0 {
+			return 0, "", ErrNoValues
+		}
+		if slices.Contains(r, nil) {
+			return 0, "", fmt.Errorf("querying Prometheus at %s: the answer has a null sample", p.address)
+		}
+		last := r[len(r)-1]
+		v = float64(last.Value)
+		if len(r) > 1 {
+			note = fmt.Sprintf("the query returned %d series and the last one, %s, was compared (as Flagger does); aggregate them, for example with sum(), to compare one value: %s",
+				len(r), last.Metric, seriesList(r))
 		}
 	case *model.Scalar:
+		if r == nil {
+			return 0, "", fmt.Errorf("querying Prometheus at %s: the answer has a null scalar", p.address)
+		}
 		v = float64(r.Value)
 	case model.Matrix:
-		return 0, fmt.Errorf("the query returned a range vector of %d series; it must return a single instant value", len(r))
+		return 0, "", fmt.Errorf("the query returned a range vector of %d series; it must return a single instant value", len(r))
+	case nil:
+		return 0, "", fmt.Errorf("querying Prometheus at %s: the answer has no result", p.address)
 	default:
-		return 0, fmt.Errorf("the query returned a %s; it must return a number", val.Type())
+		return 0, "", fmt.Errorf("the query returned a %s; it must return a number", val.Type())
 	}
 	if math.IsNaN(v) {
-		return 0, ErrNaN
+		return 0, note, ErrNaN
 	}
-	return v, nil
+	return v, note, nil
 }
 
 // IsOnline runs vector(1) and checks that the answer is 1.

@@ -23,6 +23,16 @@ type Provider interface {
 	IsOnline(ctx context.Context) (bool, error)
 }
 
+// NotingProvider is a Provider whose answer may carry a remark for the
+// check's message even when it has a value: that several series came back
+// and which one was taken, for example. The Analyzer prefers it to
+// RunQuery.
+type NotingProvider interface {
+	Provider
+	// RunQueryNoted is RunQuery plus a remark, empty when there is none.
+	RunQueryNoted(ctx context.Context, query string) (float64, string, error)
+}
+
 // ErrNoValues is returned by providers when a query returned no data. An
 // error that says the value is NaN also matches it with errors.Is: both mean
 // that there was nothing to measure, usually no traffic in the window.
@@ -74,36 +84,73 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1beta1.Canary) []fla
 	results := make([]flaggerv1beta1.CanaryCheckResult, 0, len(cd.Spec.Analysis.Metrics))
 	ran := queries{}
 	for _, m := range cd.Spec.Analysis.Metrics {
-		r := flaggerv1beta1.CanaryCheckResult{Time: metav1.NewTime(now()), Kind: flaggerv1beta1.CheckMetric, Name: m.Name}
-		if m.ThresholdRange != nil {
-			r.Min, r.Max = m.ThresholdRange.Min, m.ThresholdRange.Max
-		}
-		r.DryRun = m.DryRun
+		r := flaggerv1beta1.CanaryCheckResult{Time: metav1.NewTime(now()), Kind: flaggerv1beta1.CheckMetric, Name: m.Name, DryRun: m.DryRun}
 		if m.Compare != nil {
-			results = append(results, a.compare(ctx, cd, m, r, now()))
-			continue
+			r = a.compare(ctx, cd, m, r, now())
+		} else {
+			r = a.check(ctx, cd, m, ran, r)
 		}
-		p, query, err := a.Resolver.Resolve(ctx, cd, m)
-		if err != nil {
-			r.Message = err.Error()
-			results = append(results, r)
-			continue
-		}
-		r.Query = query
-		v, err := ran.run(ctx, a, p, query)
-		switch {
-		case errors.Is(err, ErrNoValues):
-			r.NoData = true
-			r.Passed, r.Held, r.Message = applyNoData(m.OnNoData, err)
-		case err != nil:
-			r.Message = fmt.Sprintf("query failed: %v", err)
-		default:
-			r.Value = &v
-			r.Passed, r.Message = Within(v, m.ThresholdRange)
-		}
+		r.Message, r.Query = Redact(r.Message), Redact(r.Query)
 		results = append(results, r)
 	}
 	return results
+}
+
+// check runs one metric and judges its value.
+func (a *Analyzer) check(ctx context.Context, cd *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric, ran queries, r flaggerv1beta1.CanaryCheckResult) flaggerv1beta1.CanaryCheckResult {
+	p, query, err := a.Resolver.Resolve(ctx, cd, m)
+	if err != nil {
+		r.Message = err.Error()
+		return r
+	}
+	r.Query = query
+	rng, err := Bounds(m)
+	if err != nil {
+		r.Message = err.Error()
+		return r
+	}
+	r.Min, r.Max = rng.Min, rng.Max
+	ans := ran.run(ctx, a, p, query)
+	switch {
+	case errors.Is(ans.err, ErrNoValues):
+		r.NoData = true
+		r.Passed, r.Held, r.Message = applyNoData(m.OnNoData, ans.err)
+	case ans.err != nil:
+		r.Message = fmt.Sprintf("query failed: %v", ans.err)
+	default:
+		v := ans.v
+		r.Value = &v
+		r.Passed, r.Message = Within(v, rng)
+	}
+	if ans.note != "" {
+		r.Message = strings.TrimPrefix(r.Message+"; "+ans.note, "; ")
+	}
+	return r
+}
+
+// Bounds returns the range a metric's value must stay in: its
+// thresholdRange or, without one, its deprecated threshold as Flagger reads
+// it: the minimum of the builtin request-success-rate and the maximum of
+// every other metric (request-duration, inline queries and templates), so
+// that a value above it fails. A metric with neither, or with a
+// thresholdRange that bounds nothing, is an error: such a check could
+// never fail. A threshold of 0 counts as unset (the API cannot tell
+// them apart); write thresholdRange: {max: 0} instead.
+func Bounds(m flaggerv1beta1.CanaryMetric) (*flaggerv1beta1.CanaryThresholdRange, error) {
+	switch tr := m.ThresholdRange; {
+	case tr != nil && (tr.Min != nil || tr.Max != nil):
+		return tr, nil
+	case tr != nil:
+		return nil, fmt.Errorf("metric %q: its thresholdRange sets neither min nor max, so the check could never fail; set at least one", m.Name)
+	case m.Threshold != 0 && math.IsNaN(m.Threshold):
+		return nil, fmt.Errorf("metric %q: its threshold is not a number; set thresholdRange", m.Name)
+	case m.Threshold != 0 && m.TemplateRef == nil && m.Query == "" && m.Name == BuiltinRequestSuccessRate:
+		return &flaggerv1beta1.CanaryThresholdRange{Min: &m.Threshold}, nil
+	case m.Threshold != 0:
+		return &flaggerv1beta1.CanaryThresholdRange{Max: &m.Threshold}, nil
+	}
+	return nil, fmt.Errorf("metric %q has neither thresholdRange nor threshold, so the check could never fail: "+
+		"set thresholdRange.min and/or thresholdRange.max (a threshold of 0 counts as unset)", m.Name)
 }
 
 // OneLine collapses the runs of white space in a rendered query into single
@@ -122,25 +169,31 @@ type queryKey struct {
 }
 
 type answer struct {
-	v   float64
-	err error
+	v    float64
+	note string
+	err  error
 }
 
-func (q queries) run(ctx context.Context, a *Analyzer, p Provider, query string) (float64, error) {
+func (q queries) run(ctx context.Context, a *Analyzer, p Provider, query string) answer {
 	id, comparable := identity(p)
 	key := queryKey{id, query}
 	if ans, ok := q[key]; ok && comparable {
-		return ans.v, ans.err
+		return ans
 	}
 	start := time.Now()
-	v, err := p.RunQuery(ctx, query)
+	var ans answer
+	if np, ok := p.(NotingProvider); ok {
+		ans.v, ans.note, ans.err = np.RunQueryNoted(ctx, query)
+	} else {
+		ans.v, ans.err = p.RunQuery(ctx, query)
+	}
 	if a.Observe != nil {
-		a.Observe(KindOf(p), time.Since(start), err)
+		a.Observe(KindOf(p), time.Since(start), ans.err)
 	}
 	if comparable {
-		q[key] = answer{v, err}
+		q[key] = ans
 	}
-	return v, err
+	return ans
 }
 
 // identity returns a provider as a map key when its type can be one
@@ -174,7 +227,13 @@ func (a *Analyzer) Check(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 	for _, m := range cd.Spec.Analysis.Metrics {
 		p, _, err := a.Resolver.Resolve(ctx, cd, m)
 		if err != nil {
-			return err
+			return redactError(err)
+		}
+		if m.Compare == nil {
+			// A comparison is judged against the primary, not bounds.
+			if _, err := Bounds(m); err != nil {
+				return err
+			}
 		}
 		if id, ok := identity(p); ok {
 			if checked[id] {
@@ -185,7 +244,7 @@ func (a *Analyzer) Check(ctx context.Context, cd *flaggerv1beta1.Canary) error {
 		online, err := p.IsOnline(ctx)
 		switch {
 		case err != nil:
-			return fmt.Errorf("metric %s: its provider does not answer: %w", m.Name, err)
+			return redactError(fmt.Errorf("metric %s: its provider does not answer: %w", m.Name, err))
 		case !online:
 			return fmt.Errorf("metric %s: its provider is not online", m.Name)
 		}

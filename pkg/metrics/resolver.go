@@ -9,9 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	knativev1 "github.com/sluicedev/sluice/pkg/apis/knative/v1"
 )
 
 // DefaultMaxProviders is how many provider clients a ClusterResolver keeps
@@ -42,6 +44,9 @@ type ResolverConfig struct {
 	// unstructured objects from the API server rather than a cache (the
 	// manager's client does). Nil makes keptn templates an error.
 	Kube client.Client
+	// Rest is Sluice's connection to the API server, which externalmetrics
+	// templates without an address use. Nil makes them need an address.
+	Rest *rest.Config
 }
 
 // ClusterResolver is the production Resolver. It resolves, in this order:
@@ -76,8 +81,12 @@ func (r *ClusterResolver) Resolve(ctx context.Context, cd *flaggerv1beta1.Canary
 	if server == "" {
 		server = r.cfg.MetricsServer
 	}
+	qm, err := r.queryModel(ctx, cd, m)
+	if err != nil {
+		return nil, "", err
+	}
 	if m.TemplateRef != nil {
-		rt, err := resolveTemplate(ctx, r.reader, cd, m, server, r.cfg.NoCrossNamespaceRefs)
+		rt, err := resolveTemplate(ctx, r.reader, cd, m, qm, server, r.cfg.NoCrossNamespaceRefs)
 		if err != nil {
 			return nil, "", err
 		}
@@ -88,7 +97,6 @@ func (r *ClusterResolver) Resolve(ctx context.Context, cd *flaggerv1beta1.Canary
 		return p, rt.query, nil
 	}
 
-	qm := NewQueryModel(cd, m)
 	var source, text string
 	if m.Query != "" {
 		source, text = fmt.Sprintf("metric %q (inline query)", m.Name), m.Query
@@ -117,6 +125,25 @@ func (r *ClusterResolver) Resolve(ctx context.Context, cd *flaggerv1beta1.Canary
 	return p, query, nil
 }
 
+// queryModel returns what the query of metric m of Canary cd can read.
+// For a Knative Service target, {{ route }} is the Service's latest created
+// revision (the canary), as in Flagger, read through the reader.
+func (r *ClusterResolver) queryModel(ctx context.Context, cd *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric) (QueryModel, error) {
+	qm := NewQueryModel(cd, m)
+	if !cd.Spec.TargetRef.IsKnativeService() {
+		return qm, nil
+	}
+	svc := &knativev1.Service{}
+	key := client.ObjectKey{Namespace: cd.Namespace, Name: cd.Spec.TargetRef.Name}
+	if err := r.reader.Get(ctx, key, svc); err != nil {
+		return qm, fmt.Errorf("metric %q: reading the Knative Service %s for {{ route }}: %w", m.Name, key, err)
+	}
+	if rev := svc.Status.LatestCreatedRevisionName; rev != "" {
+		qm.Route = rev
+	}
+	return qm, nil
+}
+
 // provider returns the cached provider for cfg or builds it.
 func (r *ClusterResolver) provider(cfg ProviderConfig) (Provider, error) {
 	if cfg.Timeout == 0 {
@@ -128,6 +155,9 @@ func (r *ClusterResolver) provider(cfg ProviderConfig) (Provider, error) {
 	case flaggerv1beta1.MetricProviderKeptn:
 		cfg.Window = 0 // the query carries its timeframe
 		cfg.Kube = r.cfg.Kube
+	case flaggerv1beta1.MetricProviderExternalMetrics:
+		cfg.Window = 0 // the adapter decides the window
+		cfg.Rest = r.cfg.Rest
 	}
 	return r.cache.get(cfg)
 }

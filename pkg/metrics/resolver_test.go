@@ -172,9 +172,9 @@ func TestClusterResolver_ResolvesTemplatesAndFailsClosed(t *testing.T) {
 			err:    []string{`metric "dd"`, "MetricTemplate tpl/dd", "no datadog_application_key"},
 		},
 		{
-			name: "provider type without an implementation", resolver: open, cd: cd,
+			name: "splunk template without an address", resolver: open, cd: cd,
 			metric: flaggerv1beta1.CanaryMetric{Name: "s", TemplateRef: ref("", "splunk")},
-			err:    []string{`metric "s"`, "MetricTemplate tpl/splunk", `"splunk" is not supported`},
+			err:    []string{`metric "s"`, "MetricTemplate tpl/splunk", "splunk: no address"},
 		},
 		{
 			name: "unknown metric name", resolver: open, cd: cd,

@@ -6,16 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 )
 
 const (
+	// stackdriverScope is the OAuth 2.0 scope that lets a token read Cloud
+	// Monitoring data (timeSeries.query, metricDescriptors.list).
+	stackdriverScope = "https://www.googleapis.com/auth/monitoring.read"
 	// stackdriverDefaultAddress is the Cloud Monitoring API.
 	stackdriverDefaultAddress = "https://monitoring.googleapis.com"
 	// stackdriverMaxPages bounds how many pages of one answer are read:
@@ -26,9 +32,8 @@ const (
 // Stackdriver runs Monitoring Query Language (MQL) queries through Google
 // Cloud Monitoring's timeSeries.query method (POST
 // /v3/projects/<project>/timeSeries:query with {"query": ...}), as
-// Flagger's stackdriver provider does through Google's client library.
-// It speaks the REST API with its own OAuth 2.0 code (gcpauth.go) rather
-// than pulling in Google's client libraries.
+// Flagger's stackdriver provider does, with OAuth 2.0 tokens from
+// golang.org/x/oauth2/google.
 //
 // The query carries its own time range (within, every, align), as in
 // Flagger. The answer must hold exactly one time series with points; the
@@ -37,13 +42,14 @@ const (
 // error naming their labels (fold them with group_by []).
 //
 // Secret keys, as in Flagger: project, the project ID (required), and
-// serviceAccountKey, a service account JSON key (optional). With a key,
-// Sluice signs a JWT with it and trades it for an access token with the
-// monitoring.read scope at the key's token_uri. Without one, it asks the
-// GCE/GKE metadata server (workload identity) for a token of the default
-// service account; GCE_METADATA_HOST in Sluice's environment replaces
-// metadata.google.internal. Tokens are kept until a minute before they
-// expire. The account needs roles/monitoring.viewer.
+// serviceAccountKey, a service account JSON key (optional; only keys of
+// type service_account are accepted from a Secret). Without a key, Sluice
+// uses Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS in
+// its environment, gcloud's well-known file, or the GCE/GKE metadata
+// server (workload identity; GCE_METADATA_HOST replaces
+// metadata.google.internal). Tokens carry the monitoring.read scope and
+// are kept until shortly before they expire. The account needs
+// roles/monitoring.viewer.
 //
 // The provider's address replaces https://monitoring.googleapis.com.
 type Stackdriver struct {
@@ -53,45 +59,41 @@ type Stackdriver struct {
 }
 
 // NewStackdriver returns a Stackdriver provider for cfg. The Secret's
-// project is required.
+// project is required; the credentials are found when the provider is
+// built and tokens are fetched when the first query is sent.
 func NewStackdriver(cfg ProviderConfig) (*Stackdriver, error) {
-	return newStackdriver(cfg, os.LookupEnv, time.Now)
-}
-
-// newStackdriver is NewStackdriver with the environment and the clock
-// injected.
-func newStackdriver(cfg ProviderConfig, lookupEnv func(string) (string, bool), now func() time.Time) (*Stackdriver, error) {
 	project, _ := cfg.credential("project")
 	project = strings.TrimSpace(project)
 	if project == "" {
 		return nil, errors.New("stackdriver: the MetricTemplate's secretRef Secret has no project (the Google Cloud project ID)")
 	}
-	// The token endpoint and the metadata server get neither the
-	// template's headers nor its insecureSkipVerify.
-	tokenClient := newHTTPClient(ProviderConfig{Timeout: cfg.Timeout}, nil)
-	var tokens *gcpTokenSource
+	// The token endpoint gets neither the template's headers nor its
+	// insecureSkipVerify, and is not redirected to another host either.
+	tokenClient := &http.Client{Timeout: queryTimeout(cfg), Transport: sharedTransport(cfg.Type, false), CheckRedirect: sameHostRedirects}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenClient)
+	var creds *google.Credentials
+	var err error
 	if raw, ok := cfg.credential("serviceAccountKey"); ok && strings.TrimSpace(raw) != "" {
-		key, signer, err := parseGCPServiceAccountKey(raw)
+		creds, err = google.CredentialsFromJSONWithType(ctx, []byte(raw), google.ServiceAccount, stackdriverScope)
 		if err != nil {
-			return nil, fmt.Errorf("stackdriver: %w", err)
+			return nil, fmt.Errorf("stackdriver: serviceAccountKey is not a service account JSON key: %w", err)
 		}
-		tokens = newServiceAccountTokens(key, signer, tokenClient, now)
 	} else {
-		tokens = newMetadataTokens(tokenClient, lookupEnv, now)
+		creds, err = google.FindDefaultCredentials(ctx, stackdriverScope)
+		if err != nil {
+			return nil, fmt.Errorf("stackdriver: the Secret has no serviceAccountKey and Sluice found no Application Default Credentials "+
+				"(workload identity, GOOGLE_APPLICATION_CREDENTIALS): %w", err)
+		}
 	}
-
 	address := strings.TrimSuffix(cfg.Address, "/")
 	if address == "" {
 		address = stackdriverDefaultAddress
 	}
-	client := newHTTPClient(cfg, nil)
+	client := newHTTPClient(cfg, address, nil)
 	// Authorize below the transport that adds the template's headers, so
 	// that the token wins over a header of the same name.
-	if ht, ok := client.Transport.(*headerTransport); ok {
-		ht.base = &gcpAuthTransport{base: ht.base, tokens: tokens}
-	} else {
-		client.Transport = &gcpAuthTransport{base: client.Transport, tokens: tokens}
-	}
+	ht := client.Transport.(*headerTransport)
+	ht.base = &oauth2.Transport{Source: tokenSource{creds.TokenSource}, Base: ht.base}
 	return &Stackdriver{address: address, project: project, client: client}, nil
 }
 
@@ -310,7 +312,7 @@ func (s *Stackdriver) query(ctx context.Context, body stackdriverQueryRequest) (
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	answer, err := callAPI(s.client, req, "stackdriver")
+	answer, err := s.call(req)
 	if err != nil {
 		return nil, err
 	}
@@ -331,8 +333,60 @@ func (s *Stackdriver) IsOnline(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("stackdriver: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	if _, err := callAPI(s.client, req, "stackdriver"); err != nil {
+	if _, err := s.call(req); err != nil {
 		return false, err
 	}
 	return true, nil
 }
+
+// call sends req and returns the body of a 2xx answer. A failed token
+// fetch and Google's JSON error answers ({"error": {"code", "message",
+// "status"}}) become errors that say what failed.
+func (s *Stackdriver) call(req *http.Request) ([]byte, error) {
+	where := "stackdriver at " + req.URL.Scheme + "://" + req.URL.Host
+	resp, err := s.client.Do(req)
+	if err != nil {
+		var te tokenError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("stackdriver: getting an access token failed (check serviceAccountKey, or the workload identity of Sluice's service account): %w", te.err)
+		}
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the answer: %w", where, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return body, nil
+	}
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+			Status  string `json:"status"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && (e.Error.Message != "" || e.Error.Status != "") {
+		body = []byte(strings.TrimSuffix(strings.TrimPrefix(e.Error.Status+": "+e.Error.Message, ": "), ": "))
+	}
+	return nil, statusError(where, resp, body)
+}
+
+// tokenSource marks the errors of a token source, so that a failed token
+// fetch reads as such rather than as a failed request to the API.
+type tokenSource struct{ src oauth2.TokenSource }
+
+// Token returns a token of the source, or its error as a tokenError.
+func (s tokenSource) Token() (*oauth2.Token, error) {
+	t, err := s.src.Token()
+	if err != nil {
+		return nil, tokenError{err}
+	}
+	return t, nil
+}
+
+// tokenError is an error of a token source.
+type tokenError struct{ err error }
+
+func (e tokenError) Error() string { return e.err.Error() }
+func (e tokenError) Unwrap() error { return e.err }

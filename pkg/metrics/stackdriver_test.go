@@ -10,16 +10,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
@@ -43,7 +42,7 @@ const (
 
 // serviceAccountKeyJSON is a service account JSON key for the test key
 // pair whose token_uri is tokenURI, with the private key in PKCS #8.
-func serviceAccountKeyJSON(t *testing.T, tokenURI string) string {
+func serviceAccountKeyJSON(t testing.TB, tokenURI string) string {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(testGCPKey())
 	if err != nil {
@@ -67,11 +66,13 @@ func serviceAccountKeyJSON(t *testing.T, tokenURI string) string {
 // fakeGoogleAuth is Google's token endpoint (POST /token, which checks the
 // JWT bearer grant the way Google does: form, RS256 signature against the
 // test key's public half, and claims) and a GCE metadata server (GET
-// /computeMetadata/v1/instance/service-accounts/default/token with
-// Metadata-Flavor: Google). It counts the tokens it issues.
+// /computeMetadata/v1/instance/service-accounts/default/token and
+// /computeMetadata/v1/project/project-id with Metadata-Flavor: Google). It
+// counts the tokens it issues.
 type fakeGoogleAuth struct {
-	t      *testing.T
-	reject string // an OAuth error code to answer the grant with, if any
+	t        testing.TB
+	reject   string // an OAuth error code to answer the grant with, if any
+	lifetime int    // expires_in of the tokens; 3599 when zero
 
 	mu     sync.Mutex
 	issued []string
@@ -91,18 +92,36 @@ func (f *fakeGoogleAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, _ = fmt.Fprintf(w, `{"error":%q,"error_description":"Invalid JWT Signature."}`, f.reject)
 			return
 		}
-		_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":3599,"token_type":"Bearer"}`, f.issue("ya29.key"))
-	case r.Method == http.MethodGet && r.URL.Path == "/computeMetadata/v1/instance/service-accounts/default/token":
+		_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":%d,"token_type":"Bearer"}`, f.issue("ya29.key"), f.expiresIn())
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/computeMetadata/v1/"):
 		if r.Header.Get("Metadata-Flavor") != "Google" {
 			w.WriteHeader(http.StatusForbidden)
 			_, _ = io.WriteString(w, "Missing Metadata-Flavor:Google header.")
 			return
 		}
-		_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":3137,"token_type":"Bearer"}`, f.issue("ya29.metadata"))
+		switch r.URL.Path {
+		case "/computeMetadata/v1/instance/service-accounts/default/token":
+			if scopes := r.URL.Query().Get("scopes"); scopes != stackdriverScope {
+				f.t.Errorf("metadata token asked for scopes %q", scopes)
+			}
+			_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":%d,"token_type":"Bearer"}`, f.issue("ya29.metadata"), f.expiresIn())
+		case "/computeMetadata/v1/project/project-id":
+			_, _ = io.WriteString(w, testGCPProject)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
 	default:
 		f.t.Errorf("auth request %s %s", r.Method, r.URL)
 		w.WriteHeader(http.StatusNotFound)
 	}
+}
+
+// expiresIn is the lifetime of the tokens, in seconds.
+func (f *fakeGoogleAuth) expiresIn() int {
+	if f.lifetime == 0 {
+		return 3599
+	}
+	return f.lifetime
 }
 
 // issue records and returns a new token.
@@ -121,7 +140,10 @@ func (f *fakeGoogleAuth) tokens() []string {
 	return append([]string(nil), f.issued...)
 }
 
-// verifyGrant checks a JWT bearer grant independently of gcpauth.go.
+// verifyGrant checks a JWT bearer grant as Google's token endpoint does:
+// the form, the RS256 signature against the test key's public half, and
+// the claims (the service account, the monitoring.read scope, this
+// endpoint as audience, one hour of validity).
 func (f *fakeGoogleAuth) verifyGrant(r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
 		return fmt.Errorf("content type %q", ct)
@@ -175,7 +197,7 @@ func (f *fakeGoogleAuth) verifyGrant(r *http.Request) error {
 }
 
 // newFakeGoogleAuth starts the fake token endpoint and metadata server.
-func newFakeGoogleAuth(t *testing.T) (*fakeGoogleAuth, *httptest.Server) {
+func newFakeGoogleAuth(t testing.TB) (*fakeGoogleAuth, *httptest.Server) {
 	t.Helper()
 	f := &fakeGoogleAuth{t: t}
 	srv := httptest.NewServer(f)
@@ -363,125 +385,6 @@ func (m *monitoringOK) authorizations() []string {
 	return append([]string(nil), m.auths...)
 }
 
-func TestStackdriver_CachesTheAccessTokenUntilShortlyBeforeItExpires(t *testing.T) {
-	auth, authSrv := newFakeGoogleAuth(t)
-	mon := &monitoringOK{}
-	monSrv := httptest.NewServer(mon)
-	defer monSrv.Close()
-	env := envOf(map[string]string{"GCE_METADATA_HOST": strings.TrimPrefix(authSrv.URL, "http://")})
-	for _, tc := range []struct {
-		name     string
-		creds    map[string]string
-		lifetime time.Duration // as the fake issues them
-		prefix   string
-	}{
-		{"service account key", map[string]string{"project": testGCPProject, "serviceAccountKey": serviceAccountKeyJSON(t, authSrv.URL+"/token")}, 3599 * time.Second, "ya29.key."},
-		{"metadata server", map[string]string{"project": testGCPProject}, 3137 * time.Second, "ya29.metadata."},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			start := len(auth.tokens())
-			clock := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
-			var clockMu sync.Mutex
-			now := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
-			p, err := newStackdriver(ProviderConfig{Address: monSrv.URL, Credentials: tc.creds}, env, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Concurrent first queries share one token request.
-			var wg sync.WaitGroup
-			for range 8 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if v, err := p.RunQuery(context.Background(), testMQL); err != nil || v != 3 {
-						t.Errorf("RunQuery: %v, %v", v, err)
-					}
-				}()
-			}
-			wg.Wait()
-			if ok, err := p.IsOnline(context.Background()); !ok || err != nil {
-				t.Errorf("IsOnline: %v, %v", ok, err)
-			}
-			issued := auth.tokens()[start:]
-			if len(issued) != 1 || !strings.HasPrefix(issued[0], tc.prefix) {
-				t.Fatalf("issued %v for nine calls, want one %s token", issued, tc.prefix)
-			}
-			// Still valid just before the refresh margin, replaced after.
-			clockMu.Lock()
-			clock = clock.Add(tc.lifetime - time.Minute - time.Second)
-			clockMu.Unlock()
-			if _, err := p.RunQuery(context.Background(), testMQL); err != nil {
-				t.Fatal(err)
-			}
-			if n := len(auth.tokens()) - start; n != 1 {
-				t.Errorf("%d tokens issued before the margin, want 1", n)
-			}
-			clockMu.Lock()
-			clock = clock.Add(2 * time.Second)
-			clockMu.Unlock()
-			if _, err := p.RunQuery(context.Background(), testMQL); err != nil {
-				t.Fatal(err)
-			}
-			issued = auth.tokens()[start:]
-			if len(issued) != 2 {
-				t.Fatalf("issued %v, want a second token after the first expired", issued)
-			}
-			auths := mon.authorizations()
-			if last := auths[len(auths)-1]; last != "Bearer "+issued[1] {
-				t.Errorf("last request sent %q, want the new token %s", last, issued[1])
-			}
-		})
-	}
-}
-
-func TestStackdriver_ExplainsTokenFailures(t *testing.T) {
-	auth, authSrv := newFakeGoogleAuth(t)
-	auth.reject = "invalid_grant"
-	mon := &monitoringOK{}
-	monSrv := httptest.NewServer(mon)
-	defer monSrv.Close()
-	deadMetadata := httptest.NewServer(http.NotFoundHandler())
-	deadHost := strings.TrimPrefix(deadMetadata.URL, "http://")
-	deadMetadata.Close()
-
-	for _, tc := range []struct {
-		name  string
-		creds map[string]string
-		env   func(string) (string, bool)
-		err   []string
-	}{
-		{"the token endpoint refuses the grant", map[string]string{"project": testGCPProject, "serviceAccountKey": serviceAccountKeyJSON(t, authSrv.URL+"/token")}, noEnv,
-			[]string{"getting an access token for " + testGCPEmail, "stackdriver token endpoint", "400 Bad Request", "invalid_grant"}},
-		{"no metadata server", map[string]string{"project": testGCPProject},
-			envOf(map[string]string{"GCE_METADATA_HOST": deadHost}),
-			[]string{"metadata server (workload identity)", "serviceAccountKey", deadHost}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p, err := newStackdriver(ProviderConfig{Address: monSrv.URL, Credentials: tc.creds}, tc.env, time.Now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, call := range []func() error{
-				func() error { _, err := p.RunQuery(context.Background(), testMQL); return err },
-				func() error { _, err := p.IsOnline(context.Background()); return err },
-			} {
-				err := call()
-				if err == nil {
-					t.Fatal("no error")
-				}
-				for _, s := range tc.err {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q does not contain %q", err, s)
-					}
-				}
-			}
-			if n := len(mon.authorizations()); n != 0 {
-				t.Errorf("%d requests reached the monitoring API without a token", n)
-			}
-		})
-	}
-}
-
 func TestStackdriver_IsOnlineListsOneMetricDescriptor(t *testing.T) {
 	_, authSrv := newFakeGoogleAuth(t)
 	var denied bool
@@ -520,78 +423,6 @@ func TestStackdriver_IsOnlineListsOneMetricDescriptor(t *testing.T) {
 	}
 }
 
-func TestStackdriver_RefusesBadSettings(t *testing.T) {
-	der := x509.MarshalPKCS1PrivateKey(testGCPKey())
-	pkcs1 := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}))
-	keyWith := func(fields map[string]string) string {
-		raw, _ := json.Marshal(fields)
-		return string(raw)
-	}
-	for _, tc := range []struct {
-		name  string
-		creds map[string]string
-		err   string
-	}{
-		{"no secret", nil, "stackdriver: the MetricTemplate's secretRef Secret has no project"},
-		{"a blank project", map[string]string{"project": " \n"}, "has no project"},
-		{"a key that is not JSON", map[string]string{"project": "p", "serviceAccountKey": "not json"}, "serviceAccountKey is not a service account JSON key"},
-		{"a user credential", map[string]string{"project": "p", "serviceAccountKey": `{"type":"authorized_user","client_id":"x","refresh_token":"y"}`},
-			`a "authorized_user" credential; only service_account keys are supported`},
-		{"no client_email", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"private_key": pkcs1})}, "no client_email"},
-		{"no private_key", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"client_email": testGCPEmail})}, "no private_key"},
-		{"a private key that is not PEM", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"client_email": testGCPEmail, "private_key": "MIIE..."})},
-			"private_key of serviceAccountKey is not PEM"},
-		{"a PEM that is not a key", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"client_email": testGCPEmail,
-			"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("garbage")}))})}, "reading the private_key of serviceAccountKey"},
-		{"a PKCS #1 key is fine", map[string]string{"project": "p", "serviceAccountKey": keyWith(map[string]string{"client_email": testGCPEmail, "private_key": pkcs1})}, ""},
-		{"no key means the metadata server", map[string]string{"project": "p"}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := newStackdriver(ProviderConfig{Credentials: tc.creds}, noEnv, time.Now)
-			switch {
-			case tc.err == "" && err != nil:
-				t.Errorf("unexpected error %v", err)
-			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-				t.Errorf("error %v, want one with %q", err, tc.err)
-			}
-		})
-	}
-	p, err := newStackdriver(ProviderConfig{Credentials: map[string]string{"project": "p"}}, noEnv, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.RunQuery(context.Background(), "  \n"); err == nil || !strings.Contains(err.Error(), "the query is empty") {
-		t.Errorf("empty query: %v", err)
-	}
-}
-
-func TestStackdriver_ReadsTheDefaultAddressAndProjectPath(t *testing.T) {
-	p, err := newStackdriver(ProviderConfig{Credentials: map[string]string{"project": "team/a"}}, noEnv, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.address != "https://monitoring.googleapis.com" {
-		t.Errorf("address %s", p.address)
-	}
-	// The project is one path segment, whatever it holds.
-	var got string
-	p.address = "http://monitoring.invalid"
-	p.client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		got = r.URL.EscapedPath()
-		return nil, errors.New("stop")
-	})
-	_, _ = p.RunQuery(context.Background(), testMQL)
-	if want := "/v3/projects/" + url.PathEscape("team/a") + "/timeSeries:query"; got != want {
-		t.Errorf("path %s, want %s", got, want)
-	}
-}
-
-// roundTripFunc is an http.RoundTripper made of a function.
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-// RoundTrip calls f.
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 func TestStackdriver_OneProviderPerTemplateWhateverTheInterval(t *testing.T) {
 	_, authSrv := newFakeGoogleAuth(t)
 	mon := &monitoringOK{}
@@ -623,5 +454,207 @@ func TestStackdriver_OneProviderPerTemplateWhateverTheInterval(t *testing.T) {
 		} else if p != first {
 			t.Error("another interval built another stackdriver provider, with its own token")
 		}
+	}
+}
+
+// isolateGoogle points Application Default Credentials at what the test
+// sets only: no GOOGLE_APPLICATION_CREDENTIALS, no gcloud file (HOME is
+// empty) and a metadata server at metadataHost (GCE_METADATA_HOST, so that
+// no test ever probes the real metadata address).
+func isolateGoogle(t *testing.T, metadataHost string) {
+	t.Helper()
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	_ = os.Unsetenv("GOOGLE_APPLICATION_CREDENTIALS")
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("CLOUDSDK_CONFIG", t.TempDir())
+	t.Setenv("GCE_METADATA_HOST", metadataHost)
+}
+
+func TestStackdriver_ReusesTheAccessTokenUntilItExpires(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lifetime int
+		tokens   int
+	}{
+		{"an hour-long token serves every call", 3599, 1},
+		{"an expiring token is replaced at every call", 5, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			auth, authSrv := newFakeGoogleAuth(t)
+			auth.lifetime = tc.lifetime
+			mon := &monitoringOK{}
+			monSrv := httptest.NewServer(mon)
+			defer monSrv.Close()
+			p, err := NewStackdriver(ProviderConfig{Type: "stackdriver", Address: monSrv.URL,
+				Credentials: map[string]string{"project": testGCPProject, "serviceAccountKey": serviceAccountKeyJSON(t, authSrv.URL+"/token")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if v, err := p.RunQuery(context.Background(), testMQL); err != nil || v != 3 {
+					t.Fatalf("RunQuery: %v, %v", v, err)
+				}
+			}
+			if ok, err := p.IsOnline(context.Background()); !ok || err != nil {
+				t.Fatalf("IsOnline: %v, %v", ok, err)
+			}
+			issued := auth.tokens()
+			if len(issued) != tc.tokens {
+				t.Fatalf("issued %v for three calls, want %d", issued, tc.tokens)
+			}
+			auths := mon.authorizations()
+			if last := auths[len(auths)-1]; last != "Bearer "+issued[len(issued)-1] {
+				t.Errorf("last request sent %q, want the newest token %s", last, issued[len(issued)-1])
+			}
+		})
+	}
+}
+
+// TestStackdriver_UsesApplicationDefaultCredentials runs queries with a
+// Secret that has only the project, so that golang.org/x/oauth2/google
+// finds the credentials: a key file named by GOOGLE_APPLICATION_CREDENTIALS,
+// or the metadata server of GKE's workload identity.
+func TestStackdriver_UsesApplicationDefaultCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		setup  func(t *testing.T, authURL string)
+		prefix string
+	}{
+		{"GOOGLE_APPLICATION_CREDENTIALS", func(t *testing.T, authURL string) {
+			file := filepath.Join(t.TempDir(), "key.json")
+			if err := os.WriteFile(file, []byte(serviceAccountKeyJSON(t, authURL+"/token")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", file)
+		}, "ya29.key."},
+		{"workload identity (metadata server)", func(*testing.T, string) {}, "ya29.metadata."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			auth, authSrv := newFakeGoogleAuth(t)
+			isolateGoogle(t, strings.TrimPrefix(authSrv.URL, "http://"))
+			tc.setup(t, authSrv.URL)
+			mon := &monitoringOK{}
+			monSrv := httptest.NewServer(mon)
+			defer monSrv.Close()
+			p, err := NewStackdriver(ProviderConfig{Type: "stackdriver", Address: monSrv.URL, Credentials: map[string]string{"project": testGCPProject}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := p.RunQuery(context.Background(), testMQL); err != nil || v != 3 {
+				t.Fatalf("RunQuery: %v, %v", v, err)
+			}
+			issued := auth.tokens()
+			if len(issued) != 1 || !strings.HasPrefix(issued[0], tc.prefix) {
+				t.Fatalf("issued %v, want one %s token", issued, tc.prefix)
+			}
+			if got := mon.authorizations(); len(got) != 1 || got[0] != "Bearer "+issued[0] {
+				t.Errorf("the monitoring API saw %v, want the issued token", got)
+			}
+		})
+	}
+}
+
+func TestStackdriver_ExplainsTokenFailures(t *testing.T) {
+	auth, authSrv := newFakeGoogleAuth(t)
+	auth.reject = "invalid_grant"
+	mon := &monitoringOK{}
+	monSrv := httptest.NewServer(mon)
+	defer monSrv.Close()
+	deadMetadata := httptest.NewServer(http.NotFoundHandler())
+	deadHost := strings.TrimPrefix(deadMetadata.URL, "http://")
+	deadMetadata.Close()
+	for _, tc := range []struct {
+		name  string
+		creds map[string]string
+		err   []string
+	}{
+		{"the token endpoint refuses the grant", map[string]string{"project": testGCPProject, "serviceAccountKey": serviceAccountKeyJSON(t, authSrv.URL+"/token")},
+			[]string{"getting an access token failed", "invalid_grant"}},
+		{"no metadata server", map[string]string{"project": testGCPProject}, []string{"getting an access token failed", "workload identity", deadHost}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateGoogle(t, deadHost)
+			p, err := NewStackdriver(ProviderConfig{Type: "stackdriver", Address: monSrv.URL, Credentials: tc.creds})
+			if err != nil {
+				// Finding the metadata credentials asks the (dead)
+				// server for the project: that failure is fine too, if
+				// it says so.
+				checkQuery(t, 0, err, 0, tc.err[2:])
+				return
+			}
+			for _, call := range []func() error{
+				func() error { _, err := p.RunQuery(context.Background(), testMQL); return err },
+				func() error { _, err := p.IsOnline(context.Background()); return err },
+			} {
+				checkQuery(t, 0, call(), 0, tc.err)
+			}
+			if n := len(mon.authorizations()); n != 0 {
+				t.Errorf("%d requests reached the monitoring API without a token", n)
+			}
+		})
+	}
+}
+
+func TestStackdriver_RefusesBadSettings(t *testing.T) {
+	_, authSrv := newFakeGoogleAuth(t)
+	// A credential configuration that would make Sluice read a file of its
+	// own and send it to a server of the Secret's author: it must be
+	// refused before anything is read or sent.
+	stolen := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(stolen, []byte("sluice-service-account-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the external account's token_url was called: %s", r.URL)
+	}))
+	defer thief.Close()
+	external, _ := json.Marshal(map[string]any{
+		"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
+		"subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": thief.URL + "/token",
+		"credential_source": map[string]any{"file": stolen},
+	})
+	for _, tc := range []struct {
+		name  string
+		creds map[string]string
+		err   string
+	}{
+		{"no secret", nil, "stackdriver: the MetricTemplate's secretRef Secret has no project"},
+		{"a blank project", map[string]string{"project": " \n"}, "has no project"},
+		{"a key that is not JSON", map[string]string{"project": "p", "serviceAccountKey": "not json"}, "serviceAccountKey is not a service account JSON key"},
+		{"a user credential", map[string]string{"project": "p", "serviceAccountKey": `{"type":"authorized_user","client_id":"x","refresh_token":"y"}`},
+			"serviceAccountKey is not a service account JSON key"},
+		{"an external account", map[string]string{"project": "p", "serviceAccountKey": string(external)}, "serviceAccountKey is not a service account JSON key"},
+		{"a key without a private key", map[string]string{"project": "p", "serviceAccountKey": `{"type":"service_account","client_email":"x@y"}`},
+			"getting an access token failed"},
+		{"no credentials at all", map[string]string{"project": "p"}, "no Application Default Credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateGoogle(t, strings.TrimPrefix(authSrv.URL, "http://"))
+			t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", filepath.Join(t.TempDir(), "missing.json"))
+			p, err := NewStackdriver(ProviderConfig{Type: "stackdriver", Credentials: tc.creds})
+			if err == nil {
+				// A key whose private key cannot sign fails at the first
+				// token instead.
+				_, err = p.RunQuery(context.Background(), testMQL)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("error %v, want one with %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func TestStackdriver_RefusesAnEmptyQueryAndDefaultsTheAddress(t *testing.T) {
+	_, authSrv := newFakeGoogleAuth(t)
+	p, err := NewStackdriver(ProviderConfig{Type: "stackdriver",
+		Credentials: map[string]string{"project": "team/a", "serviceAccountKey": serviceAccountKeyJSON(t, authSrv.URL+"/token")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.address != "https://monitoring.googleapis.com" {
+		t.Errorf("address %s", p.address)
+	}
+	if _, err := p.RunQuery(context.Background(), "  \n"); err == nil || !strings.Contains(err.Error(), "the query is empty") {
+		t.Errorf("empty query: %v", err)
 	}
 }

@@ -34,7 +34,9 @@ type QueryModel struct {
 	Service string
 	// Ingress is spec.ingressRef.name, or Target when unset.
 	Ingress string
-	// Route is spec.routeRef.name, or Target when unset.
+	// Route is spec.routeRef.name, or Target when unset. For a Knative
+	// Service target the ClusterResolver sets it to the Service's latest
+	// created revision, as Flagger does.
 	Route string
 	// Interval is the metric's interval, DefaultInterval when unset.
 	Interval string
@@ -110,6 +112,9 @@ func (qm QueryModel) window() (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("the interval %q is not a duration: %w", qm.Interval, err)
 	}
+	if d <= 0 {
+		return 0, fmt.Errorf("the interval %q is not a positive duration such as 1m", qm.Interval)
+	}
 	return d, nil
 }
 
@@ -122,10 +127,10 @@ type resolvedTemplate struct {
 }
 
 // resolveTemplate reads the MetricTemplate of metric m, renders its query
-// and reads its Secret. Errors name the metric, the template and the
+// with qm and reads its Secret. Errors name the metric, the template and the
 // problem. defaultAddress is used by prometheus templates without an
 // address.
-func resolveTemplate(ctx context.Context, r client.Reader, cd *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric, defaultAddress string, noCrossNamespace bool) (resolvedTemplate, error) {
+func resolveTemplate(ctx context.Context, r client.Reader, cd *flaggerv1beta1.Canary, m flaggerv1beta1.CanaryMetric, qm QueryModel, defaultAddress string, noCrossNamespace bool) (resolvedTemplate, error) {
 	key := types.NamespacedName{Namespace: m.TemplateRef.Namespace, Name: m.TemplateRef.Name}
 	if key.Namespace == "" {
 		key.Namespace = cd.Namespace
@@ -144,7 +149,6 @@ func resolveTemplate(ctx context.Context, r client.Reader, cd *flaggerv1beta1.Ca
 		}
 		return fail("reading the MetricTemplate: %w", err)
 	}
-	qm := NewQueryModel(cd, m)
 	window, err := qm.window()
 	if err != nil {
 		return fail("%w", err)
@@ -157,6 +161,11 @@ func resolveTemplate(ctx context.Context, r client.Reader, cd *flaggerv1beta1.Ca
 	if noCrossNamespace && p.Type == flaggerv1beta1.MetricProviderKeptn {
 		if kq, err := parseKeptnQuery(query); err == nil && kq.namespace != cd.Namespace {
 			return fail("its keptn query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", kq.namespace, cd.Namespace)
+		}
+	}
+	if noCrossNamespace && p.Type == flaggerv1beta1.MetricProviderExternalMetrics {
+		if eq, err := parseExternalMetricsQuery(query); err == nil && eq.namespace != cd.Namespace {
+			return fail("its externalmetrics query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", eq.namespace, cd.Namespace)
 		}
 	}
 	cfg := ProviderConfig{

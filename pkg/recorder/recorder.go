@@ -78,7 +78,7 @@ func New(reg prometheus.Registerer, version, meshProvider string) (*Recorder, er
 			Name: "flagger_canary_weight", Help: "Share of traffic, in percent, routed to the primary (<target>-primary) and to the canary (<target>).",
 		}, []string{"workload", "namespace"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "flagger_canary_duration_seconds", Help: "Duration of one analysis step of a Canary, in seconds.",
+			Name: "flagger_canary_duration_seconds", Help: "Seconds one analysis run of a Canary took, observed at every run whatever it checked.",
 			Buckets: prometheus.DefBuckets,
 		}, canary),
 		analysis: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -162,8 +162,11 @@ func (r *Recorder) SetWeight(cd *flaggerv1beta1.Canary, primary, canary int) {
 	r.weight.WithLabelValues(target(cd), cd.Namespace).Set(float64(canary))
 }
 
-// ObserveDuration adds one analysis step's duration to
-// flagger_canary_duration_seconds.
+// ObserveDuration adds the duration of one analysis run to
+// flagger_canary_duration_seconds. The controller calls it for every run
+// of a Canary's analysis (the pre-rollout step included), whether the run
+// checked metrics, webhooks or nothing, as Flagger does, so that every
+// analysed Canary has a series.
 func (r *Recorder) ObserveDuration(cd *flaggerv1beta1.Canary, d time.Duration) {
 	r.duration.WithLabelValues(target(cd), cd.Namespace).Observe(d.Seconds())
 }

@@ -38,7 +38,7 @@ func (r *contourRouter) OwnedObjects() []client.Object {
 }
 
 func newContourRouter(d Deps) Interface {
-	return &contourRouter{client: d.Client, ingressClass: d.IngressClass}
+	return &contourRouter{client: meshClientOf(d), ingressClass: d.IngressClass}
 }
 
 // Reconcile creates or updates the HTTPProxy. It keeps the split the

@@ -30,20 +30,14 @@ const FieldOwner = "sluice"
 // defaults, fields set by other controllers) as it finds them.
 type MutateFunc func() error
 
-// EnsureOption changes how Ensure treats an existing object.
-type EnsureOption func(*ensureOptions)
-
-type ensureOptions struct {
-	adopt bool
-}
-
-// AllowAdoption lets Ensure take over an existing object that the Canary
-// does not control: the Canary becomes its controller, replacing any other
-// controller reference. Use it only where the API says that Sluice takes
-// such an object over; without it Ensure refuses to edit the object.
-func AllowAdoption() EnsureOption {
-	return func(o *ensureOptions) { o.adopt = true }
-}
+// The one rule of adoption: Sluice edits an existing object when, and
+// only when, its controller reference is the Canary (same UID). Flagger
+// writes the same reference on everything it creates for a Canary, so when
+// Sluice takes over from Flagger, Flagger's objects are adopted as they
+// are: patched in place (same UID, same ClusterIP), never deleted and
+// recreated, whatever labels and annotations they carry. An object with
+// another controller, or none, is someone else's: Sluice reports it
+// (problem.NotOwned) and does not touch it.
 
 // notOwned returns the problem of an existing object that Ensure did not
 // edit because the Canary does not control it. controller describes the
@@ -101,16 +95,12 @@ func recordChange(ctx context.Context, what, kind string, key client.ObjectKey) 
 // sets the managed fields onto the live state and Ensure sends a merge
 // patch of the difference, guarded by the resourceVersion it read; when
 // there is no difference it writes nothing. An existing object that the
-// Canary does not control is left alone and a problem.NotOwned *problem.Problem returned,
-// unless AllowAdoption is given.
+// Canary does not control is left alone and a problem.NotOwned
+// *problem.Problem returned (see the rule of adoption above).
 //
 // The returned result says whether the object was created, updated or
 // left as it was. On success obj holds the object as the server stored it.
-func Ensure(ctx context.Context, c client.Client, owner *flaggerv1beta1.Canary, obj client.Object, mutate MutateFunc, opts ...EnsureOption) (controllerutil.OperationResult, error) {
-	var o ensureOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+func Ensure(ctx context.Context, c client.Client, owner *flaggerv1beta1.Canary, obj client.Object, mutate MutateFunc) (controllerutil.OperationResult, error) {
 	kind := kindOf(c, obj)
 	key := client.ObjectKeyFromObject(obj)
 	if key.Namespace != owner.Namespace {
@@ -134,7 +124,7 @@ func Ensure(ctx context.Context, c client.Client, owner *flaggerv1beta1.Canary, 
 		return controllerutil.OperationResultCreated, nil
 	}
 
-	if err := checkOwner(obj, owner, kind, o.adopt); err != nil {
+	if err := checkOwner(obj, owner, kind); err != nil {
 		return controllerutil.OperationResultNone, err
 	}
 	before := obj.DeepCopyObject().(client.Object)
@@ -174,11 +164,11 @@ func runMutate(mutate MutateFunc, obj client.Object, key client.ObjectKey, kind 
 	return nil
 }
 
-// checkOwner returns a problem.NotOwned *problem.Problem unless owner controls obj or adopt
-// is true.
-func checkOwner(obj client.Object, owner *flaggerv1beta1.Canary, kind string, adopt bool) error {
+// checkOwner returns a problem.NotOwned *problem.Problem unless owner
+// controls obj.
+func checkOwner(obj client.Object, owner *flaggerv1beta1.Canary, kind string) error {
 	ref := metav1.GetControllerOfNoCopy(obj)
-	if adopt || (ref != nil && ref.UID == owner.UID) {
+	if ref != nil && ref.UID == owner.UID {
 		return nil
 	}
 	controller := ""
@@ -191,7 +181,7 @@ func checkOwner(obj client.Object, owner *flaggerv1beta1.Canary, kind string, ad
 // CheckOwner returns a problem (reason NotOwned) unless the Canary
 // controls obj: Sluice does not edit an object someone else owns.
 func CheckOwner(c client.Client, obj client.Object, owner *flaggerv1beta1.Canary) error {
-	return checkOwner(obj, owner, kindOf(c, obj), false)
+	return checkOwner(obj, owner, kindOf(c, obj))
 }
 
 // IsControlledBy reports whether the Canary is the controller of obj.
@@ -228,7 +218,8 @@ func setController(obj client.Object, ref metav1.OwnerReference) {
 				found = true
 			}
 		case ptr.Deref(r.Controller, false):
-			// Only reached when adopting: an object has one controller.
+			// Unreachable for an object Ensure accepted (its controller is
+			// the Canary): an object has one controller.
 		default:
 			out = append(out, r)
 		}

@@ -74,20 +74,18 @@ func TestEnsure_CreatesThenPatchesOnlyWhatChanged(t *testing.T) {
 	}
 }
 
-func TestEnsure_AdoptsOnlyWhenAllowed(t *testing.T) {
+func TestEnsure_EditsOnlyWhatTheCanaryControls(t *testing.T) {
 	t.Parallel()
 	other := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "other", UID: "other-uid", Controller: ptr.To(true)}
 	bystander := metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "bystander", UID: "bystander-uid"}
 	for _, tc := range []struct {
 		name    string
 		owners  []metav1.OwnerReference
-		opts    []router.EnsureOption
 		wantErr string
 	}{
 		{name: "refuses an object controlled by another", owners: []metav1.OwnerReference{other}, wantErr: "is controlled by Deployment other (uid other-uid)"},
 		{name: "refuses an object without controller", owners: []metav1.OwnerReference{bystander}, wantErr: "has no controller"},
-		{name: "adopts from another controller", owners: []metav1.OwnerReference{bystander, other}, opts: []router.EnsureOption{router.AllowAdoption()}},
-		{name: "adopts an orphan", opts: []router.EnsureOption{router.AllowAdoption()}},
+		{name: "refuses an orphan", wantErr: "has no controller"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -101,7 +99,7 @@ func TestEnsure_AdoptsOnlyWhenAllowed(t *testing.T) {
 			}
 
 			cm, mutate := setData(ns, "sluice")
-			_, err := router.Ensure(testContext(t), env.Client, cd, cm, mutate, tc.opts...)
+			_, err := router.Ensure(testContext(t), env.Client, cd, cm, mutate)
 			if tc.wantErr != "" {
 				if !problem.Is(err, problem.NotOwned) || !strings.Contains(err.Error(), "ConfigMap "+ns+"/podinfo-config "+tc.wantErr) {
 					t.Fatalf("error = %v; want a NotOwnedError saying it %s", err, tc.wantErr)
@@ -115,21 +113,33 @@ func TestEnsure_AdoptsOnlyWhenAllowed(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !router.IsControlledBy(cm, cd) || cm.Data["managed"] != "sluice" {
-				t.Errorf("not adopted: owners %v, data %v", cm.OwnerReferences, cm.Data)
-			}
-			for _, ref := range cm.OwnerReferences {
-				if ref.UID == other.UID {
-					t.Errorf("the previous controller reference was kept: %v", cm.OwnerReferences)
-				}
-			}
-			if len(tc.owners) > 0 && cm.OwnerReferences[0].UID != bystander.UID {
-				t.Errorf("the other owner reference was dropped: %v", cm.OwnerReferences)
-			}
+			t.Fatalf("no case without an error: %v", err)
 		})
+	}
+}
+
+// An object Flagger created for the same Canary (its controller reference
+// is the Canary, its labels and annotations are Flagger's) is adopted in
+// place: same UID, Flagger's metadata kept, Sluice's fields set.
+func TestEnsure_AdoptsWhatFlaggerCreatedForTheSameCanaryInPlace(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	cd := newCanary(t, ns, nil)
+	flaggers, _ := setData(ns, "")
+	flaggers.OwnerReferences = []metav1.OwnerReference{{APIVersion: "flagger.app/v1beta1", Kind: "Canary", Name: cd.Name, UID: cd.UID,
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}}
+	flaggers.Labels = map[string]string{"app.kubernetes.io/managed-by": "flagger"}
+	flaggers.Data = map[string]string{"managed": "flagger"}
+	if err := env.Client.Create(t.Context(), flaggers); err != nil {
+		t.Fatal(err)
+	}
+	cm, mutate := setData(ns, "sluice")
+	res, err := router.Ensure(testContext(t), env.Client, cd, cm, mutate)
+	if err != nil || res != controllerutil.OperationResultUpdated {
+		t.Fatalf("Ensure = %s, %v; want an update in place", res, err)
+	}
+	if cm.UID != flaggers.UID || cm.Data["managed"] != "sluice" || cm.Labels["app.kubernetes.io/managed-by"] != "flagger" {
+		t.Errorf("adopted object: uid %s (was %s), data %v, labels %v", cm.UID, flaggers.UID, cm.Data, cm.Labels)
 	}
 }
 

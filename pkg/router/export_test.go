@@ -1,6 +1,10 @@
 package router
 
-import flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+import (
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
 
 // The pure renderers, for the golden tests of package router_test.
 var (
@@ -34,3 +38,38 @@ var RenderHTTPProxy = renderHTTPProxy
 
 // RenderTraefikService is renderTraefikService.
 var RenderTraefikService = renderTraefikService
+
+// The renderers of the gloo, kuma, apisix, skipper and knative routers.
+var (
+	// RenderRouteTable is renderRouteTable.
+	RenderRouteTable = renderRouteTable
+	// RenderTrafficRoute is renderTrafficRoute.
+	RenderTrafficRoute = renderTrafficRoute
+	// RenderApisixRoute is renderApisixRoute.
+	RenderApisixRoute = renderApisixRoute
+	// RenderSkipperIngress is renderSkipperIngress.
+	RenderSkipperIngress = renderSkipperIngress
+	// RenderKnativeTraffic is renderKnativeTraffic.
+	RenderKnativeTraffic = renderKnativeTraffic
+)
+
+// RenderAppMeshVirtualService renders the spec of the apex App Mesh
+// v1beta1 VirtualService for a split.
+func RenderAppMeshVirtualService(cd *flaggerv1beta1.Canary, r Routes) (any, error) {
+	apex, _, _ := ServiceNames(cd)
+	return renderAppMeshVirtualService(cd, apex, r)
+}
+
+// RenderAppMeshVirtualRouter renders the spec of the apex App Mesh
+// v1beta2 VirtualRouter for a split.
+func RenderAppMeshVirtualRouter(cd *flaggerv1beta1.Canary, r Routes) (any, error) {
+	apex, _, _ := ServiceNames(cd)
+	return renderAppMeshVirtualRouter(cd, apex, r)
+}
+
+// IstioAPIVersion returns the version of Istio's networking kinds that
+// the istio router writes through c.
+func IstioAPIVersion(c client.Client) (string, error) {
+	api, err := istioAPIOf(c)
+	return api.version, err
+}

@@ -23,7 +23,8 @@ var errNoGatewayRefs = errors.New("gatewayapi needs spec.service.gatewayRefs: th
 // gatewayAPIRouter is the router of providers "gatewayapi:v1" and
 // "gatewayapi:v1beta1". It owns the HTTPRoute <apex>, attached to the
 // Gateways of spec.service.gatewayRefs, which splits the traffic for
-// spec.service.hosts between the primary and canary Services.
+// spec.service.hosts between the primary and canary Services, and the
+// baseline Service while the baseline has a share.
 //
 // The two providers differ only in the API version of the HTTPRoute; the
 // v1beta1 kind is the v1 kind under another name, still served by the
@@ -44,6 +45,10 @@ type gatewayAPIRouter struct {
 // cookies (see affinity.go).
 func (r *gatewayAPIRouter) rendersSessionAffinity() {}
 
+// rendersBaseline marks the router as one that routes to a baseline (see
+// baseline.go).
+func (r *gatewayAPIRouter) rendersBaseline() {}
+
 // OwnedObjects implements ObjectOwner.
 func (r *gatewayAPIRouter) OwnedObjects() []client.Object {
 	obj, _ := r.newRoute()
@@ -51,14 +56,14 @@ func (r *gatewayAPIRouter) OwnedObjects() []client.Object {
 }
 
 func newGatewayAPIV1Router(d Deps) Interface {
-	return &gatewayAPIRouter{client: d.Client, reader: readerOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
+	return &gatewayAPIRouter{client: meshClientOf(d), reader: meshReaderOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
 		r := &gatewayv1.HTTPRoute{}
 		return r, r
 	}}
 }
 
 func newGatewayAPIV1beta1Router(d Deps) Interface {
-	return &gatewayAPIRouter{client: d.Client, reader: readerOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
+	return &gatewayAPIRouter{client: meshClientOf(d), reader: meshReaderOf(d), newRoute: func() (client.Object, *gatewayv1.HTTPRoute) {
 		r := &gatewayv1beta1.HTTPRoute{}
 		return r, (*gatewayv1.HTTPRoute)(r)
 	}}
@@ -101,12 +106,11 @@ func (r *gatewayAPIRouter) checkParents(ctx context.Context, cd *flaggerv1beta1.
 // SetRoutes writes the split into the HTTPRoute, together with the rest
 // of its spec.
 func (r *gatewayAPIRouter) SetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, _ Target, routes Routes) error {
-	if err := checkSplit(cd, routes); err != nil {
+	if err := checkShares(cd, routes); err != nil {
 		return err
 	}
 	if err := r.ensureHTTPRoute(ctx, cd, &routes); err != nil {
-		return fmt.Errorf("routing Canary %s/%s to primary %d%%, canary %d%% (mirrored: %t): %w",
-			cd.Namespace, cd.Name, routes.Primary, routes.Canary, routes.Mirrored, err)
+		return fmt.Errorf("routing Canary %s/%s to %s: %w", cd.Namespace, cd.Name, describeSplit(routes), err)
 	}
 	return nil
 }
@@ -170,6 +174,8 @@ func (r *gatewayAPIRouter) ensureHTTPRoute(ctx context.Context, cd *flaggerv1bet
 //   - With analysis.sessionAffinity, the cookie rules of affinityOf come
 //     first (their header match makes them more specific than the default
 //     rule too), and the default rule's backends set the cookies.
+//   - A split with a baseline share adds the baseline Service as a third
+//     backend of the weighted rule.
 //
 // Fields the API server would default are written out, so that the stored
 // object equals the rendered one and an unchanged spec causes no write.
@@ -179,6 +185,7 @@ func renderHTTPRoute(cd *flaggerv1beta1.Canary, routes Routes) (gatewayv1.HTTPRo
 		return gatewayv1.HTTPRouteSpec{}, errNoGatewayRefs
 	}
 	_, primary, canary := ServiceNames(cd)
+	baseline := BaselineServiceName(cd)
 	c := &gatewayConverter{}
 	spec := gatewayv1.HTTPRouteSpec{}
 	for _, p := range svc.GatewayRefs {
@@ -199,7 +206,7 @@ func renderHTTPRoute(cd *flaggerv1beta1.Canary, routes Routes) (gatewayv1.HTTPRo
 	def := gatewayv1.HTTPRouteRule{
 		Matches:     c.matches("spec.service.match", svc.Match),
 		Filters:     filters,
-		BackendRefs: gatewaySplit(primary, canary, svc.Port, routes),
+		BackendRefs: gatewaySplit(primary, canary, baseline, svc.Port, routes),
 		Timeouts:    gatewayTimeouts(svc),
 	}
 	for _, m := range svc.Mirror {
@@ -217,7 +224,7 @@ func renderHTTPRoute(cd *flaggerv1beta1.Canary, routes Routes) (gatewayv1.HTTPRo
 		sticky := gatewayv1.HTTPRouteRule{
 			Matches:     c.abMatches("spec.analysis.sessionAffinity", cr.match(), def.Matches),
 			Filters:     slices.Clone(filters),
-			BackendRefs: gatewaySplit(primary, canary, svc.Port, cr.routes()),
+			BackendRefs: gatewaySplit(primary, canary, baseline, svc.Port, cr.routes()),
 			Timeouts:    gatewayTimeouts(svc),
 		}
 		if cr.setCookie != "" {
@@ -240,11 +247,11 @@ func renderHTTPRoute(cd *flaggerv1beta1.Canary, routes Routes) (gatewayv1.HTTPRo
 			spec.Rules = append(spec.Rules, gatewayv1.HTTPRouteRule{
 				Matches:     c.abMatches(fmt.Sprintf("spec.analysis.match[%d]", i), cond, def.Matches),
 				Filters:     slices.Clone(filters),
-				BackendRefs: gatewaySplit(primary, canary, svc.Port, routes),
+				BackendRefs: gatewaySplit(primary, canary, baseline, svc.Port, routes),
 				Timeouts:    gatewayTimeouts(svc),
 			})
 		}
-		def.BackendRefs = gatewaySplit(primary, canary, svc.Port, Routes{Primary: 100})
+		def.BackendRefs = gatewaySplit(primary, canary, baseline, svc.Port, Routes{Primary: 100})
 	}
 	spec.Rules = append(spec.Rules, def)
 	if err := c.Err(); err != nil {
@@ -264,15 +271,20 @@ func gatewayBackend(ref flaggerv1beta1.BackendObjectReference) gatewayv1.Backend
 	}
 }
 
-// gatewaySplit returns the weighted backends of a rule.
-func gatewaySplit(primary, canary string, port int32, r Routes) []gatewayv1.HTTPBackendRef {
+// gatewaySplit returns the weighted backends of a rule: the primary and
+// the canary, and the baseline when it has a share.
+func gatewaySplit(primary, canary, baseline string, port int32, r Routes) []gatewayv1.HTTPBackendRef {
 	ref := func(name string, weight int) gatewayv1.HTTPBackendRef {
 		return gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{
 			BackendObjectReference: gatewayBackend(flaggerv1beta1.BackendObjectReference{Name: name, Port: ptr.To(port)}),
 			Weight:                 ptr.To(int32(weight)),
 		}}
 	}
-	return []gatewayv1.HTTPBackendRef{ref(primary, r.Primary), ref(canary, r.Canary)}
+	out := []gatewayv1.HTTPBackendRef{ref(primary, r.Primary), ref(canary, r.Canary)}
+	if r.Baseline > 0 {
+		out = append(out, ref(baseline, r.Baseline))
+	}
+	return out
 }
 
 // gatewaySetCookie is a backend filter that adds a Set-Cookie header to
@@ -329,5 +341,5 @@ func httpRouteRoutes(spec *gatewayv1.HTTPRouteSpec, cd *flaggerv1beta1.Canary) (
 	mirrored := slices.ContainsFunc(rule.Filters, func(f gatewayv1.HTTPRouteFilter) bool {
 		return f.Type == gatewayv1.HTTPRouteFilterRequestMirror && f.RequestMirror != nil && string(f.RequestMirror.BackendRef.Name) == canary
 	})
-	return splitOf(backends, primary, canary, mirrored), nil
+	return splitWithBaseline(backends, primary, canary, BaselineServiceName(cd), mirrored), nil
 }

@@ -29,9 +29,15 @@ const (
 // with apex Service <apex>:
 //
 //   - the DestinationRules <apex>-primary and <apex>-canary, for the
-//     primary and canary Services, with spec.service.trafficPolicy;
+//     primary and canary Services, with spec.service.trafficPolicy, and
+//     <apex>-baseline with analysis.baseline;
 //   - the VirtualService <apex>, which splits the traffic for the apex
-//     host (and spec.service.hosts) between the two Services.
+//     host (and spec.service.hosts) between the two Services, and the
+//     baseline Service while the baseline has a share.
+//
+// They are written in networking.istio.io/v1 or, on clusters whose Istio
+// is older than 1.22, v1beta1: the newest version the API server serves
+// (istioAPIOf).
 //
 // Rendering is pure (renderVirtualService, renderDestinationRule); the
 // objects are written with Ensure, which sets the whole spec, so an edit
@@ -44,28 +50,45 @@ type istioRouter struct {
 // cookies (see affinity.go).
 func (r *istioRouter) rendersSessionAffinity() {}
 
+// rendersBaseline marks the router as one that routes to a baseline (see
+// baseline.go).
+func (r *istioRouter) rendersBaseline() {}
+
 // OwnedObjects implements ObjectOwner.
 func (r *istioRouter) OwnedObjects() []client.Object {
 	return []client.Object{&networkingv1.VirtualService{}, &networkingv1.DestinationRule{}}
 }
 
 func newIstioRouter(d Deps) Interface {
-	return &istioRouter{client: d.Client}
+	return &istioRouter{client: meshClientOf(d)}
 }
 
 // Reconcile creates or updates the DestinationRules and the
 // VirtualService. The VirtualService keeps the split it holds, or routes
 // all traffic to the primary when it is new or its split cannot be read.
 func (r *istioRouter) Reconcile(ctx context.Context, cd *flaggerv1beta1.Canary, _ Target) error {
+	api, err := istioAPIOf(r.client)
+	if err != nil {
+		return fmt.Errorf("reconciling the Istio routing of Canary %s/%s: %w", cd.Namespace, cd.Name, err)
+	}
 	_, primary, canary := ServiceNames(cd)
-	for _, host := range []string{primary, canary} {
-		dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: host, Namespace: cd.Namespace}}
+	hosts := []string{primary, canary}
+	if wantsBaseline(cd) {
+		hosts = append(hosts, BaselineServiceName(cd))
+	} else {
+		dr, _ := api.destinationRule(metav1.ObjectMeta{Name: BaselineServiceName(cd), Namespace: cd.Namespace})
+		if err := deleteOwned(ctx, r.client, cd, dr, "DestinationRule"); err != nil {
+			return fmt.Errorf("reconciling the Istio routing of Canary %s/%s: %w", cd.Namespace, cd.Name, err)
+		}
+	}
+	for _, host := range hosts {
+		dr, drSpec := api.destinationRule(metav1.ObjectMeta{Name: host, Namespace: cd.Namespace})
 		_, err := Ensure(ctx, r.client, cd, dr, func() error {
 			spec, err := renderDestinationRule(cd, host)
 			if err != nil {
 				return configError(err)
 			}
-			spec.DeepCopyInto(&dr.Spec)
+			spec.DeepCopyInto(drSpec)
 			return nil
 		})
 		if err != nil {
@@ -81,12 +104,11 @@ func (r *istioRouter) Reconcile(ctx context.Context, cd *flaggerv1beta1.Canary, 
 // SetRoutes writes the split into the VirtualService, together with the
 // rest of its spec.
 func (r *istioRouter) SetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, _ Target, routes Routes) error {
-	if err := checkSplit(cd, routes); err != nil {
+	if err := checkShares(cd, routes); err != nil {
 		return err
 	}
 	if err := r.ensureVirtualService(ctx, cd, &routes); err != nil {
-		return fmt.Errorf("routing Canary %s/%s to primary %d%%, canary %d%% (mirrored: %t): %w",
-			cd.Namespace, cd.Name, routes.Primary, routes.Canary, routes.Mirrored, err)
+		return fmt.Errorf("routing Canary %s/%s to %s: %w", cd.Namespace, cd.Name, describeSplit(routes), err)
 	}
 	return nil
 }
@@ -96,11 +118,15 @@ func (r *istioRouter) SetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, 
 // its TCP route.
 func (r *istioRouter) GetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, _ Target) (Routes, error) {
 	apex, _, _ := ServiceNames(cd)
-	vs := &networkingv1.VirtualService{}
+	api, err := istioAPIOf(r.client)
+	if err != nil {
+		return Routes{}, err
+	}
+	vs, spec := api.virtualService(metav1.ObjectMeta{})
 	if err := r.client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: apex}, vs); err != nil {
 		return Routes{}, fmt.Errorf("reading the VirtualService %s/%s of Canary %s: %w", cd.Namespace, apex, cd.Name, err)
 	}
-	routes, err := istioRoutes(&vs.Spec, cd)
+	routes, err := istioRoutes(spec, cd)
 	if err != nil {
 		return Routes{}, fmt.Errorf("reading the split of the VirtualService %s/%s of Canary %s: %w", cd.Namespace, apex, cd.Name, err)
 	}
@@ -123,15 +149,19 @@ func (r *istioRouter) Finalize(context.Context, *flaggerv1beta1.Canary, Target) 
 // or with the split it holds when routes is nil.
 func (r *istioRouter) ensureVirtualService(ctx context.Context, cd *flaggerv1beta1.Canary, routes *Routes) error {
 	apex, _, _ := ServiceNames(cd)
-	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: cd.Namespace}}
+	api, err := istioAPIOf(r.client)
+	if err != nil {
+		return err
+	}
+	vs, vsSpec := api.virtualService(metav1.ObjectMeta{Name: apex, Namespace: cd.Namespace})
 	return ensureSplit(ctx, r.client, cd, vs, routes,
-		func() (Routes, error) { return istioRoutes(&vs.Spec, cd) },
+		func() (Routes, error) { return istioRoutes(vsSpec, cd) },
 		func(want Routes) error {
 			spec, err := renderVirtualService(cd, want)
 			if err != nil {
 				return configError(err)
 			}
-			spec.DeepCopyInto(&vs.Spec)
+			spec.DeepCopyInto(vsSpec)
 			setApexMetadata(vs, cd)
 			return nil
 		})
@@ -158,10 +188,13 @@ func renderDestinationRule(cd *flaggerv1beta1.Canary, host string) (*istionetwor
 //     operations, and the default route has spec.service.match.
 //   - A mirrored split copies the default route's requests to the canary
 //     (mirrorPercentage from analysis.mirrorWeight).
+//   - A split with a baseline share adds the baseline Service as a third
+//     destination of the weighted route (or of the TCP route).
 //   - With analysis.sessionAffinity, the cookie routes of affinityOf come
 //     first, and the default route's destinations set the cookies.
 func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetworking.VirtualService, error) {
 	apex, primary, canary := ServiceNames(cd)
+	baseline := BaselineServiceName(cd)
 	svc := cd.Spec.Service
 	port := uint32(svc.Port)
 	spec := &istionetworking.VirtualService{}
@@ -185,10 +218,14 @@ func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetwo
 		case cd.Spec.Analysis != nil && cd.Spec.Analysis.SessionAffinity != nil:
 			return nil, errors.New("session affinity sets HTTP cookies, but spec.service.appProtocol is tcp")
 		}
-		spec.Tcp = []*istionetworking.TCPRoute{{Route: []*istionetworking.RouteDestination{
+		tcp := &istionetworking.TCPRoute{Route: []*istionetworking.RouteDestination{
 			{Destination: istioDestination(primary, port), Weight: int32(routes.Primary)},
 			{Destination: istioDestination(canary, port), Weight: int32(routes.Canary)},
-		}}}
+		}}
+		if routes.Baseline > 0 {
+			tcp.Route = append(tcp.Route, &istionetworking.RouteDestination{Destination: istioDestination(baseline, port), Weight: int32(routes.Baseline)})
+		}
+		spec.Tcp = []*istionetworking.TCPRoute{tcp}
 		return spec, nil
 	}
 
@@ -196,7 +233,7 @@ func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetwo
 	def := &istionetworking.HTTPRoute{
 		Name:       istioDefaultRoute,
 		Match:      c.matches("spec.service.match", svc.Match),
-		Route:      istioSplit(primary, canary, port, routes),
+		Route:      istioSplit(primary, canary, baseline, port, routes),
 		Rewrite:    c.rewrite(svc.Rewrite),
 		Timeout:    c.duration("spec.service.timeout", svc.Timeout),
 		Retries:    c.retries(svc.Retries),
@@ -218,7 +255,7 @@ func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetwo
 			ab.Mirror, ab.MirrorPercentage = nil, nil
 			spec.Http = append(spec.Http, ab)
 		}
-		def.Route = istioSplit(primary, canary, port, Routes{Primary: 100})
+		def.Route = istioSplit(primary, canary, baseline, port, Routes{Primary: 100})
 	}
 	spec.Http = append(spec.Http, def)
 	if err := c.Err(); err != nil {
@@ -237,6 +274,7 @@ func istioDestination(host string, port uint32) *istionetworking.Destination {
 // destinations set the cookies.
 func istioCookieRoutes(c *istioConverter, cd *flaggerv1beta1.Canary, def *istionetworking.HTTPRoute, routes Routes) []*istionetworking.HTTPRoute {
 	_, primary, canary := ServiceNames(cd)
+	baseline := BaselineServiceName(cd)
 	port := uint32(cd.Spec.Service.Port)
 	aff := affinityOf(cd, routes)
 	out := make([]*istionetworking.HTTPRoute, 0, len(aff.routes))
@@ -245,7 +283,7 @@ func istioCookieRoutes(c *istioConverter, cd *flaggerv1beta1.Canary, def *istion
 		sticky.Name = cr.name
 		sticky.Match = c.abMatches("spec.analysis.sessionAffinity", cr.match(), def.Match)
 		sticky.Mirror, sticky.MirrorPercentage = nil, nil
-		sticky.Route = istioSplit(primary, canary, port, cr.routes())
+		sticky.Route = istioSplit(primary, canary, baseline, port, cr.routes())
 		if cr.setCookie != "" {
 			for _, d := range sticky.Route {
 				if d.Weight == 100 {
@@ -269,12 +307,17 @@ func istioSetCookie(value string) *istionetworking.Headers {
 	return &istionetworking.Headers{Response: &istionetworking.Headers_HeaderOperations{Add: map[string]string{"Set-Cookie": value}}}
 }
 
-// istioSplit returns the weighted destinations of an HTTP route.
-func istioSplit(primary, canary string, port uint32, r Routes) []*istionetworking.HTTPRouteDestination {
-	return []*istionetworking.HTTPRouteDestination{
+// istioSplit returns the weighted destinations of an HTTP route: the
+// primary and the canary, and the baseline when it has a share.
+func istioSplit(primary, canary, baseline string, port uint32, r Routes) []*istionetworking.HTTPRouteDestination {
+	out := []*istionetworking.HTTPRouteDestination{
 		{Destination: istioDestination(primary, port), Weight: int32(r.Primary)},
 		{Destination: istioDestination(canary, port), Weight: int32(r.Canary)},
 	}
+	if r.Baseline > 0 {
+		out = append(out, &istionetworking.HTTPRouteDestination{Destination: istioDestination(baseline, port), Weight: int32(r.Baseline)})
+	}
+	return out
 }
 
 // istioRoutes reads the split of a VirtualService spec (see GetRoutes). A
@@ -305,7 +348,7 @@ func istioRoutes(spec *istionetworking.VirtualService, cd *flaggerv1beta1.Canary
 	if len(backends) == 1 && backends[0].weight == 0 {
 		backends[0].weight = 100
 	}
-	return splitOf(backends, primary, canary, mirrored), nil
+	return splitWithBaseline(backends, primary, canary, BaselineServiceName(cd), mirrored), nil
 }
 
 // setApexMetadata sets the labels and annotations of spec.service.apex

@@ -18,6 +18,12 @@ import (
 // kubernetesRouter is the router of provider "kubernetes": blue/green
 // without a mesh or ingress. It routes all traffic to the primary or all
 // to the canary by switching the selector of the apex Service.
+//
+// A Canary whose target is a Kubernetes Service has no apex Service of its
+// own: the target is the apex, and its copies <name>-primary and
+// <name>-canary are its Workload's. There the router routes nothing, as
+// Flagger's does: all traffic stays where the target sends it, and the
+// promotion of the primary copy is the switch.
 type kubernetesRouter struct {
 	client client.Client
 }
@@ -29,6 +35,9 @@ func newKubernetesRouter(d Deps) Interface {
 // Reconcile creates or updates the Canary's Services, keeping the apex
 // Service's selector when it selects the primary or the canary.
 func (r *kubernetesRouter) Reconcile(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) error {
+	if serviceTarget(cd) {
+		return nil
+	}
 	return EnsureServices(ctx, r.client, cd, t)
 }
 
@@ -40,6 +49,9 @@ func (r *kubernetesRouter) SetRoutes(ctx context.Context, cd *flaggerv1beta1.Can
 	if routes != (Routes{Primary: 100}) {
 		return fmt.Errorf("canary %s/%s: the kubernetes provider keeps all traffic on the primary, it cannot route %d/%d%s",
 			cd.Namespace, cd.Name, routes.Primary, routes.Canary, map[bool]string{true: " mirrored", false: ""}[routes.Mirrored])
+	}
+	if serviceTarget(cd) {
+		return nil
 	}
 	if err := checkServiceInputs(cd, t); err != nil {
 		return err
@@ -58,6 +70,9 @@ func (r *kubernetesRouter) SetRoutes(ctx context.Context, cd *flaggerv1beta1.Can
 // {Primary: 100}, the canary's {Canary: 100}. A missing apex Service or
 // another selector is an error.
 func (r *kubernetesRouter) GetRoutes(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) (Routes, error) {
+	if serviceTarget(cd) {
+		return Routes{Primary: 100}, nil
+	}
 	apex, _, _ := ServiceNames(cd)
 	svc := &corev1.Service{}
 	if err := r.client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: apex}, svc); err != nil {
@@ -98,4 +113,10 @@ func (r *kubernetesRouter) Finalize(ctx context.Context, cd *flaggerv1beta1.Cana
 		return fmt.Errorf("pointing the apex Service of Canary %s/%s at the target: %w", cd.Namespace, cd.Name, err)
 	}
 	return nil
+}
+
+// serviceTarget reports whether the Canary's target is a Kubernetes
+// Service (not a Knative one).
+func serviceTarget(cd *flaggerv1beta1.Canary) bool {
+	return cd.Spec.TargetRef.Kind == "Service" && !cd.Spec.TargetRef.IsKnativeService()
 }

@@ -117,22 +117,33 @@ func canaryIngressName(cd *flaggerv1beta1.Canary) string {
 	return cd.Spec.IngressRef.Name + "-canary"
 }
 
+// readIngressRef reads the user's Ingress named in spec.ingressRef, which
+// the nginx and skipper routers copy; a missing or wrong reference is a
+// problem with the spec (errNoRef when there is none).
+func readIngressRef(ctx context.Context, c client.Reader, cd *flaggerv1beta1.Canary, provider string, errNoRef error) (*networkingv1.Ingress, error) {
+	ref := cd.Spec.IngressRef
+	if ref == nil {
+		return nil, configError(errNoRef)
+	}
+	if ref.Kind != "" && ref.Kind != "Ingress" || ref.APIVersion != "" && ref.APIVersion != networkingv1.SchemeGroupVersion.String() {
+		return nil, configError(fmt.Errorf("spec.ingressRef is %s %s, but the %s provider reads an Ingress of %s", ref.APIVersion, ref.Kind, provider, networkingv1.SchemeGroupVersion))
+	}
+	source := &networkingv1.Ingress{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: ref.Name}, source); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, configError(fmt.Errorf("the Ingress %s/%s named in spec.ingressRef does not exist: create it or fix spec.ingressRef", cd.Namespace, ref.Name))
+		}
+		return nil, fmt.Errorf("reading the Ingress %s/%s of spec.ingressRef: %w", cd.Namespace, ref.Name, err)
+	}
+	return source, nil
+}
+
 // ensureCanaryIngress reads the user's Ingress and creates or updates the
 // canary Ingress with routes, or with the split it holds when routes is nil.
 func (r *nginxRouter) ensureCanaryIngress(ctx context.Context, cd *flaggerv1beta1.Canary, routes *Routes) error {
-	ref := cd.Spec.IngressRef
-	if ref == nil {
-		return configError(errNoIngressRef)
-	}
-	if ref.Kind != "" && ref.Kind != "Ingress" || ref.APIVersion != "" && ref.APIVersion != networkingv1.SchemeGroupVersion.String() {
-		return configError(fmt.Errorf("spec.ingressRef is %s %s, but the nginx provider reads an Ingress of %s", ref.APIVersion, ref.Kind, networkingv1.SchemeGroupVersion))
-	}
-	source := &networkingv1.Ingress{}
-	if err := r.client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: ref.Name}, source); err != nil {
-		if apierrors.IsNotFound(err) {
-			return configError(fmt.Errorf("the Ingress %s/%s named in spec.ingressRef does not exist: create it or fix spec.ingressRef", cd.Namespace, ref.Name))
-		}
-		return fmt.Errorf("reading the Ingress %s/%s of spec.ingressRef: %w", cd.Namespace, ref.Name, err)
+	source, err := readIngressRef(ctx, r.client, cd, "nginx", errNoIngressRef)
+	if err != nil {
+		return err
 	}
 	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: canaryIngressName(cd), Namespace: cd.Namespace}}
 	return ensureSplit(ctx, r.client, cd, ing, routes,

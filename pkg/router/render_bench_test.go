@@ -43,10 +43,11 @@ type renderStep struct {
 // split into a provider's routing object, the work of every SetRoutes and
 // Reconcile before the diff with the live object: a weighted step of a
 // canary release for each provider, and the A/B-testing and mirroring
-// routes where the provider has them. The nginx renderer is given the
-// user's Ingress it copies; its construction is not measured.
+// routes where the provider has them. The nginx, skipper and apisix
+// renderers are given the user's object they copy; its construction is not
+// measured.
 func BenchmarkRender(b *testing.B) {
-	source := userIngress("bench")
+	source, apisixSource, skipperSource := userIngress("bench"), userApisixRoute("bench"), skipperIngress("bench")
 	renderers := []struct {
 		name   string
 		p      splitProvider
@@ -75,6 +76,18 @@ func BenchmarkRender(b *testing.B) {
 		{name: "smi-trafficsplit-v1alpha3", p: smiProviders[3], render: func(cd *flaggerv1beta1.Canary, r router.Routes) (any, error) {
 			return router.RenderTrafficSplit("v1alpha3", cd, r)
 		}},
+		{name: "gloo-routetable", p: glooProvider, render: glooProvider.render},
+		{name: "kuma-trafficroute", p: splitProvider{spec: func(*flaggerv1beta1.CanarySpec) {}}, render: func(cd *flaggerv1beta1.Canary, r router.Routes) (any, error) {
+			return router.RenderTrafficRoute(cd, r)
+		}},
+		{name: "apisix-route", p: apisixProvider, render: func(cd *flaggerv1beta1.Canary, r router.Routes) (any, error) {
+			return router.RenderApisixRoute(cd, apisixSource, r)
+		}},
+		{name: "skipper-ingress", p: skipperProvider, render: func(cd *flaggerv1beta1.Canary, r router.Routes) (any, error) {
+			return router.RenderSkipperIngress(cd, skipperSource, r)
+		}},
+		{name: "appmesh-virtualservice", p: appMeshProvider, render: appMeshProvider.render},
+		{name: "appmesh-v1beta2-virtualrouter", p: appMeshV1beta2Provider, render: appMeshV1beta2Provider.render},
 	}
 	for _, rd := range renderers {
 		steps := []renderStep{{name: "weight-80-20", routes: router.Routes{Primary: 80, Canary: 20}}}

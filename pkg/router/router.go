@@ -30,12 +30,17 @@ type Interface interface {
 	Finalize(ctx context.Context, cd *flaggerv1beta1.Canary, t Target) error
 }
 
-// Routes is a traffic split between the primary and the canary.
+// Routes is a traffic split between the primary, the canary and, with
+// analysis.baseline, the baseline.
 type Routes struct {
 	// Primary is the primary's share of the traffic, in percent.
 	Primary int
 	// Canary is the canary's share of the traffic, in percent.
 	Canary int
+	// Baseline is the baseline's share of the traffic, in percent. Only the
+	// routers SupportsBaseline reports route to it; the others refuse a
+	// split with a baseline share.
+	Baseline int
 	// Mirrored is true when the primary's traffic is also copied to the canary.
 	Mirrored bool
 }
@@ -74,7 +79,10 @@ func PodContainers(spec *corev1.PodSpec) []Container {
 
 // Deps are what routers need.
 type Deps struct {
-	// Client reads from the cache and writes.
+	// Client reads from the cache and writes, in the cluster of the
+	// Canary and its workloads. The Services, the Ingresses of the nginx
+	// and skipper providers and the Knative Services are always written
+	// with it.
 	Client client.Client
 	// APIReader reads, uncached, the user's objects that routers only
 	// check, such as the Gateways of spec.service.gatewayRefs, which may
@@ -93,6 +101,17 @@ type Deps struct {
 	// means no class, which the controllers that serve objects without a
 	// class pick up.
 	IngressClass string
+	// MeshClient, when set, is the client of another cluster, the one
+	// whose mesh or ingress controller serves the routing objects
+	// (-kubeconfig-service-mesh). The mesh and ingress providers whose
+	// objects Flagger writes with its mesh client (istio, gatewayapi, smi,
+	// linkerd, osm, contour, traefik, gloo, kuma, apisix, appmesh) write
+	// and read them there, in the namespace of the Canary's name; see
+	// meshClientOf for how their ownership is kept. Nil means Client.
+	MeshClient client.Client
+	// MeshAPIReader reads, uncached, from the cluster of MeshClient. Nil
+	// means MeshClient.
+	MeshAPIReader client.Reader
 }
 
 // readerOf returns the uncached reader of d, or its client.
@@ -101,6 +120,29 @@ func readerOf(d Deps) client.Reader {
 		return d.APIReader
 	}
 	return d.Client
+}
+
+// meshClientOf returns the client of the cluster that holds the routing
+// objects: Client, or, with a MeshClient, that client wrapped so that
+// ownership by the Canary, which lives in the other cluster, is recorded
+// in an annotation instead of an owner reference (see newRemoteClient).
+func meshClientOf(d Deps) client.Client {
+	if d.MeshClient == nil {
+		return d.Client
+	}
+	return newRemoteClient(d.MeshClient, d.Client)
+}
+
+// meshReaderOf returns the uncached reader of the cluster that holds the
+// routing objects.
+func meshReaderOf(d Deps) client.Reader {
+	switch {
+	case d.MeshClient == nil:
+		return readerOf(d)
+	case d.MeshAPIReader != nil:
+		return d.MeshAPIReader
+	}
+	return d.MeshClient
 }
 
 // providers maps a provider name to its router. Adding a provider is one
@@ -118,6 +160,13 @@ var providers = map[string]func(Deps) Interface{
 	flaggerv1beta1.ProviderOSM:               newSMIRouter(smiV1alpha2),
 	flaggerv1beta1.ProviderContour:           newContourRouter,
 	flaggerv1beta1.ProviderTraefik:           newTraefikRouter,
+	flaggerv1beta1.ProviderGloo:              newGlooRouter,
+	flaggerv1beta1.ProviderKuma:              newKumaRouter,
+	flaggerv1beta1.ProviderAPISIX:            newAPISIXRouter,
+	flaggerv1beta1.ProviderSkipper:           newSkipperRouter,
+	flaggerv1beta1.ProviderKnative:           newKnativeRouter,
+	flaggerv1beta1.ProviderAppMesh:           newAppMeshRouter,
+	flaggerv1beta1.ProviderAppMeshV1beta2:    newAppMeshV1beta2Router,
 }
 
 // ObjectOwner is implemented by routers that own objects besides the

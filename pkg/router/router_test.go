@@ -35,6 +35,7 @@ func TestNew_ReturnsKnownProvidersAndRejectsOthers(t *testing.T) {
 	for _, name := range []string{
 		"kubernetes", "istio", "gatewayapi:v1", "gatewayapi:v1beta1", "nginx",
 		"linkerd", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "osm", "contour", "traefik",
+		"gloo", "kuma", "apisix", "skipper", "knative", "appmesh", "appmesh:v1beta2",
 		"smi:v1alpha3:linkerd", "smi:v1alpha2:osm", // SMI with the mesh named, as -mesh-provider takes it
 	} {
 		if r, err := router.New(name, router.Deps{Client: env.Client}); err != nil || r == nil {
@@ -45,8 +46,27 @@ func TestNew_ReturnsKnownProvidersAndRejectsOthers(t *testing.T) {
 	// itself has no defaults and no fallback.
 	for _, name := range []string{"nosuch", "", "gatewayapi", "gatewayapi:v2", "Istio", "smi", "smi:v1alpha4", "smi:v1alpha4:linkerd", "smi:v1alpha3:", "smi:v1alpha3:a:b"} {
 		_, err := router.New(name, router.Deps{Client: env.Client})
-		if err == nil || !strings.Contains(err.Error(), "is not supported; supported: ") || !strings.Contains(err.Error(), "contour, gatewayapi:v1, gatewayapi:v1beta1, istio, kubernetes, linkerd, nginx, osm, smi:v1alpha1, smi:v1alpha2, smi:v1alpha3, traefik") {
+		if err == nil || !strings.Contains(err.Error(), "is not supported; supported: ") || !strings.Contains(err.Error(), "apisix, appmesh, appmesh:v1beta2, contour, gatewayapi:v1, gatewayapi:v1beta1, gloo, istio, knative, kubernetes, kuma, linkerd, nginx, osm, skipper, smi:v1alpha1, smi:v1alpha2, smi:v1alpha3, traefik") {
 			t.Errorf("New(%q) error = %v, want one listing the supported providers", name, err)
+		}
+	}
+}
+
+// flaggerProviders are the values Flagger v1.44.0 accepts in a Canary's
+// spec.provider: the enum of that field in Flagger's CRD
+// (artifacts/flagger/crd.yaml, spec.versions[v1beta1].schema
+// .openAPIV3Schema.properties.spec.properties.provider.enum), written here
+// as literals so that a change on either side shows.
+var flaggerProviders = []string{
+	"apisix", "appmesh", "appmesh:v1beta2", "contour", "gatewayapi:v1", "gatewayapi:v1beta1", "gloo", "istio", "knative",
+	"kubernetes", "kuma", "linkerd", "nginx", "osm", "skipper", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "traefik",
+}
+
+func TestNew_AcceptsEveryProviderFlaggerAccepts(t *testing.T) {
+	t.Parallel()
+	for _, name := range flaggerProviders {
+		if r, err := router.New(name, router.Deps{Client: env.Client}); err != nil || r == nil {
+			t.Errorf("New(%q) = %v, %v; Flagger v1.44.0 accepts this provider, so Sluice must route it", name, r, err)
 		}
 	}
 }

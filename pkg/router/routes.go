@@ -15,8 +15,35 @@ import (
 // This file holds what the routers that split traffic by weight share:
 // checking a split, the A/B request conditions and reading a split back.
 
-// checkSplit rejects a split that does not send all traffic somewhere.
+// checkSplit rejects a split that does not send all traffic somewhere, and
+// one with a baseline share: the routers that route to a baseline check
+// their splits with checkShares.
 func checkSplit(cd *flaggerv1beta1.Canary, r Routes) error {
+	if r.Baseline != 0 {
+		return fmt.Errorf("canary %s/%s: this provider cannot send traffic to a baseline (analysis.baseline), and the split gives it %d%%",
+			cd.Namespace, cd.Name, r.Baseline)
+	}
+	return checkShares(cd, r)
+}
+
+// describeSplit says where a split sends the traffic, for messages.
+func describeSplit(r Routes) string {
+	out := fmt.Sprintf("primary %d%%, canary %d%%", r.Primary, r.Canary)
+	if r.Baseline != 0 {
+		out += fmt.Sprintf(", baseline %d%%", r.Baseline)
+	}
+	return out + fmt.Sprintf(" (mirrored: %t)", r.Mirrored)
+}
+
+// checkShares rejects a split that does not send all traffic somewhere.
+func checkShares(cd *flaggerv1beta1.Canary, r Routes) error {
+	if r.Baseline != 0 {
+		if r.Primary < 0 || r.Canary < 0 || r.Baseline < 0 || r.Primary+r.Canary+r.Baseline != 100 {
+			return fmt.Errorf("canary %s/%s: the primary, canary and baseline weights must be between 0 and 100 and add up to 100, not %d, %d and %d",
+				cd.Namespace, cd.Name, r.Primary, r.Canary, r.Baseline)
+		}
+		return nil
+	}
 	if r.Primary < 0 || r.Canary < 0 || r.Primary+r.Canary != 100 {
 		return fmt.Errorf("canary %s/%s: the primary and canary weights must be between 0 and 100 and add up to 100, not %d and %d",
 			cd.Namespace, cd.Name, r.Primary, r.Canary)
@@ -69,13 +96,21 @@ type weightedBackend struct {
 // Other backends are left out, so that a route someone pointed elsewhere
 // reads as a split that does not add up to 100.
 func splitOf(backends []weightedBackend, primary, canary string, mirrored bool) Routes {
+	return splitWithBaseline(backends, primary, canary, "", mirrored)
+}
+
+// splitWithBaseline is splitOf for the routers that also route to a
+// baseline, whose backend is named baseline.
+func splitWithBaseline(backends []weightedBackend, primary, canary, baseline string, mirrored bool) Routes {
 	r := Routes{Mirrored: mirrored}
 	for _, b := range backends {
-		switch b.name {
-		case primary:
+		switch {
+		case b.name == primary:
 			r.Primary += b.weight
-		case canary:
+		case b.name == canary:
 			r.Canary += b.weight
+		case baseline != "" && b.name == baseline:
+			r.Baseline += b.weight
 		}
 	}
 	return r
@@ -126,7 +161,7 @@ func ensureSplit(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary
 		case routes != nil:
 			want = *routes
 		case obj.GetUID() != "":
-			if live, err := read(); err == nil && checkSplit(cd, live) == nil {
+			if live, err := read(); err == nil && checkShares(cd, live) == nil {
 				want = live
 			}
 		}

@@ -142,7 +142,7 @@ func (r *smiRouter) OwnedObjects() []client.Object { return []client.Object{r.ve
 
 // newSMIRouter returns a constructor of the SMI router for a version.
 func newSMIRouter(v smiVersion) func(Deps) Interface {
-	return func(d Deps) Interface { return &smiRouter{client: d.Client, version: v} }
+	return func(d Deps) Interface { return &smiRouter{client: meshClientOf(d), version: v} }
 }
 
 // Reconcile creates or updates the TrafficSplit. It keeps the split the

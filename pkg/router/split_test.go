@@ -38,8 +38,10 @@ type splitProvider struct {
 	// render renders the spec for a split without an API server.
 	render func(cd *flaggerv1beta1.Canary, r router.Routes) (any, error)
 	// edit is a user's merge patch that sets the split to 50/50 and
-	// changes another field of the spec.
-	edit string
+	// changes another field of the spec; editIn, when set, returns it for
+	// the test's namespace instead.
+	edit   string
+	editIn func(ns string) string
 }
 
 var istioProvider = splitProvider{
@@ -109,7 +111,8 @@ var gatewayAPIProvider = splitProvider{
 		`{"name":"podinfo-primary","port":9898,"weight":50},{"name":"podinfo-canary","port":9898,"weight":50}]}]}}`,
 }
 
-var splitProviders = append([]splitProvider{istioProvider, gatewayAPIProvider, nginxProvider, contourProvider, traefikProvider}, smiProviders...)
+var splitProviders = append([]splitProvider{istioProvider, gatewayAPIProvider, nginxProvider, contourProvider, traefikProvider,
+	glooProvider, apisixProvider, skipperProvider, appMeshProvider, appMeshV1beta2Provider}, smiProviders...)
 
 // serviceHeaders are header operations of the tests' Canaries.
 func serviceHeaders() *flaggerv1beta1.Headers {
@@ -168,10 +171,10 @@ func liveSpec(t *testing.T, p splitProvider, ns string) []byte {
 	return withoutNamespace(p.specOf(t, obj), ns)
 }
 
-// withoutNamespace replaces the test's namespace in a spec with
-// <namespace>, so that golden files do not depend on it.
+// withoutNamespace replaces the test's namespace (a generated name) in a
+// spec with <namespace>, so that golden files do not depend on it.
 func withoutNamespace(spec []byte, ns string) []byte {
-	return bytes.ReplaceAll(spec, []byte("."+ns+"."), []byte(".<namespace>."))
+	return bytes.ReplaceAll(spec, []byte(ns), []byte("<namespace>"))
 }
 
 // renderedSpec renders the provider's spec for a split as YAML.
@@ -257,7 +260,11 @@ func TestSplitRouters_RevertUserEditsButReportThemFirst(t *testing.T) {
 			if err := r.SetRoutes(ctx, cd, podinfo, split); err != nil {
 				t.Fatal(err)
 			}
-			patchAs(t, p.object(cd.Namespace), p.edit)
+			edit := p.edit
+			if p.editIn != nil {
+				edit = p.editIn(cd.Namespace)
+			}
+			patchAs(t, p.object(cd.Namespace), edit)
 
 			edited := router.Routes{Primary: 50, Canary: 50}
 			if got, err := r.GetRoutes(ctx, cd, podinfo); err != nil || got != edited {
@@ -382,5 +389,55 @@ func assertOwnedBy(t *testing.T, cd *flaggerv1beta1.Canary, obj client.Object) {
 	ref := metav1.GetControllerOf(obj)
 	if ref == nil || ref.UID != cd.UID || ref.Kind != "Canary" || !ptr.Deref(ref.BlockOwnerDeletion, false) {
 		t.Errorf("%T %s has controller %+v, want Canary %s", obj, obj.GetName(), ref, cd.Name)
+	}
+}
+
+// TestSplitRouters_AdoptWhatAnotherControllerCreatedInPlace: a routing
+// object that Flagger created for the same Canary (controller reference to
+// the Canary, Flagger's labels and annotations, none of Sluice's) is taken
+// over in place, for every provider: same UID, patched, never recreated.
+func TestSplitRouters_AdoptWhatAnotherControllerCreatedInPlace(t *testing.T) {
+	t.Parallel()
+	for _, p := range splitProviders {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			cd, r, _ := newSplitCanary(t, p)
+			ctx := testContext(t)
+			if err := r.Reconcile(ctx, cd, podinfo); err != nil {
+				t.Fatal(err)
+			}
+			// Make it look like Flagger's: its labels and annotations, a
+			// 90/10 split, none of Sluice's metadata.
+			obj := p.object(cd.Namespace)
+			if err := env.Client.Get(ctx, objectKey(obj), obj); err != nil {
+				t.Fatal(err)
+			}
+			uid := obj.GetUID()
+			before := obj.DeepCopyObject().(client.Object)
+			obj.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "flagger"})
+			obj.SetAnnotations(map[string]string{"flagger.kubernetes.io/original-configuration": "{}"})
+			if err := env.Client.Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Reconcile(ctx, cd, podinfo); err != nil {
+				t.Fatalf("Reconcile of an adopted object: %v", err)
+			}
+			if err := r.SetRoutes(ctx, cd, podinfo, router.Routes{Primary: 80, Canary: 20}); err != nil {
+				t.Fatalf("SetRoutes on an adopted object: %v", err)
+			}
+			after := p.object(cd.Namespace)
+			if err := env.Client.Get(ctx, objectKey(after), after); err != nil {
+				t.Fatal(err)
+			}
+			if after.GetUID() != uid {
+				t.Fatalf("the object was recreated: uid %s, was %s", after.GetUID(), uid)
+			}
+			if got, err := r.GetRoutes(ctx, cd, podinfo); err != nil || got != (router.Routes{Primary: 80, Canary: 20}) {
+				t.Errorf("GetRoutes after adoption = %+v, %v; want 80/20", got, err)
+			}
+			if after.GetLabels()["app.kubernetes.io/managed-by"] != "flagger" {
+				t.Errorf("Flagger's label was dropped: %v", after.GetLabels())
+			}
+		})
 	}
 }

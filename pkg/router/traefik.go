@@ -33,7 +33,7 @@ func (r *traefikRouter) OwnedObjects() []client.Object {
 }
 
 func newTraefikRouter(d Deps) Interface {
-	return &traefikRouter{client: d.Client}
+	return &traefikRouter{client: meshClientOf(d)}
 }
 
 // Reconcile creates or updates the TraefikService. It keeps the split the

@@ -126,6 +126,11 @@ func (c *HTTPCaller) Call(ctx context.Context, hook flaggerv1beta1.CanaryWebhook
 	if err != nil {
 		return fmt.Errorf("encoding the payload: %w", err)
 	}
+	if _, err := time.ParseDuration(hook.Timeout); hook.Timeout != "" && err != nil {
+		// Flagger's CRD admits timeouts such as 10sec, and Flagger fails
+		// the call on them; so does Sluice, rather than guess.
+		return fmt.Errorf("the timeout %q of webhook %s is not a duration such as 30s or 1m: %w", hook.Timeout, hook.Name, err)
+	}
 	u, err := url.Parse(hook.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("the webhook URL %q is not an absolute http or https URL", Redact(hook.URL))

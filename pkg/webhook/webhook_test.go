@@ -35,6 +35,9 @@ func TestHTTPCaller_SucceedsOn200To202AndExplainsFailures(t *testing.T) {
 		{name: "500 keeps the start of the answer", status: 500, body: "load test failed: 42% errors", wantErr: "status 500: load test failed: 42% errors", calls: 1},
 		{name: "retries repeat a failed call", status: 503, retries: 2, timeout: "200ms", wantErr: "status 503 (after 3 attempts)", calls: 3},
 		{name: "a slow webhook times out", status: 200, timeout: "50ms", delay: time.Second, wantErr: "no answer within 50ms", calls: 1},
+		{name: "negative retries still call once", status: 200, retries: -1, calls: 1},
+		{name: "negative retries still report a failure", status: 500, retries: -3, wantErr: "status 500", calls: 1},
+		{name: "a timeout that is not a duration fails without a call", status: 200, timeout: "10sec", wantErr: `the timeout "10sec" of webhook h is not a duration`, calls: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,7 +81,7 @@ func TestHTTPCaller_SucceedsOn200To202AndExplainsFailures(t *testing.T) {
 			if calls.Load() != tt.calls {
 				t.Errorf("%d calls, want %d", calls.Load(), tt.calls)
 			}
-			if got.Name != "podinfo" || got.Namespace != "test" || got.Phase != "Progressing" || got.Checksum != "abc" || got.Metadata["cmd"] != "hey" {
+			if tt.calls > 0 && (got.Name != "podinfo" || got.Namespace != "test" || got.Phase != "Progressing" || got.Checksum != "abc" || got.Metadata["cmd"] != "hey") {
 				t.Errorf("payload = %+v", got)
 			}
 		})

@@ -228,7 +228,11 @@ func (d *decider) start() {
 			d.in.Spec.Provider, d.p.iterations)
 	}
 	d.affinityNotice()
-	d.wakeAt = append(d.wakeAt, d.deadline())
+	d.baselineNotice()
+	// The first step is due once both workloads are ready, which may be at
+	// once: a target that starting does not change (a ready Knative
+	// revision, a target left running) sends no event to wake the Canary.
+	d.wakeAt = append(d.wakeAt, d.deadline(), d.in.Now)
 }
 
 // resetRun clears the counters and session cookies of an analysis run.
@@ -254,6 +258,9 @@ func (d *decider) progressing() {
 	if in.Spec.SkipAnalysis {
 		d.event(Normal, "Analysis skipped (skipAnalysis): promoting %s", in.Spec.TargetRef.Name)
 		d.promote()
+		return
+	}
+	if !d.waitForBaseline() {
 		return
 	}
 	now := in
@@ -298,7 +305,10 @@ func (d *decider) step() {
 		d.event(Warning, "Halt advancement of %s: %s %s failed: %s", in.Spec.TargetRef.Name, failed.Kind, failed.Name, failed.Message)
 		if s.FailedChecks >= d.p.threshold {
 			d.rollback(alertThreshold(s.FailedChecks), "Rolling back %s: failed checks threshold reached %d", in.Spec.TargetRef.Name, s.FailedChecks)
+			return
 		}
+		d.setPhase(s.Phase, fmt.Sprintf("Halted at this step: %s %s failed: %s (%d of %d failed checks)",
+			failed.Kind, failed.Name, failed.Message, s.FailedChecks, d.p.threshold))
 		return
 	}
 	first := s.Iterations == 0
@@ -320,13 +330,15 @@ func (d *decider) step() {
 		return
 	}
 	s.Iterations++
-	d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, "")
 	switch d.p.strategy {
 	case ABTesting:
+		d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, fmt.Sprintf("A/B testing: iteration %d of %d passed.", s.Iterations-1, d.p.iterations))
 		d.event(Normal, "Advance %s A/B testing iteration %d/%d", in.Spec.TargetRef.Name, s.Iterations-1, d.p.iterations)
 	case BlueGreen:
+		d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, fmt.Sprintf("Blue/green: iteration %d of %d passed.", s.Iterations-1, d.p.iterations))
 		d.event(Normal, "Advance %s blue/green iteration %d/%d", in.Spec.TargetRef.Name, s.Iterations-1, d.p.iterations)
 	default:
+		d.setPhase(flaggerv1beta1.CanaryPhaseProgressing, "")
 		d.advanceWeight(first)
 	}
 }
@@ -356,6 +368,8 @@ func (d *decider) hold(held *flaggerv1beta1.CanaryCheckResult) {
 		d.rollback(alertDeadline(msg), "Rolling back %s: %s", d.in.Spec.TargetRef.Name, msg)
 		return
 	}
+	d.setPhase(s.Phase, fmt.Sprintf("Holding at this step: %s %s has no data (onNoData: hold); the release fails at %s if it still has none",
+		held.Kind, held.Name, d.deadline().UTC().Format(time.RFC3339)))
 	d.event(Normal, "Holding %s at this step: %s %s has no data (onNoData: hold); the release fails at %s if it still has none",
 		d.in.Spec.TargetRef.Name, held.Kind, held.Name, d.deadline().UTC().Format(time.RFC3339))
 	d.wakeAt = append(d.wakeAt, d.deadline())
@@ -365,6 +379,7 @@ func (d *decider) hold(held *flaggerv1beta1.CanaryCheckResult) {
 func (d *decider) advanceWeight(first bool) {
 	s := &d.next
 	if first && d.p.mirror {
+		d.setPhase(s.Phase, "The checks passed: mirroring traffic to the canary before shifting any.")
 		d.event(Normal, "Mirroring traffic to %s before shifting any", d.in.Spec.TargetRef.Name)
 		return
 	}
@@ -374,6 +389,11 @@ func (d *decider) advanceWeight(first bool) {
 	}
 	w := nextWeight(d.in.Spec.Analysis, d.p.maxWeight, s.CanaryWeight)
 	s.CanaryWeight = w
+	reason := "The checks passed"
+	if first {
+		reason = "The canary is ready"
+	}
+	d.setPhase(s.Phase, fmt.Sprintf("%s: canary weight %d%% (maximum %d%%).", reason, w, d.p.maxWeight))
 	d.pinUsers()
 	d.event(Normal, "Advance %s canary weight %d", d.in.Spec.TargetRef.Name, w)
 }
@@ -447,6 +467,9 @@ func (d *decider) invalid(p problem.Problem) {
 	d.act(Action{Kind: SetRoutes, Routes: Routes{Primary: 100}})
 	if d.in.Obs.Target.Exists {
 		d.act(Action{Kind: ScaleTargetToZero})
+	}
+	if d.in.Obs.Baseline.Exists {
+		d.act(Action{Kind: RemoveBaseline})
 	}
 	msg := fmt.Sprintf("Release of %s aborted, the Canary became invalid: %s; all traffic is back on the primary, and the revision is analysed again once the Canary is valid",
 		d.in.Spec.TargetRef.Name, p.Message)

@@ -161,7 +161,7 @@ func TestDecide(t *testing.T) {
 	}{
 		{"a new Canary starts initializing and creates the primary",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{}, Observation{Revision: "rev1", Target: ready(2), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary}, event: "New Canary detected", requeue: 600 * time.Second}},
+			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary}, event: "New Canary detected", requeue: time.Minute}},
 		{"initialization completes when the primary is ready",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing, WaitingSince: ago(time.Minute)}, obs("rev1")),
 			want{phase: flaggerv1beta1.CanaryPhaseInitialized, actions: []ActionKind{EnsurePrimary, EnsureServices, ReconcileRoutes, SetRoutes, ScaleTargetToZero},
@@ -204,7 +204,7 @@ func TestDecide(t *testing.T) {
 		{"the analysis waits for canary pods until the deadline",
 			input(canarySpec(), progressing(0, 0, func(s *flaggerv1beta1.CanaryStatus) { s.WaitingSince = ago(time.Minute) }),
 				Observation{Revision: "rev2", Target: notReady("1 of 2 available"), Primary: ready(2), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: runActs, requeue: 9 * time.Minute, applied: "rev2"}},
+			want{phase: flaggerv1beta1.CanaryPhaseProgressing, actions: runActs, requeue: time.Minute, applied: "rev2"}},
 		{"canary pods not ready past the deadline roll back",
 			input(canarySpec(), progressing(20, 1, func(s *flaggerv1beta1.CanaryStatus) { s.WaitingSince = ago(11 * time.Minute) }),
 				Observation{Revision: "rev2", Target: notReady("CrashLoopBackOff"), Primary: ready(2), Admitted: true}),
@@ -387,7 +387,7 @@ func TestDecide(t *testing.T) {
 				in := input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), Observation{Revision: "rev1", Target: notReady("0 of 2"), Primary: ready(2), Deleting: true})
 				return in
 			}(),
-			want{phase: flaggerv1beta1.CanaryPhaseTerminating, actions: []ActionKind{RestoreTarget}, event: "Terminating", requeue: 10 * time.Minute, applied: "rev1", promoted: "rev1"}},
+			want{phase: flaggerv1beta1.CanaryPhaseTerminating, actions: []ActionKind{RestoreTarget}, event: "Terminating", requeue: time.Minute, applied: "rev1", promoted: "rev1"}},
 		{"deletion completes when the target is ready again",
 			func() Input {
 				st := idle(flaggerv1beta1.CanaryPhaseTerminating)

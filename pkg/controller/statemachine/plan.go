@@ -92,7 +92,8 @@ func newRevision(in Input) bool {
 
 // stepDue reports whether an analysis step runs in this reconcile.
 func stepDue(in Input, p plan) bool {
-	if in.Spec.SkipAnalysis || in.Obs.Revision != in.Status.LastAppliedSpec || !in.Obs.Target.Ready || !in.Obs.Primary.Ready {
+	if in.Spec.SkipAnalysis || in.Obs.Revision != in.Status.LastAppliedSpec || !in.Obs.Target.Ready || !in.Obs.Primary.Ready ||
+		(p.baseline && !baselineOf(in).Ready) {
 		return false
 	}
 	last := in.Status.LastAnalysisTime

@@ -134,10 +134,10 @@ func (d *decider) rollback(alert *Alert, format string, args ...any) {
 
 // convergeActions lists the idempotent actions that hold the cluster where
 // the decided status says it is, in the order they are applied: create
-// what is missing, scale the canary up before traffic reaches it, promote,
-// set the routes, then scale the canary down once no traffic reaches it.
-// Actions already listed by the decision (post-rollout, autoscaler sync)
-// follow.
+// what is missing, scale the canary up and start the baseline before
+// traffic reaches them, promote, set the routes, then scale the canary
+// down and remove the baseline once no traffic reaches them. Actions
+// already listed by the decision (post-rollout, autoscaler sync) follow.
 func (d *decider) convergeActions() {
 	s := d.next
 	var out []Action
@@ -150,10 +150,15 @@ func (d *decider) convergeActions() {
 		// revisions, through Promote.
 		out = append(out, Action{Kind: EnsurePrimary})
 	}
-	out = append(out, Action{Kind: EnsureServices}, Action{Kind: ReconcileRoutes})
+	if !d.in.Obs.OwnServices {
+		out = append(out, Action{Kind: EnsureServices})
+	}
+	out = append(out, Action{Kind: ReconcileRoutes})
 	if running(s.Phase) && s.Phase != flaggerv1beta1.CanaryPhaseFinalising {
 		out = append(out, Action{Kind: ScaleTargetUp})
 	}
+	startBaseline, removeBaseline := d.baselineActions(s)
+	out = append(out, startBaseline...)
 	if s.Phase == flaggerv1beta1.CanaryPhasePromoting && d.in.Obs.Primary.Revision != s.LastAppliedSpec {
 		// Promote first: it copies the target's spec (and its replica count
 		// when there is no autoscaler), which must not undo the raise.
@@ -164,6 +169,7 @@ func (d *decider) convergeActions() {
 	if parked(s) {
 		out = append(out, Action{Kind: ScaleTargetToZero})
 	}
+	out = append(out, removeBaseline...)
 	d.actions = append(out, d.actions...)
 }
 
@@ -198,6 +204,12 @@ func routesFor(s flaggerv1beta1.CanaryStatus, p plan, splits bool) Routes {
 		return Routes{Canary: 100}
 	case s.CanaryWeight == 0:
 		return Routes{Primary: 100, Mirrored: p.mirror && s.Iterations > 0 && s.Phase != flaggerv1beta1.CanaryPhasePromoting}
+	case baselineAnalysed(p, s.Phase):
+		// The baseline takes as much as the canary, out of the primary's
+		// share (a spec rule keeps the canary at 50% or less).
+		w := int(min(s.CanaryWeight, 100))
+		b := min(w, 100-w)
+		return Routes{Primary: 100 - w - b, Canary: w, Baseline: b}
 	}
 	return Routes{Primary: int(100 - s.CanaryWeight), Canary: int(s.CanaryWeight)}
 }

@@ -26,6 +26,9 @@ type fuzzWorld struct {
 	primaryRev string
 	target     int32
 	routes     Routes
+	// baseline is the revision the baseline was started for, or "" when
+	// there is none.
+	baseline string
 
 	// promotedTo counts how often the primary received each revision.
 	promotedTo map[string]int
@@ -36,12 +39,16 @@ type fuzzWorld struct {
 
 func (w *fuzzWorld) observe() Observation {
 	routes := w.routes
-	return Observation{
+	o := Observation{
 		Revision: w.targetRev,
 		Target:   Workload{Exists: true, Ready: w.target > 0, Replicas: w.target, Message: "scaled to zero"},
 		Primary:  Workload{Exists: true, Ready: true, Replicas: 2, Revision: w.primaryRev},
 		Admitted: true, Routes: &routes, Routable: true,
 	}
+	if w.baseline != "" {
+		o.Baseline = Workload{Exists: true, Ready: true, Replicas: 2, Revision: w.baseline}
+	}
+	return o
 }
 
 // apply carries out a prefix of the actions: all of them, unless the
@@ -70,6 +77,13 @@ func (w *fuzzWorld) apply(actions []Action, crashAt int) {
 			}
 		case SetRoutes:
 			w.routes = a.Routes
+		case EnsureBaseline:
+			w.baseline = a.Revision
+		case RemoveBaseline:
+			w.baseline = ""
+		}
+		if w.routes.Baseline > 0 && w.baseline == "" {
+			w.log = append(w.log, "traffic to a baseline that does not exist")
 		}
 	}
 }
@@ -87,25 +101,44 @@ func (w *fuzzWorld) results(due Due, claim time.Time) Results {
 
 // checkRoutes asserts that every split a decision sets is legal: all the
 // traffic, and never more on the canary than the spec's maxWeight of the
-// moment. (A spec edit that lowers maxWeight reaches the routes with the
+// moment; a baseline gets traffic only in an analysis, as much as the
+// canary. (A spec edit that lowers maxWeight reaches the routes with the
 // next decision that is carried out.)
 func checkRoutes(t *testing.T, w *fuzzWorld, spec flaggerv1beta1.CanarySpec, d Decision) {
 	t.Helper()
 	maxWeight := int(ptr.Deref(spec.Analysis.MaxWeight, 100))
 	for _, a := range d.Actions {
-		if a.Kind == SetRoutes && (a.Routes.Primary+a.Routes.Canary != 100 || a.Routes.Canary > maxWeight) {
-			t.Fatalf("routes %+v with maxWeight %d in phase %s\n%s", a.Routes, maxWeight, d.Status.Phase, strings.Join(w.log, "\n"))
+		if a.Kind != SetRoutes {
+			continue
+		}
+		r := a.Routes
+		analysing := d.Status.Phase == flaggerv1beta1.CanaryPhaseProgressing || d.Status.Phase == flaggerv1beta1.CanaryPhaseWaitingPromotion
+		if r.Primary+r.Canary+r.Baseline != 100 || r.Canary > maxWeight || r.Primary < 0 ||
+			(r.Baseline != 0 && (!spec.Analysis.Baseline || !analysing || r.Baseline != r.Canary)) ||
+			(spec.Analysis.Baseline && analysing && r.Baseline != r.Canary) {
+			t.Fatalf("routes %+v with maxWeight %d in phase %s\n%s", r, maxWeight, d.Status.Phase, strings.Join(w.log, "\n"))
 		}
 	}
 }
 
 func TestProperty_RandomFaultsNeverPromoteUnanalysedAndEveryReleaseEnds(t *testing.T) {
+	fuzzReleases(t, false)
+}
+
+// fuzzReleases plays 300 random histories of releases with faults, with
+// or without a baseline, and checks the invariants of each.
+func fuzzReleases(t *testing.T, baseline bool) {
 	for seed := uint64(1); seed <= 300; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, seed*7919))
 			w := &fuzzWorld{rng: rng, bad: map[string]bool{}, targetRev: "r0", primaryRev: "r0", target: 0,
 				routes: Routes{Primary: 100}, promotedTo: map[string]int{}, hookCalls: map[time.Time]int{}}
 			spec := canarySpec(withHook(flaggerv1beta1.RolloutHook)) // 20% steps, maxWeight 40, threshold 2
+			spec.Analysis.Baseline = baseline
+			maxWeights := 10 // 10% to 100%; with a baseline the canary can have 50% at most
+			if baseline {
+				maxWeights = 5
+			}
 			cfg := Config{MinInterval: 10 * time.Second, SplitsTraffic: true}
 			status := flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseSucceeded, LastAppliedSpec: "r0", LastPromotedSpec: "r0"}
 			now := t0
@@ -123,7 +156,7 @@ func TestProperty_RandomFaultsNeverPromoteUnanalysedAndEveryReleaseEnds(t *testi
 						w.log = append(w.log, fmt.Sprintf("new revision %s bad=%v", w.targetRev, w.bad[w.targetRev]))
 					case 1: // a spec edit: another step and maximum weight
 						spec.Analysis.StepWeight = ptr.To(int32(10 * (1 + rng.IntN(5))))
-						spec.Analysis.MaxWeight = ptr.To(int32(10 * (1 + rng.IntN(10))))
+						spec.Analysis.MaxWeight = ptr.To(int32(10 * (1 + rng.IntN(maxWeights))))
 						w.log = append(w.log, fmt.Sprintf("spec step %d max %d", *spec.Analysis.StepWeight, *spec.Analysis.MaxWeight))
 					}
 				}
@@ -165,6 +198,12 @@ func TestProperty_RandomFaultsNeverPromoteUnanalysedAndEveryReleaseEnds(t *testi
 				now = now.Add(wait)
 			}
 			history := strings.Join(w.log, "\n")
+			if strings.Contains(history, "traffic to a baseline that does not exist") {
+				t.Fatalf("traffic went to a baseline that did not exist\n%s", history)
+			}
+			if w.baseline != "" {
+				t.Fatalf("the baseline for %s outlived the release: %+v\n%s", w.baseline, status, history)
+			}
 			if running(status.Phase) || status.Phase == flaggerv1beta1.CanaryPhaseWaiting {
 				t.Fatalf("the release did not end: %+v\n%s", status, history)
 			}

@@ -70,7 +70,12 @@ func (d *decider) pastDeadline() bool {
 	return d.next.WaitingSince != nil && !d.in.Now.Before(d.deadline())
 }
 
-func (d *decider) keepWaiting() { d.wakeAt = append(d.wakeAt, d.deadline()) }
+// keepWaiting looks again at the deadline, and at least every analysis
+// interval before it: readiness is normally seen through the workloads'
+// watch events, but a release never depends on one arriving.
+func (d *decider) keepWaiting() {
+	d.wakeAt = append(d.wakeAt, d.deadline(), d.in.Now.Add(d.p.interval))
+}
 
 // terminate restores the target before a Canary with revertOnDeletion goes
 // away: the target is scaled up to the primary's replicas, then the routes
@@ -100,7 +105,11 @@ func (d *decider) terminate() {
 		return
 	}
 	s.WaitingSince = nil
-	d.act(Action{Kind: FinalizeRoutes}, Action{Kind: ReleaseServices}, Action{Kind: RemoveFinalizer})
+	d.act(Action{Kind: FinalizeRoutes})
+	if !d.in.Obs.OwnServices {
+		d.act(Action{Kind: ReleaseServices})
+	}
+	d.act(Action{Kind: RemoveFinalizer})
 	d.setPhase(flaggerv1beta1.CanaryPhaseTerminated, "The target workload serves the traffic again.")
 	d.event(Normal, "Terminated canary: %s restored", d.in.Spec.TargetRef.Name)
 }

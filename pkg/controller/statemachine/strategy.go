@@ -40,6 +40,9 @@ type plan struct {
 	threshold  int32
 	deadline   time.Duration
 	mirror     bool
+	// baseline is set when a baseline runs beside the canary during the
+	// analysis (analysis.baseline, on a weighted release that is analysed).
+	baseline bool
 	// downgraded is set when the spec asked for traffic shifting that the
 	// router cannot do, so blue/green runs instead.
 	downgraded bool
@@ -86,6 +89,7 @@ func planOf(spec flaggerv1beta1.CanarySpec, cfg Config) plan {
 	if !cfg.SplitsTraffic {
 		p.mirror = false
 	}
+	p.baseline = a.Baseline && p.strategy == CanaryRelease && !spec.SkipAnalysis
 	return p
 }
 

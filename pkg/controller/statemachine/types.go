@@ -69,12 +69,20 @@ type Observation struct {
 	Target Workload
 	// Primary is the <target>-primary workload.
 	Primary Workload
+	// Baseline is the <target>-baseline workload (analysis.baseline), when
+	// the Canary controls one; its Revision is the analysed revision it
+	// was started for.
+	Baseline Workload
 	// Routes is the split the router's objects hold now, or nil when they
 	// could not be read (not created yet, or the router cannot tell).
 	Routes *Routes
 	// AutoscalerDesired is the replica count the target's autoscaler wants,
 	// or 0.
 	AutoscalerDesired int32
+	// OwnServices is true when the target brings the Services the routers
+	// send traffic to (a Kubernetes or Knative Service target): no apex,
+	// primary and canary Services are generated or released for it.
+	OwnServices bool
 	// Admitted is false when the controller's cap on concurrent analyses is
 	// reached and this Canary must wait for a slot before it starts one.
 	Admitted bool
@@ -159,6 +167,12 @@ const (
 	// removes the Canary's owner reference from it, so that the app keeps
 	// its Service after the Canary and what it owns are deleted.
 	ReleaseServices ActionKind = "ReleaseServices"
+	// EnsureBaseline creates or updates the baseline, a copy of the
+	// primary beside the canary, and its Service, for the analysis of
+	// Action.Revision.
+	EnsureBaseline ActionKind = "EnsureBaseline"
+	// RemoveBaseline deletes the baseline and its Service.
+	RemoveBaseline ActionKind = "RemoveBaseline"
 )
 
 // Action is one step the reconciler takes.
@@ -170,7 +184,8 @@ type Action struct {
 	// Replicas is the replica count for ScalePrimaryAtLeast.
 	Replicas int32
 	// Revision is, for Promote, the analysed revision: the promotion copies
-	// the target only while the target still holds it.
+	// the target only while the target still holds it. For EnsureBaseline
+	// it is the analysed revision the baseline runs beside.
 	Revision string
 }
 
@@ -180,6 +195,8 @@ type Routes struct {
 	Primary int
 	// Canary is the canary's share, in percent.
 	Canary int
+	// Baseline is the baseline's share, in percent.
+	Baseline int
 	// Mirrored is true when the primary's traffic is copied to the canary.
 	Mirrored bool
 }

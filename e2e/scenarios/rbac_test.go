@@ -1,0 +1,247 @@
+//go:build e2e
+
+package scenarios
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/kube"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicedev/sluice/internal/testenv"
+)
+
+// Sluice runs under the ServiceAccount the chart installs.
+const (
+	sluiceNamespace      = "sluice-system"
+	sluiceServiceAccount = "sluice"
+	sluiceUser           = "system:serviceaccount:" + sluiceNamespace + ":" + sluiceServiceAccount
+)
+
+// installSluice installs charts/sluice with Helm, as a user would, but with
+// no replica (Sluice runs as a process here, there is no container
+// runtime), and returns a kubeconfig holding a token of its ServiceAccount:
+// every scenario's Sluice then has exactly the permissions of the install.
+func installSluice(ctx context.Context) (string, error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	ch, err := loader.Load(filepath.Join(root, "charts", "sluice"))
+	if err != nil {
+		return "", err
+	}
+	flags := genericclioptions.NewConfigFlags(false)
+	kubeconfig, ns := suite.cluster.KubeconfigPath, sluiceNamespace
+	flags.KubeConfig, flags.Namespace = &kubeconfig, &ns
+	cfg := action.NewConfiguration()
+	if err := cfg.Init(flags, ns, "secret"); err != nil {
+		return "", err
+	}
+	inst := action.NewInstall(cfg)
+	inst.ReleaseName, inst.Namespace, inst.CreateNamespace = "sluice", ns, true
+	inst.WaitStrategy = kube.HookOnlyStrategy
+	if _, err := inst.RunWithContext(ctx, ch, map[string]any{"leaderElection": map[string]any{"replicaCount": 0}}); err != nil {
+		return "", fmt.Errorf("helm install charts/sluice: %w", err)
+	}
+	return suite.cluster.ServiceAccountKubeconfig(ctx, ns, sluiceServiceAccount)
+}
+
+// notExercised are permissions of the ClusterRole that the code uses on
+// paths no scenario takes, with the reason: "group/resource" for every
+// verb, or "group/resource verb". The core group is written "core".
+var notExercised = map[string]string{
+	"apps/daemonsets create":                     "no scenario targets a DaemonSet (owned DaemonSets are watched)",
+	"apps/daemonsets patch":                      "no scenario targets a DaemonSet (owned DaemonSets are watched)",
+	"autoscaling/horizontalpodautoscalers":       "no scenario has an HPA",
+	"networking.k8s.io/ingresses create":         "no NGINX scenario (Ingresses are watched)",
+	"networking.k8s.io/ingresses get":            "no NGINX scenario (Ingresses are watched)",
+	"networking.k8s.io/ingresses patch":          "no NGINX scenario (Ingresses are watched)",
+	"networking.k8s.io/ingresses update":         "no NGINX scenario (Ingresses are watched)",
+	"projectcontour.io/httpproxies":              "no Contour scenario",
+	"split.smi-spec.io/trafficsplits":            "no SMI or Linkerd scenario",
+	"traefik.io/traefikservices":                 "no Traefik scenario",
+	"metrics.keptn.sh/analyses":                  "no Keptn metric",
+	"metrics.keptn.sh/keptnmetrics":              "no Keptn metric",
+	"flagger.app/alertproviders":                 "no scenario sends alerts",
+	"flagger.app/canaries/finalizers":            "no scenario sets revertOnDeletion",
+	"core/secrets get":                           "a tracked Secret is read by name; no scenario tracks a Secret",
+	"core/secrets create":                        "a tracked Secret is copied for the primary; no scenario tracks a Secret",
+	"core/secrets patch":                         "a tracked Secret's copy is patched; no scenario tracks a Secret",
+	"networking.istio.io/destinationrules patch": "a DestinationRule is patched when its spec changes; no scenario changes trafficPolicy",
+
+	"apisix.apache.org/apisixroutes":  "no APISIX scenario",
+	"appmesh.k8s.aws/virtualnodes":    "no App Mesh scenario",
+	"appmesh.k8s.aws/virtualrouters":  "no App Mesh scenario",
+	"appmesh.k8s.aws/virtualservices": "no App Mesh scenario",
+	"gateway.solo.io/routetables":     "no Gloo scenario",
+	"gloo.solo.io/upstreams":          "no Gloo scenario",
+	"kuma.io/trafficroutes":           "no Kuma scenario",
+	"serving.knative.dev/revisions":   "no Knative scenario",
+	"serving.knative.dev/services":    "no Knative scenario",
+	"keda.sh/scaledobjects":           "no scenario has a KEDA ScaledObject",
+	"external.metrics.k8s.io/*":       "no externalmetrics MetricTemplate",
+
+	"apps/deployments delete":                     "the baseline of analysis.baseline is deleted; no scenario runs a baseline",
+	"core/services delete":                        "the baseline's Service is deleted; no scenario runs a baseline",
+	"networking.istio.io/destinationrules delete": "the baseline's DestinationRule is deleted; no scenario runs a baseline",
+}
+
+// unusedByCode are permissions the ClusterRole grants that no code path
+// of Sluice uses: findings of this check, kept in view until the RBAC
+// markers in pkg/controller/rbac.go drop them (the test fails once one is
+// used, so the list only shrinks). Reads go through the informer cache (no
+// get), writes are patches (no update), events are core/v1.
+var unusedByCode = map[string]string{
+	"core/configmaps update":                      "writes are patches",
+	"core/secrets update":                         "writes are patches",
+	"core/services get":                           "reads come from the cache",
+	"core/services update":                        "writes are patches",
+	"apps/deployments get":                        "reads come from the cache",
+	"apps/deployments update":                     "writes are patches",
+	"apps/daemonsets get":                         "reads come from the cache",
+	"apps/daemonsets update":                      "writes are patches",
+	"events.k8s.io/events create":                 "events are core/v1",
+	"events.k8s.io/events patch":                  "events are core/v1",
+	"flagger.app/canaries update":                 "writes are patches",
+	"flagger.app/canaries/status get":             "status is read with the Canary",
+	"flagger.app/canaries/status update":          "status is patched",
+	"flagger.app/metrictemplates list":            "MetricTemplates are read by name, not watched",
+	"flagger.app/metrictemplates watch":           "MetricTemplates are read by name, not watched",
+	"gateway.networking.k8s.io/httproutes get":    "reads come from the cache",
+	"gateway.networking.k8s.io/httproutes update": "writes are patches",
+	"networking.istio.io/destinationrules get":    "reads come from the cache",
+	"networking.istio.io/destinationrules update": "writes are patches",
+	"networking.istio.io/virtualservices get":     "reads come from the cache",
+	"networking.istio.io/virtualservices update":  "writes are patches",
+}
+
+// triple is one permission: API group, resource (with /subresource) and
+// verb.
+type triple struct{ group, resource, verb string }
+
+func (t triple) String() string {
+	g := t.group
+	if g == "" {
+		g = "core"
+	}
+	return fmt.Sprintf("%s/%s %s", g, t.resource, t.verb)
+}
+
+// resourceKey is "group/resource", the core group written "core".
+func (t triple) resourceKey() string {
+	return strings.TrimSuffix(t.String(), " "+t.verb)
+}
+
+// listed returns the reason a table gives for t, by verb or for every verb.
+func listed(table map[string]string, t triple) (string, bool) {
+	if why, ok := table[t.String()]; ok {
+		return why, true
+	}
+	why, ok := table[t.resourceKey()]
+	return why, ok
+}
+
+// checkRBAC compares the requests Sluice made under its ServiceAccount, from
+// the API server's audit log, with the installed ClusterRole: a request the
+// API server forbade is a missing rule; a rule no request used is an unused
+// one, unless notExercised names its resource. Unused rules are only judged
+// when every scenario ran (no -run). It prints what was used.
+func checkRBAC(ctx context.Context) error {
+	events, err := suite.cluster.ReadAudit()
+	if err != nil {
+		return err
+	}
+	used := map[triple]int{}
+	forbidden := map[triple]string{} // the first URI of each
+	var problems []string
+	for _, e := range events {
+		if e.User.Username != sluiceUser || e.ObjectRef == nil {
+			continue // another ServiceAccount, or discovery
+		}
+		res := e.ObjectRef.Resource
+		if e.ObjectRef.Subresource != "" {
+			res += "/" + e.ObjectRef.Subresource
+		}
+		tr := triple{e.ObjectRef.APIGroup, res, e.Verb}
+		used[tr]++
+		if e.ResponseStatus != nil && e.ResponseStatus.Code == 403 {
+			if forbidden[tr] == "" {
+				forbidden[tr] = e.RequestURI
+			}
+		}
+	}
+	for tr, uri := range forbidden {
+		problems = append(problems, fmt.Sprintf("missing: %s was forbidden %d times (first: %s)", tr, used[tr], uri))
+	}
+	if len(used) == 0 {
+		return fmt.Errorf("the audit log %s holds no request of %s: the check sees nothing", suite.cluster.AuditLogPath, sluiceUser)
+	}
+
+	var role rbacv1.ClusterRole
+	if err := suite.cluster.Client.Get(ctx, client.ObjectKey{Name: "sluice"}, &role); err != nil {
+		return fmt.Errorf("reading the installed ClusterRole: %w", err)
+	}
+	granted := map[triple]bool{}
+	for _, r := range role.Rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					granted[triple{g, res, v}] = true
+				}
+			}
+		}
+	}
+	var report []string
+	for tr, n := range used {
+		report = append(report, fmt.Sprintf("%s: %d requests", tr, n))
+		if _, seen := forbidden[tr]; !granted[tr] && !seen {
+			problems = append(problems, fmt.Sprintf("missing: %s was used but no rule grants it", tr))
+		}
+	}
+	all := flag.Lookup("test.run").Value.String() == ""
+	isUsed := func(tr triple) bool {
+		// Informers start with a streaming watch (sendInitialEvents) and
+		// fall back to list: a used watch needs list too.
+		return used[tr] > 0 || (tr.verb == "list" && used[triple{tr.group, tr.resource, "watch"}] > 0)
+	}
+	for tr := range granted {
+		if isUsed(tr) {
+			if why, ok := listed(notExercised, tr); ok && all {
+				problems = append(problems, fmt.Sprintf("%s is listed as not exercised (%s) but a scenario used it: remove it from notExercised", tr, why))
+			}
+			if why, ok := listed(unusedByCode, tr); ok && all {
+				problems = append(problems, fmt.Sprintf("%s is listed as unused by the code (%s) but Sluice used it: remove it from unusedByCode", tr, why))
+			}
+			continue
+		}
+		if why, ok := listed(notExercised, tr); ok {
+			report = append(report, fmt.Sprintf("%s: not exercised: %s", tr, why))
+			continue
+		}
+		if why, ok := listed(unusedByCode, tr); ok {
+			report = append(report, fmt.Sprintf("%s: UNUSED by the code (%s): drop it from the RBAC markers", tr, why))
+			continue
+		}
+		report = append(report, fmt.Sprintf("%s: unused", tr))
+		if all {
+			problems = append(problems, fmt.Sprintf("unused: %s is granted but no scenario used it", tr))
+		}
+	}
+	slices.Sort(report)
+	fmt.Printf("e2e: requests of %s by permission (from the audit log):\n  %s\n", sluiceUser, strings.Join(report, "\n  "))
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return fmt.Errorf("the ClusterRole does not match what Sluice used:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return nil
+}
