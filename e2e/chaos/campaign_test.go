@@ -108,7 +108,7 @@ func runCampaign(t *testing.T, cfg config) {
 	// The lanes' workloads and their simulated meshes, one Prometheus
 	// scraping them all, the flaky webhook, Sluice, the recorder, and then
 	// the Canaries.
-	for _, ns := range append([]string{leaseNamespace}, laneNamespaces(lanes)...) {
+	for _, ns := range laneNamespaces(lanes) {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			t.Fatalf("creating namespace %s: %v", ns, err)
 		}
@@ -136,7 +136,7 @@ func runCampaign(t *testing.T, cfg config) {
 		t.Fatal(err)
 	}
 	defer hook.close()
-	fl := &fleet{dir: dir, kubeconfig: suite.cluster.KubeconfigPath, metricsServer: prom.URL}
+	fl := &fleet{dir: dir, kubeconfig: suite.kubeconfig, metricsServer: prom.URL}
 	if err := fl.reconfigure(cfg.modes[0]); err != nil {
 		t.Fatal(err)
 	}

@@ -38,8 +38,9 @@ var (
 	modePairLimited   = fleetMode{name: "2 replicas, leader election, qps 2", replicas: 2, leaderElection: true, rateLimited: true}
 )
 
-// leaseNamespace holds the leader election Lease.
-const leaseNamespace = "chaos-system"
+// leaseNamespace holds the leader election Lease: Sluice's namespace,
+// where the chart's Role grants Leases.
+const leaseNamespace = sluiceNamespace
 
 // fleet is the Sluice processes of the campaign: one, or two under leader
 // election.

@@ -44,6 +44,9 @@ var suite struct {
 	// dir holds the control plane's logs, the binary and the campaign's
 	// logs (Sluice, Prometheus).
 	dir string
+	// kubeconfig holds a token of the ServiceAccount the chart installs:
+	// Sluice runs with it, not as cluster admin.
+	kubeconfig string
 }
 
 func TestMain(m *testing.M) {
@@ -96,6 +99,10 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = c.Stop() }()
 	suite.cluster = c
+	if suite.kubeconfig, err = installSluice(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "installing Sluice's chart:", err)
+		return code
+	}
 	fmt.Printf("chaos: sluice built and control plane up in %s\n", time.Since(begin).Round(100*time.Millisecond))
 
 	code = m.Run()
