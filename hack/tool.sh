@@ -18,6 +18,10 @@ ETCD_VERSION=v3.7.0
 CONTROLLER_TOOLS_VERSION=v0.23.0
 GOLANGCI_LINT_VERSION=v2.15.0
 KWOK_VERSION=v0.8.0
+GOVULNCHECK_VERSION=v1.9.0
+# The Go vulnerability database as a Go module: its data/osv holds every
+# report; indexdb, built from the same module, indexes them for govulncheck.
+VULNDB_VERSION=v0.0.0-20261105234957-e22db6528018
 # FLAGGER_VERSION is the Flagger the takeover end-to-end tests build and run.
 FLAGGER_VERSION=v1.44.0
 HELM_VERSION=v4.3.2 # keep equal to hack/tools/helm/go.mod
@@ -33,6 +37,8 @@ ensure() {
     golangci-lint) version=$GOLANGCI_LINT_VERSION ;;
     kwok) version=$KWOK_VERSION ;;
     flagger) version=$FLAGGER_VERSION ;;
+    govulncheck) version=$GOVULNCHECK_VERSION ;;
+    indexdb) version=$VULNDB_VERSION ;;
     *) echo "tool.sh: unknown tool $name" >&2; return 2 ;;
   esac
 
@@ -83,6 +89,15 @@ ensure() {
       tmp=$(mktemp -d)
       GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$version"
       mv "$tmp/kwok" "$out"; rmdir "$tmp" ;;
+    govulncheck)
+      tmp=$(mktemp -d)
+      GOBIN="$tmp" go install "golang.org/x/vuln/cmd/govulncheck@$version"
+      mv "$tmp/govulncheck" "$out"; rmdir "$tmp" ;;
+    indexdb)
+      # Outside any module, so that Sluice's go.mod stays as it is.
+      dir=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "golang.org/x/vulndb@$version" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      (cd "$dir" && GOFLAGS=-mod=mod go build -trimpath -o "$out" ./cmd/indexdb) ;;
     flagger)
       # Flagger itself, for the takeover end-to-end tests: built from its
       # module on the Go proxy with its own go.mod and go.sum. The module

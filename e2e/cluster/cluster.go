@@ -73,6 +73,11 @@ type Cluster struct {
 	keep      bool
 	removeDir bool
 
+	// restartMu serializes RestartAPIServer and Stop; apiserver is the
+	// kube-apiserver a restart started, nil while envtest's runs.
+	restartMu sync.Mutex
+	apiserver *process
+
 	stopOnce sync.Once
 	stopErr  error
 	stopped  chan struct{}
@@ -374,6 +379,11 @@ func (c *Cluster) Stop() error {
 		for i := len(c.procs) - 1; i >= 0; i-- {
 			errs = append(errs, c.procs[i].stop())
 		}
+		c.restartMu.Lock()
+		if c.apiserver != nil {
+			errs = append(errs, c.apiserver.stop())
+		}
+		c.restartMu.Unlock()
 		if c.env != nil {
 			if err := c.env.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stopping kube-apiserver and etcd: %w", err))

@@ -88,6 +88,33 @@ func TestCluster_RollsOutAndRollsOverADeployment(t *testing.T) {
 		}
 	}
 	assertPodsOnFakeNodes(ctx, t, c, d, 3)
+
+	// A restarted API server keeps etcd's data, its address and its
+	// certificates: the same client reads the same Deployment, and the
+	// controllers go on working (a scale-up rolls out).
+	for _, kill := range []bool{true, false} {
+		step = time.Now()
+		if err := c.RestartAPIServer(ctx, time.Second, kill); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("restarted kube-apiserver (SIGKILL %v) in %s", kill, time.Since(step))
+		got := &appsv1.Deployment{}
+		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(d), got); err != nil {
+			t.Fatalf("reading the Deployment after the restart: %v", err)
+		}
+		if got.Generation != d.Generation || got.Spec.Template.Spec.Containers[0].Image != "ghcr.io/stefanprodan/podinfo:6.0.1" {
+			t.Fatalf("after the restart the Deployment has generation %d and image %s; want %d and 6.0.1",
+				got.Generation, got.Spec.Template.Spec.Containers[0].Image, d.Generation)
+		}
+	}
+	scaled := d.DeepCopy()
+	scaled.Spec.Replicas = ptr.To[int32](4)
+	if err := c.Client.Patch(ctx, scaled, client.MergeFrom(d)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitForRollout(ctx, d.Namespace, d.Name); err != nil {
+		t.Fatalf("after API server restarts: %v", err)
+	}
 }
 
 // assertPodsOnFakeNodes checks that the Deployment's live Pods are exactly

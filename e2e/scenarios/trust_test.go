@@ -66,7 +66,7 @@ func TestIstio_DeletionWithRevertOnDeletionLeavesAWorkingApp(t *testing.T) {
 			{app + "-canary", &networkingv1.DestinationRule{}},
 		} {
 			if ok, err := s.gone(o.name, o.obj); !ok || err != nil {
-				return false, fmt.Errorf("%T %s still exists (%v)", o.obj, o.name, err)
+				return false, fmt.Errorf("%T %s still exists (%w)", o.obj, o.name, err)
 			}
 		}
 		return true, nil

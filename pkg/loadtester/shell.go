@@ -125,7 +125,7 @@ func harmlessRedirect(r *syntax.Redirect) bool {
 	switch r.Op {
 	case syntax.DplOut, syntax.DplIn:
 		return target == "-" || isDigits(target)
-	case syntax.RdrOut, syntax.AppOut, syntax.RdrIn, syntax.ClbOut:
+	case syntax.RdrOut, syntax.AppOut, syntax.RdrIn, syntax.RdrClob:
 		return target == "/dev/null"
 	}
 	return false
