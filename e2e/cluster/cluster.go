@@ -36,6 +36,9 @@ type Options struct {
 	// StartTimeout bounds how long Start waits for the components to become
 	// healthy and the Nodes to become Ready. Zero means 2 minutes.
 	StartTimeout time.Duration
+	// APIServerFlags are extra kube-apiserver flags, without the leading
+	// dashes (for example "audit-policy-file" and "audit-log-path").
+	APIServerFlags map[string]string
 }
 
 // Cluster is a running local control plane. Stop it when done; it also
@@ -99,7 +102,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	step := time.Now()
-	env, err := testenv.Start(testenv.Options{Istio: true, GatewayAPI: true})
+	env, err := testenv.Start(testenv.Options{Istio: true, GatewayAPI: true, APIServerFlags: opts.APIServerFlags})
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}
@@ -187,7 +190,7 @@ func (c *Cluster) makeDir(dir string) error {
 // kube-scheduler and KWOK, then waits until each answers its health check.
 func (c *Cluster) startComponents(ctx context.Context, bins binaries, stages []string) error {
 	var err error
-	if c.KubeconfigPath, err = c.writeKubeconfig("kubeconfig", "sluice-e2e-admin"); err != nil {
+	if c.KubeconfigPath, err = c.WriteKubeconfig("kubeconfig", "sluice-e2e-admin"); err != nil {
 		return err
 	}
 	kcm, err := c.controllerManagerArgs()
@@ -239,7 +242,7 @@ type componentArgs struct {
 // credentials of a cluster admin, signing service-account tokens with the
 // key envtest gave the API server.
 func (c *Cluster) controllerManagerArgs() (componentArgs, error) {
-	kubeconfig, err := c.writeKubeconfig("kube-controller-manager.kubeconfig", "system:kube-controller-manager")
+	kubeconfig, err := c.WriteKubeconfig("kube-controller-manager.kubeconfig", "system:kube-controller-manager")
 	if err != nil {
 		return componentArgs{}, err
 	}
@@ -272,7 +275,7 @@ func (c *Cluster) controllerManagerArgs() (componentArgs, error) {
 
 // schedulerArgs runs the default scheduler.
 func (c *Cluster) schedulerArgs() (componentArgs, error) {
-	kubeconfig, err := c.writeKubeconfig("kube-scheduler.kubeconfig", "system:kube-scheduler")
+	kubeconfig, err := c.WriteKubeconfig("kube-scheduler.kubeconfig", "system:kube-scheduler")
 	if err != nil {
 		return componentArgs{}, err
 	}
@@ -298,7 +301,7 @@ func (c *Cluster) schedulerArgs() (componentArgs, error) {
 // kwokArgs runs KWOK on the Nodes annotated as fake, with the Stage files
 // that make Nodes Ready and heartbeat, and Pods Ready, complete and deleted.
 func (c *Cluster) kwokArgs(stages []string) (componentArgs, error) {
-	kubeconfig, err := c.writeKubeconfig("kwok.kubeconfig", "system:kwok")
+	kubeconfig, err := c.WriteKubeconfig("kwok.kubeconfig", "system:kwok")
 	if err != nil {
 		return componentArgs{}, err
 	}
@@ -321,9 +324,10 @@ func (c *Cluster) kwokArgs(stages []string) (componentArgs, error) {
 	return componentArgs{flags: args, health: "http://127.0.0.1:" + strconv.Itoa(port) + "/healthz"}, nil
 }
 
-// writeKubeconfig writes a kubeconfig for a new user in system:masters to
-// Dir/name and returns its path.
-func (c *Cluster) writeKubeconfig(name, user string) (string, error) {
+// WriteKubeconfig writes a kubeconfig for a new user in system:masters to
+// Dir/name and returns its path. A program given its own user can be told
+// apart from the others in the API server's audit log.
+func (c *Cluster) WriteKubeconfig(name, user string) (string, error) {
 	u, err := c.env.Environment.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return "", fmt.Errorf("adding user %s: %w", user, err)
@@ -356,10 +360,15 @@ func (c *Cluster) Stop() error {
 		begin := time.Now()
 		var errs []error
 		for i := len(c.procs) - 1; i >= 0; i-- {
+			step := time.Now()
 			errs = append(errs, c.procs[i].stop())
+			c.logf("stopped %s in %s", c.procs[i].name, since(step))
 		}
 		if c.env != nil {
-			if err := c.env.Stop(); err != nil {
+			step := time.Now()
+			err := c.env.Stop()
+			c.logf("stopped kube-apiserver and etcd in %s", since(step))
+			if err != nil {
 				errs = append(errs, fmt.Errorf("stopping kube-apiserver and etcd: %w", err))
 			}
 		}

@@ -40,6 +40,9 @@ type Options struct {
 	// github.com/fluxcd/flagger at FlaggerVersion) instead of Sluice's. Both
 	// define the same flagger.app kinds, so one API server serves one set.
 	FlaggerCRDs bool
+	// APIServerFlags are extra kube-apiserver flags, without the leading
+	// dashes (for example "audit-policy-file"), set on top of envtest's.
+	APIServerFlags map[string]string
 }
 
 // Env is a running API server and a client for it.
@@ -125,6 +128,9 @@ func Start(opts Options) (*Env, error) {
 			ErrorIfPathMissing: true,
 			Scheme:             scheme,
 		},
+	}
+	for name, value := range opts.APIServerFlags {
+		te.ControlPlane.GetAPIServer().Configure().Set(name, value)
 	}
 	cfg, err := te.Start()
 	if err != nil {
