@@ -76,6 +76,13 @@ test-unit: tools check-generated ## Run the unit and API-server suites against a
 bench: tools ## Run the benchmarks: pure functions, and reconciles against a real kube-apiserver (BENCH_FLAGS=-benchtime=...).
 	KUBEBUILDER_ASSETS=$(BIN) go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pkg/...
 
+N ?= 100
+BENCH_SCALE_FLAGS ?=
+
+.PHONY: bench-scale
+bench-scale: tools-e2e build ## Scale benchmark on a local control plane: N Canaries, N/10 releases (make bench-scale N=1000 BENCH_SCALE_FLAGS=-compare).
+	KUBEBUILDER_ASSETS=$(BIN) go run ./bench/scale -n $(N) -sluice $(BIN)/sluice -json $(BIN)/bench-scale-$(N).json $(BENCH_SCALE_FLAGS)
+
 FUZZTIME ?= 30s
 
 .PHONY: fuzz
@@ -90,7 +97,7 @@ fuzz: tools ## Run every Go fuzz target of the repo for FUZZTIME each (make fuzz
 .PHONY: e2e
 e2e: tools-e2e ## Run the end-to-end scenarios on a local control plane with Prometheus and the sluice binary (a few minutes).
 	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh
-	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 30m ./e2e/... -v
+	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 30m ./e2e/... ./bench/... -v
 
 .PHONY: check-generated
 check-generated: $(CONTROLLER_GEN) ## Fail when the checked-in CRDs or RBAC differ from the Go types and markers.
