@@ -53,6 +53,9 @@ type config struct {
 	Idle      time.Duration `json:"idle"`
 	SlowHooks bool          `json:"slowHooks"`
 	SlowDelay time.Duration `json:"slowDelay"`
+	// Pprof saves the controller's heap profiles after phases 1, 2 and 3,
+	// a CPU profile and a goroutine dump during phase 3.
+	Pprof bool `json:"pprof"`
 	// Nodes is the number of fake Nodes; 0 chooses from N.
 	Nodes       int              `json:"nodes"`
 	Controllers []controllerSpec `json:"controllers"`
@@ -143,6 +146,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.Idle, "idle", time.Minute, "Length of the idle measurement (phase 2).")
 	fs.BoolVar(&cfg.SlowHooks, "slow-hooks", false, "Give every tenth Canary a rollout webhook that answers after -slow-delay; lateness is reported apart for them.")
 	fs.DurationVar(&cfg.SlowDelay, "slow-delay", 30*time.Second, "How long the slow webhook takes to answer.")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "Save the controller's heap profiles after phases 1, 2 and 3, and a CPU profile and goroutine dump during phase 3, from /debug/pprof on its -port.")
 	fs.IntVar(&cfg.Nodes, "nodes", 0, "Number of fake Nodes; 0 chooses from N.")
 	var controllers controllerList
 	fs.Var(&controllers, "controller-cmd", "Controller to measure, repeatable: \"[label: ]command\" with the placeholders "+placeholders+

@@ -197,6 +197,9 @@ func (r *report) print(out io.Writer) {
 		fmt.Fprintf(out, "  phase 3, per release: %s\n", formatCounts(x.Rollout.Attributed.ByVerbResource, x.Rollout.Rollouts))
 		fmt.Fprintf(out, "  phase 3, all requests during the phase (%d errors): %s\n", x.Rollout.Requests.Errors, formatCounts(x.Rollout.Requests.ByVerbResource, 1))
 		fmt.Fprintf(out, "  phase 4, per release: %s\n", formatCounts(x.Failing.Attributed.ByVerbResource, x.Failing.Rollouts))
+		for _, p := range x.Profiles {
+			fmt.Fprintf(out, "  profile: %s\n", p)
+		}
 		for _, p := range x.Problems {
 			fmt.Fprintf(out, "  PROBLEM: %s\n", p)
 		}

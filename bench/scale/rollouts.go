@@ -127,6 +127,12 @@ func (r *run) rollouts(ctx context.Context, phase string, names, failing []strin
 // each release has ended, or the phase's time is up (a problem); it
 // returns what the watched status changes say of each release.
 func (r *run) release(ctx context.Context, phase string, names []string) ([]rolloutTrace, error) {
+	if r.prof != nil && phase == "phase 3" {
+		// The CPU profile covers a release's analysis; the goroutine dump is
+		// taken in the middle of it.
+		wait := r.prof.during(ctx, time.Duration(r.cfg.Iterations+1)*r.cfg.Interval, "cpu-rollout.pb.gz", "goroutines-rollout.txt")
+		defer func() { wait(); r.res.Profiles = r.prof.files() }()
+	}
 	starts := make([]time.Time, len(names))
 	if err := parallel(ctx, len(names), workers, func(ctx context.Context, i int) error {
 		starts[i] = time.Now()

@@ -41,6 +41,8 @@ type result struct {
 	Idle    idleResult    `json:"idle"`
 	Rollout rolloutResult `json:"rollout"`
 	Failing rolloutResult `json:"failing"`
+	// Profiles are the files -pprof saved, or why it could not.
+	Profiles []string `json:"profiles,omitempty"`
 	// PeakRSSMiB is the controller's largest resident set (VmHWM).
 	PeakRSSMiB float64 `json:"peakRSSMiB"`
 	// Problems are the checks that failed; a run with problems exits 1.
@@ -59,6 +61,8 @@ type run struct {
 	audit  *auditLog
 	w      *watcher
 	proc   *controllerProc
+	// prof is nil without -pprof.
+	prof *profiler
 	// slow are the Canaries with a slow rollout webhook.
 	slow map[string]bool
 }
@@ -83,6 +87,8 @@ func benchController(ctx context.Context, cfg config, spec controllerSpec, dir s
 			"audit-policy-file": policy,
 			"audit-log-path":    r.audit.path,
 			"audit-log-format":  "json",
+			// Three Services per Canary: envtest's /24 runs out at 84.
+			"service-cluster-ip-range": "10.0.0.0/16",
 		},
 	})
 	if err != nil {
@@ -128,13 +134,16 @@ func benchController(ctx context.Context, cfg config, spec controllerSpec, dir s
 	if err := r.initialize(ctx); err != nil {
 		return r.res, fmt.Errorf("phase 1: %w", err)
 	}
+	r.profileHeap(ctx, "heap-initialized.pb.gz")
 	if err := r.idle(ctx); err != nil {
 		return r.res, fmt.Errorf("phase 2: %w", err)
 	}
+	r.profileHeap(ctx, "heap-idle.pb.gz")
 	rollouts, failing := r.rolloutSets()
 	if r.res.Rollout, err = r.rollouts(ctx, "phase 3", rollouts, nil); err != nil {
 		return r.res, fmt.Errorf("phase 3: %w", err)
 	}
+	r.profileHeap(ctx, "heap-rollout.pb.gz")
 	if r.res.Failing, err = r.rollouts(ctx, "phase 4", failing, failingOf(failing)); err != nil {
 		return r.res, fmt.Errorf("phase 4: %w", err)
 	}
@@ -144,6 +153,14 @@ func benchController(ctx context.Context, cfg config, spec controllerSpec, dir s
 	}
 	r.res.PeakRSSMiB = mib(u.PeakRSS)
 	return r.res, nil
+}
+
+// profileHeap saves a heap profile with -pprof.
+func (r *run) profileHeap(ctx context.Context, name string) {
+	if r.prof != nil {
+		r.prof.fetch(ctx, "/debug/pprof/heap", name, 30*time.Second)
+		r.res.Profiles = r.prof.files()
+	}
 }
 
 // prepare creates the controller's namespace, the MetricTemplate and the
@@ -183,6 +200,9 @@ func (r *run) startController(ctx context.Context, kubeconfig, dir string) error
 		return err
 	}
 	r.res.Init.StartSeconds = seconds(time.Since(begin))
+	if r.cfg.Pprof {
+		r.prof = &profiler{base: "http://127.0.0.1:" + strconv.Itoa(port), dir: dir}
+	}
 	r.logf("%s ready in %s (log: %s)", r.spec.Label, since(begin), r.proc.logPath)
 	return nil
 }
