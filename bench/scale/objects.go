@@ -104,11 +104,12 @@ func canary(ns, name string, s canarySpec) *flaggerv1beta1.Canary {
 	return cd
 }
 
-// unrelated returns the i-th set of objects no Canary refers to: a
-// Deployment without replicas (so that it needs no Pod), a ConfigMap and a
-// Secret.
-func unrelated(ns, prefix string, i int) []client.Object {
-	name := fmt.Sprintf("%s-%05d", prefix, i)
+// unrelatedName is the name of the i-th set of unrelated objects.
+func unrelatedName(prefix string, i int) string { return fmt.Sprintf("%s-%05d", prefix, i) }
+
+// unrelated returns objects no Canary refers to: a Deployment without
+// replicas (so that it needs no Pod), a ConfigMap and a Secret.
+func unrelated(ns, name string) []client.Object {
 	payload := map[string]string{"config.yaml": fmt.Sprintf("name: %s\nreplicas: 3\nfeature: enabled\n", name)}
 	return []client.Object{
 		deployment(ns, name, 0, imageV1),

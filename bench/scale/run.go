@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -164,21 +165,34 @@ func (r *run) profileHeap(ctx context.Context, name string) {
 }
 
 // prepare creates the controller's namespace, the MetricTemplate and the
-// unrelated objects, with the noise, before the controller starts.
+// unrelated objects, with the noise, before the controller starts, and
+// waits until kube-controller-manager has caught up with the unrelated
+// Deployments (a ReplicaSet each): its backlog would otherwise delay the
+// primaries of phase 1.
 func (r *run) prepare(ctx context.Context) error {
 	if err := r.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", namespace, err)
+	}
+	var err error
+	if r.w, err = startWatcher(ctx, r.rest, r.scheme, namespace, &flaggerv1beta1.Canary{}, &appsv1.Deployment{}); err != nil {
+		return err
 	}
 	if err := r.c.Create(ctx, metricTemplate(namespace, r.stub.URL)); err != nil {
 		return fmt.Errorf("creating the MetricTemplate: %w", err)
 	}
 	begin := time.Now()
 	total := r.cfg.N + r.cfg.Noise
-	err := createAll(ctx, r.c, total, workers, func(i int) []client.Object { return unrelated(namespace, "other", i) })
-	if err != nil {
+	name := func(i int) string { return unrelatedName("other", i) }
+	if err := createAll(ctx, r.c, total, workers, func(i int) []client.Object { return unrelated(namespace, name(i)) }); err != nil {
 		return err
 	}
 	r.logf("created %d unrelated Deployments (0 replicas), ConfigMaps and Secrets in %s", total, since(begin))
+	observed := func() int { return countRolled(r.w, total, name, func(int) int64 { return 1 }) }
+	if err := waitFor(ctx, r.cfg.bedTimeout()+time.Duration(total)*50*time.Millisecond, "the unrelated Deployments observed",
+		func() bool { return observed() == total }, func() string { return fmt.Sprintf("%d of %d", observed(), total) }); err != nil {
+		return err
+	}
+	r.logf("kube-controller-manager observed them after %s", since(begin))
 	return nil
 }
 
@@ -190,9 +204,6 @@ func (r *run) startController(ctx context.Context, kubeconfig, dir string) error
 	}
 	vars := map[string]string{"kubeconfig": kubeconfig, "metrics": r.stub.URL, "namespace": namespace, "port": strconv.Itoa(port)}
 	if r.res.Argv, err = r.spec.argv(vars); err != nil {
-		return err
-	}
-	if r.w, err = startWatcher(ctx, r.rest, r.scheme, namespace, &flaggerv1beta1.Canary{}); err != nil {
 		return err
 	}
 	begin := time.Now()
