@@ -56,6 +56,9 @@ type config struct {
 	// Pprof saves the controller's heap profiles after phases 1, 2 and 3,
 	// a CPU profile and a goroutine dump during phase 3.
 	Pprof bool `json:"pprof"`
+	// KCMQPS is kube-controller-manager's client QPS (burst twice that);
+	// 0 keeps its default.
+	KCMQPS int `json:"kcmQPS"`
 	// Nodes is the number of fake Nodes; 0 chooses from N.
 	Nodes       int              `json:"nodes"`
 	Controllers []controllerSpec `json:"controllers"`
@@ -79,6 +82,17 @@ func (c config) nodes() int {
 		return c.Nodes
 	}
 	return 1 + 2*c.N/800
+}
+
+// controllerManagerFlags set kube-controller-manager's client limits. Its
+// default (20 requests per second) makes it, not the scheduler or KWOK,
+// the bound of every Deployment rollout, and keeps it busy for many
+// minutes with the noise's ReplicaSets.
+func (c config) controllerManagerFlags() []string {
+	if c.KCMQPS <= 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("--kube-api-qps=%d", c.KCMQPS), fmt.Sprintf("--kube-api-burst=%d", 2*c.KCMQPS)}
 }
 
 // The phases' time limits grow with N; they only keep a stuck run from
@@ -147,6 +161,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.SlowHooks, "slow-hooks", false, "Give every tenth Canary a rollout webhook that answers after -slow-delay; lateness is reported apart for them.")
 	fs.DurationVar(&cfg.SlowDelay, "slow-delay", 30*time.Second, "How long the slow webhook takes to answer.")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "Save the controller's heap profiles after phases 1, 2 and 3, and a CPU profile and goroutine dump during phase 3, from /debug/pprof on its -port.")
+	fs.IntVar(&cfg.KCMQPS, "kcm-qps", 300, "kube-controller-manager's client QPS (burst twice that); 0 keeps its default of 20, which bounds the bed to about 4 Pods ready per second.")
 	fs.IntVar(&cfg.Nodes, "nodes", 0, "Number of fake Nodes; 0 chooses from N.")
 	var controllers controllerList
 	fs.Var(&controllers, "controller-cmd", "Controller to measure, repeatable: \"[label: ]command\" with the placeholders "+placeholders+

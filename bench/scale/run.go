@@ -83,7 +83,7 @@ func benchController(ctx context.Context, cfg config, spec controllerSpec, dir s
 	r.logf("starting the control plane (%d nodes)", cfg.nodes())
 	cl, err := cluster.Start(ctx, cluster.Options{
 		Nodes: cfg.nodes(), Dir: filepath.Join(dir, "cluster"), Keep: true, Log: cfg.Log,
-		StartTimeout: 3 * time.Minute,
+		StartTimeout: 3 * time.Minute, ControllerManagerFlags: cfg.controllerManagerFlags(),
 		APIServerFlags: map[string]string{
 			"audit-policy-file": policy,
 			"audit-log-path":    r.audit.path,

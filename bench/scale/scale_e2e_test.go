@@ -40,7 +40,7 @@ func TestBenchmark_MeasuresEveryPhaseOfASmallRun(t *testing.T) {
 	ctrl.SetLogger(logr.Discard())
 	var log bytes.Buffer
 	cfg := config{
-		N: 5, M: 2, Interval: 10 * time.Second, Iterations: 1, Threshold: 1,
+		N: 5, M: 2, Interval: 10 * time.Second, Iterations: 1, Threshold: 1, KCMQPS: 300,
 		Settle: time.Second, Idle: 5 * time.Second, SlowDelay: 30 * time.Second,
 		Controllers: []controllerSpec{{Label: "sluice", Command: shellQuote(sluice) + commonFlags}},
 		Dir:         filepath.Join(dir, "bench"), JSON: filepath.Join(dir, "bench.json"), Log: &log,

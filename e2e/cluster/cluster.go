@@ -39,6 +39,9 @@ type Options struct {
 	// APIServerFlags are extra kube-apiserver flags, without the leading
 	// dashes (for example "audit-policy-file" and "audit-log-path").
 	APIServerFlags map[string]string
+	// ControllerManagerFlags are appended to kube-controller-manager's
+	// flags (for example "--kube-api-qps=300").
+	ControllerManagerFlags []string
 }
 
 // Cluster is a running local control plane. Stop it when done; it also
@@ -61,6 +64,7 @@ type Cluster struct {
 	Nodes []string
 
 	env       *testenv.Env
+	kcmFlags  []string
 	procs     []*process
 	log       io.Writer
 	keep      bool
@@ -84,7 +88,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 2 * time.Minute
 	}
-	c := &Cluster{log: opts.Log, keep: opts.Keep, stopped: make(chan struct{})}
+	c := &Cluster{log: opts.Log, keep: opts.Keep, stopped: make(chan struct{}), kcmFlags: opts.ControllerManagerFlags}
 	if c.log == nil {
 		c.log = io.Discard
 	}
@@ -197,6 +201,7 @@ func (c *Cluster) startComponents(ctx context.Context, bins binaries, stages []s
 	if err != nil {
 		return err
 	}
+	kcm.flags = append(kcm.flags, c.kcmFlags...)
 	sched, err := c.schedulerArgs()
 	if err != nil {
 		return err
