@@ -100,7 +100,8 @@ func (c config) controllerManagerFlags() []string {
 func (c config) bedTimeout() time.Duration  { return 3*time.Minute + time.Duration(c.N)*time.Second }
 func (c config) initTimeout() time.Duration { return 5*time.Minute + time.Duration(c.N)*2*time.Second }
 func (c config) rolloutTimeout() time.Duration {
-	d := 5*time.Minute + 4*time.Duration(c.Iterations)*c.Interval + time.Duration(c.rollouts())*2*time.Second
+	// Flagger v1.44.0 takes about 15 minutes for 100 releases of 30 s.
+	d := 5*time.Minute + 4*time.Duration(c.Iterations)*c.Interval + time.Duration(c.rollouts())*12*time.Second
 	if c.SlowHooks {
 		d += time.Duration(c.Iterations+2) * (c.SlowDelay + c.Interval)
 	}
