@@ -153,6 +153,13 @@ func rolloutRows(phase, what string, get func(*result) *rolloutResult) []row {
 		}},
 		{phase + " writes per status change", func(x *result) string { return fmt.Sprintf("%.2f", get(x).WritesPerChange) }},
 		{phase + " controller CPU", func(x *result) string { return secs(get(x).CPUSeconds) }},
+		{phase + " reconciles: queued >1s, mean wait/work", func(x *result) string {
+			q := get(x).Queue
+			if !q.Available {
+				return "-"
+			}
+			return fmt.Sprintf("%d of %d, %.3f/%.3f s", q.QueuedOver1s, q.Reconciles, q.QueueMeanSeconds, q.WorkMeanSeconds)
+		}},
 	}
 	return rows
 }

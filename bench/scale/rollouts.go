@@ -58,10 +58,13 @@ type rolloutResult struct {
 	WritesPerRollout float64 `json:"writesPerRollout"`
 	// WritesPerChange is WritesPerRollout over the status changes of a
 	// release.
-	WritesPerChange  float64        `json:"writesPerChange"`
-	EventsPerRollout float64        `json:"eventsPerRollout"`
-	CPUSeconds       float64        `json:"cpuSeconds"`
-	Traces           []rolloutTrace `json:"traces"`
+	WritesPerChange  float64 `json:"writesPerChange"`
+	EventsPerRollout float64 `json:"eventsPerRollout"`
+	CPUSeconds       float64 `json:"cpuSeconds"`
+	// Queue is what the controller's workqueue metrics say, if it has
+	// them.
+	Queue  queueStats     `json:"queue"`
+	Traces []rolloutTrace `json:"traces"`
 }
 
 // rollouts releases a new image on every target of names at once, with
@@ -84,10 +87,23 @@ func (r *run) rollouts(ctx context.Context, phase string, names, failing []strin
 		return res, err
 	}
 	r.logf("%s: releasing %d targets (%d failing, %d with a slow webhook)", phase, len(names), len(failing), res.SlowHooks)
+	q0, w0, hasQueue, err := scrapeQueue(ctx, r.metricsURL)
+	if err != nil {
+		return res, err
+	}
 	begin := time.Now()
 	traces, err := r.release(ctx, phase, names)
 	if err != nil {
 		return res, err
+	}
+	if hasQueue {
+		q1, w1, ok, err := scrapeQueue(ctx, r.metricsURL)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			res.Queue = queueDelta(q0, w0, q1, w1)
+		}
 	}
 	end := time.Now()
 	u1, err := r.proc.usage()

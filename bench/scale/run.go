@@ -64,6 +64,8 @@ type run struct {
 	proc   *controllerProc
 	// prof is nil without -pprof.
 	prof *profiler
+	// metricsURL is the controller's /metrics.
+	metricsURL string
 	// slow are the Canaries with a slow rollout webhook.
 	slow map[string]bool
 }
@@ -211,6 +213,7 @@ func (r *run) startController(ctx context.Context, kubeconfig, dir string) error
 		return err
 	}
 	r.res.Init.StartSeconds = seconds(time.Since(begin))
+	r.metricsURL = "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
 	if r.cfg.Pprof {
 		r.prof = &profiler{base: "http://127.0.0.1:" + strconv.Itoa(port), dir: dir}
 	}

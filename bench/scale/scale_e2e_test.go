@@ -78,6 +78,7 @@ func TestBenchmark_MeasuresEveryPhaseOfASmallRun(t *testing.T) {
 		{"phase 3 attributed writes and events to the releases", r.Rollout.WritesPerRollout > 0 && r.Rollout.EventsPerRollout > 0},
 		{"phase 4 rolled the failing release back and promoted the other", r.Failing.Failing == 1 && r.Failing.Failed == 1 && r.Failing.Succeeded == 1},
 		{"the controller's CPU time was read", r.Rollout.CPUSeconds > 0},
+		{"Sluice's workqueue metrics were read", r.Rollout.Queue.Available && r.Rollout.Queue.Reconciles > 0},
 	}
 	for _, c := range checks {
 		if !c.ok {
