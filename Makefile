@@ -89,10 +89,17 @@ test-unit: tools check-generated ## Run the unit and API-server suites against a
 bench: tools ## Run the benchmarks: pure functions, and reconciles against a real kube-apiserver (BENCH_FLAGS=-benchtime=...).
 	KUBEBUILDER_ASSETS=$(BIN) go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pkg/...
 
+N ?= 100
+BENCH_SCALE_FLAGS ?=
+
+.PHONY: bench-scale
+bench-scale: tools-e2e build ## Scale benchmark on a local control plane: N Canaries, N/10 releases (make bench-scale N=1000 BENCH_SCALE_FLAGS=-compare).
+	KUBEBUILDER_ASSETS=$(BIN) go run ./bench/scale -n $(N) -sluice $(BIN)/sluice -json $(BIN)/bench-scale-$(N).json $(BENCH_SCALE_FLAGS)
+
 .PHONY: e2e
 e2e: tools-e2e ## Run the end-to-end scenarios on a local control plane with Prometheus and the sluice binary, then a short chaos campaign (a few minutes).
 	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || hack/install-deps.sh
-	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 30m $$(go list -tags e2e ./e2e/... | grep -v /e2e/chaos) -v
+	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 30m $$(go list -tags e2e ./e2e/... ./bench/... | grep -v /e2e/chaos) -v
 	KUBEBUILDER_ASSETS=$(BIN) go test -tags e2e -count=1 -timeout 10m ./e2e/chaos -v
 
 SEED ?= 0

@@ -43,6 +43,12 @@ type Options struct {
 	// AuditServiceAccounts makes the API server write an audit log of every
 	// request by a ServiceAccount (level Metadata) to AuditLogPath.
 	AuditServiceAccounts bool
+	// APIServerFlags are extra kube-apiserver flags, without the leading
+	// dashes (for example "audit-policy-file" and "audit-log-path").
+	APIServerFlags map[string]string
+	// ControllerManagerFlags are appended to kube-controller-manager's
+	// flags (for example "--kube-api-qps=300").
+	ControllerManagerFlags []string
 }
 
 // Cluster is a running local control plane. Stop it when done; it also
@@ -68,6 +74,7 @@ type Cluster struct {
 	Nodes []string
 
 	env       *testenv.Env
+	kcmFlags  []string
 	procs     []*process
 	log       io.Writer
 	keep      bool
@@ -96,7 +103,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 2 * time.Minute
 	}
-	c := &Cluster{log: opts.Log, keep: opts.Keep, stopped: make(chan struct{})}
+	c := &Cluster{log: opts.Log, keep: opts.Keep, stopped: make(chan struct{}), kcmFlags: opts.ControllerManagerFlags}
 	if c.log == nil {
 		c.log = io.Discard
 	}
@@ -114,10 +121,17 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	step := time.Now()
-	teOpts := testenv.Options{Istio: true, GatewayAPI: true, CanaryCRDs: opts.CanaryCRDs}
+	teOpts := testenv.Options{Istio: true, GatewayAPI: true, CanaryCRDs: opts.CanaryCRDs, APIServerFlags: map[string]string{}}
+	for name, value := range opts.APIServerFlags {
+		teOpts.APIServerFlags[name] = value
+	}
 	if opts.AuditServiceAccounts {
-		if teOpts.APIServerFlags, err = c.auditFlags(); err != nil {
+		audit, err := c.auditFlags()
+		if err != nil {
 			return nil, err
+		}
+		for name, value := range audit {
+			teOpts.APIServerFlags[name] = value
 		}
 	}
 	env, err := testenv.Start(teOpts)
@@ -208,13 +222,14 @@ func (c *Cluster) makeDir(dir string) error {
 // kube-scheduler and KWOK, then waits until each answers its health check.
 func (c *Cluster) startComponents(ctx context.Context, bins binaries, stages []string) error {
 	var err error
-	if c.KubeconfigPath, err = c.writeKubeconfig("kubeconfig", "sluice-e2e-admin"); err != nil {
+	if c.KubeconfigPath, err = c.WriteKubeconfig("kubeconfig", "sluice-e2e-admin"); err != nil {
 		return err
 	}
 	kcm, err := c.controllerManagerArgs()
 	if err != nil {
 		return err
 	}
+	kcm.flags = append(kcm.flags, c.kcmFlags...)
 	sched, err := c.schedulerArgs()
 	if err != nil {
 		return err
@@ -260,7 +275,7 @@ type componentArgs struct {
 // credentials of a cluster admin, signing service-account tokens with the
 // key envtest gave the API server.
 func (c *Cluster) controllerManagerArgs() (componentArgs, error) {
-	kubeconfig, err := c.writeKubeconfig("kube-controller-manager.kubeconfig", "system:kube-controller-manager")
+	kubeconfig, err := c.WriteKubeconfig("kube-controller-manager.kubeconfig", "system:kube-controller-manager")
 	if err != nil {
 		return componentArgs{}, err
 	}
@@ -293,7 +308,7 @@ func (c *Cluster) controllerManagerArgs() (componentArgs, error) {
 
 // schedulerArgs runs the default scheduler.
 func (c *Cluster) schedulerArgs() (componentArgs, error) {
-	kubeconfig, err := c.writeKubeconfig("kube-scheduler.kubeconfig", "system:kube-scheduler")
+	kubeconfig, err := c.WriteKubeconfig("kube-scheduler.kubeconfig", "system:kube-scheduler")
 	if err != nil {
 		return componentArgs{}, err
 	}
@@ -319,7 +334,7 @@ func (c *Cluster) schedulerArgs() (componentArgs, error) {
 // kwokArgs runs KWOK on the Nodes annotated as fake, with the Stage files
 // that make Nodes Ready and heartbeat, and Pods Ready, complete and deleted.
 func (c *Cluster) kwokArgs(stages []string) (componentArgs, error) {
-	kubeconfig, err := c.writeKubeconfig("kwok.kubeconfig", "system:kwok")
+	kubeconfig, err := c.WriteKubeconfig("kwok.kubeconfig", "system:kwok")
 	if err != nil {
 		return componentArgs{}, err
 	}
@@ -342,9 +357,10 @@ func (c *Cluster) kwokArgs(stages []string) (componentArgs, error) {
 	return componentArgs{flags: args, health: "http://127.0.0.1:" + strconv.Itoa(port) + "/healthz"}, nil
 }
 
-// writeKubeconfig writes a kubeconfig for a new user in system:masters to
-// Dir/name and returns its path.
-func (c *Cluster) writeKubeconfig(name, user string) (string, error) {
+// WriteKubeconfig writes a kubeconfig for a new user in system:masters to
+// Dir/name and returns its path. A program given its own user can be told
+// apart from the others in the API server's audit log.
+func (c *Cluster) WriteKubeconfig(name, user string) (string, error) {
 	u, err := c.env.Environment.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return "", fmt.Errorf("adding user %s: %w", user, err)
@@ -377,7 +393,9 @@ func (c *Cluster) Stop() error {
 		begin := time.Now()
 		var errs []error
 		for i := len(c.procs) - 1; i >= 0; i-- {
+			step := time.Now()
 			errs = append(errs, c.procs[i].stop())
+			c.logf("stopped %s in %s", c.procs[i].name, since(step))
 		}
 		c.restartMu.Lock()
 		if c.apiserver != nil {
@@ -385,7 +403,10 @@ func (c *Cluster) Stop() error {
 		}
 		c.restartMu.Unlock()
 		if c.env != nil {
-			if err := c.env.Stop(); err != nil {
+			step := time.Now()
+			err := c.env.Stop()
+			c.logf("stopped kube-apiserver and etcd in %s", since(step))
+			if err != nil {
 				errs = append(errs, fmt.Errorf("stopping kube-apiserver and etcd: %w", err))
 			}
 		}

@@ -36,8 +36,8 @@ func TestRolloutProgress(t *testing.T) {
 				Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](3)},
 				Status:     tc.status,
 			}
-			if got := rolloutProgress(d); got != tc.want {
-				t.Errorf("rolloutProgress() = %q, want %q", got, tc.want)
+			if got := RolloutProgress(d); got != tc.want {
+				t.Errorf("RolloutProgress() = %q, want %q", got, tc.want)
 			}
 		})
 	}

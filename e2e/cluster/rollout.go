@@ -23,7 +23,7 @@ func (c *Cluster) WaitForRollout(ctx context.Context, namespace, name string) er
 			last = err.Error()
 			return false, nil //nolint:nilerr // the Deployment may not exist yet: retry
 		}
-		last = rolloutProgress(&d)
+		last = RolloutProgress(&d)
 		return last == "", nil
 	})
 	if err != nil {
@@ -32,9 +32,9 @@ func (c *Cluster) WaitForRollout(ctx context.Context, namespace, name string) er
 	return nil
 }
 
-// rolloutProgress says what a Deployment's rollout still waits for, or
+// RolloutProgress says what a Deployment's rollout still waits for, or
 // returns "" when it is complete.
-func rolloutProgress(d *appsv1.Deployment) string {
+func RolloutProgress(d *appsv1.Deployment) string {
 	want := int32(1)
 	if d.Spec.Replicas != nil {
 		want = *d.Spec.Replicas

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+)
+
+// bedResult is what the control plane alone does: how fast Deployments
+// become ready and roll, which bounds every other figure.
+type bedResult struct {
+	Deployments  int     `json:"deployments"`
+	ReadySeconds float64 `json:"readySeconds"`
+	Rolled       int     `json:"rolled"`
+	// RollSeconds is the time until all Rolled Deployments had rolled to
+	// a new template; PerRoll is each one's time from its change.
+	RollSeconds float64 `json:"rollSeconds"`
+	PerRoll     summary `json:"perRoll"`
+}
+
+// bed measures N plain Deployments becoming ready and M rolling, then
+// deletes them (see waitBedGone); the empty namespace stays.
+func (r *run) bed(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := r.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bedNamespace}}); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", bedNamespace, err)
+	}
+	w, err := startWatcher(wctx, r.rest, r.scheme, bedNamespace, &appsv1.Deployment{})
+	if err != nil {
+		return err
+	}
+	n, m := r.cfg.N, r.cfg.rollouts()
+	name := func(i int) string { return fmt.Sprintf("bed-%05d", i) }
+	begin := time.Now()
+	if err := createAll(ctx, r.c, n, workers, func(i int) []client.Object {
+		return []client.Object{deployment(bedNamespace, name(i), 1, imageV1)}
+	}); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, r.cfg.bedTimeout(), fmt.Sprintf("%d Deployments ready", n),
+		func() bool { return countRolled(w, n, name, func(int) int64 { return 1 }) == n },
+		func() string { return fmt.Sprintf("%d ready", countRolled(w, n, name, func(int) int64 { return 1 })) },
+	); err != nil {
+		return err
+	}
+	r.res.Bed = bedResult{Deployments: n, ReadySeconds: seconds(time.Since(begin)), Rolled: m}
+	r.logf("bed: %d Deployments ready in %.1fs", n, r.res.Bed.ReadySeconds)
+
+	gens := make([]int64, m)
+	starts := make([]time.Time, m)
+	begin = time.Now()
+	if err := parallel(ctx, m, workers, func(ctx context.Context, i int) error {
+		starts[i] = time.Now()
+		gen, err := setImage(ctx, r.c, bedNamespace, name(i), imageV2)
+		gens[i] = gen
+		return err
+	}); err != nil {
+		return err
+	}
+	rolled := func() int { return countRolled(w, m, name, func(i int) int64 { return gens[i] }) }
+	if err := waitFor(ctx, r.cfg.bedTimeout(), fmt.Sprintf("%d Deployments rolled", m),
+		func() bool { return rolled() == m }, func() string { return fmt.Sprintf("%d rolled", rolled()) }); err != nil {
+		return err
+	}
+	r.res.Bed.RollSeconds = seconds(time.Since(begin))
+	per := make([]time.Duration, m)
+	for i := range m {
+		at, _ := w.rolledAt(name(i), gens[i])
+		per[i] = at.Sub(starts[i])
+	}
+	r.res.Bed.PerRoll = summarize(per)
+	r.logf("bed: %d Deployments rolled in %.1fs (each p50 %.1fs)", m, r.res.Bed.RollSeconds, r.res.Bed.PerRoll.P50)
+
+	// Deleting the Deployments is quicker than deleting the namespace,
+	// which waits for the namespace controller's passes.
+	if err := r.c.DeleteAllOf(ctx, &appsv1.Deployment{}, client.InNamespace(bedNamespace),
+		client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		return fmt.Errorf("deleting the bed's Deployments: %w", err)
+	}
+	return nil
+}
+
+// waitBedGone waits until the bed's Pods are gone, so that they cost
+// nothing in the phases that follow.
+func (r *run) waitBedGone(ctx context.Context) error {
+	begin := time.Now()
+	left := func() int {
+		var pods corev1.PodList
+		if err := r.c.List(ctx, &pods, client.InNamespace(bedNamespace)); err != nil {
+			return -1
+		}
+		return len(pods.Items)
+	}
+	err := waitFor(ctx, r.cfg.bedTimeout(), "the bed's Pods gone", func() bool { return left() == 0 },
+		func() string { return fmt.Sprintf("%d Pods left", left()) })
+	if err != nil {
+		return err
+	}
+	r.logf("bed: Pods gone after %s more", since(begin))
+	return nil
+}
+
+// countRolled counts the first n Deployments that have rolled out at the
+// generation gen gives them.
+func countRolled(w *watcher, n int, name func(int) string, gen func(int) int64) int {
+	c := 0
+	for i := range n {
+		if _, ok := w.rolledAt(name(i), gen(i)); ok {
+			c++
+		}
+	}
+	return c
+}
+
+// setImage changes the container image of Deployment ns/name and returns
+// its new generation.
+func setImage(ctx context.Context, c client.Client, ns, name, image string) (int64, error) {
+	d := &appsv1.Deployment{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
+		return 0, fmt.Errorf("reading Deployment %s: %w", name, err)
+	}
+	before := d.DeepCopy()
+	d.Spec.Template.Spec.Containers[0].Image = image
+	if err := c.Patch(ctx, d, client.MergeFrom(before)); err != nil {
+		return 0, fmt.Errorf("changing the image of %s: %w", name, err)
+	}
+	return d.Generation, nil
+}
+
+// initResult is phase 1: N Canaries created and initialised.
+type initResult struct {
+	Canaries int `json:"canaries"`
+	// StartSeconds is the time the controller took to answer its health
+	// check.
+	StartSeconds float64 `json:"startSeconds"`
+	// CreateSeconds is the time the benchmark took to create the targets
+	// and Canaries; Seconds counts from the first creation until all were
+	// seen Initialized.
+	CreateSeconds float64 `json:"createSeconds"`
+	Seconds       float64 `json:"seconds"`
+	// VsBed is Seconds over the bed's time for N Deployments.
+	VsBed    float64       `json:"vsBed"`
+	RSSMiB   float64       `json:"rssMiB"`
+	Requests requestCounts `json:"requests"`
+}
+
+// initialize creates N targets with their Canaries and waits until every
+// Canary is Initialized.
+func (r *run) initialize(ctx context.Context) error {
+	n := r.cfg.N
+	begin := time.Now()
+	err := createAll(ctx, r.c, n, workers, func(i int) []client.Object {
+		name := targetName(i)
+		spec := canarySpec{interval: r.cfg.Interval.String(), iterations: int32(r.cfg.Iterations), threshold: int32(r.cfg.Threshold)}
+		if r.cfg.SlowHooks && i%10 == 9 {
+			spec.slowHook = r.stub.URL + slowHookPath
+		}
+		return []client.Object{deployment(namespace, name, 1, imageV1), canary(namespace, name, spec)}
+	})
+	if err != nil {
+		return err
+	}
+	if r.cfg.SlowHooks {
+		for i := 9; i < n; i += 10 {
+			r.slow[targetName(i)] = true
+		}
+	}
+	r.res.Init.Canaries = n
+	r.res.Init.CreateSeconds = seconds(time.Since(begin))
+	initialized := func() int {
+		c := 0
+		for i := range n {
+			if r.w.phase(targetName(i)) == string(flaggerv1beta1.CanaryPhaseInitialized) {
+				c++
+			}
+		}
+		return c
+	}
+	if err := waitFor(ctx, r.cfg.initTimeout(), fmt.Sprintf("%d Canaries Initialized", n),
+		func() bool { return initialized() == n },
+		func() string { return fmt.Sprintf("%d Initialized; phases: %s", initialized(), r.phases(n)) },
+	); err != nil {
+		return err
+	}
+	end := time.Now()
+	r.res.Init.Seconds = seconds(end.Sub(begin))
+	if r.res.Bed.ReadySeconds > 0 {
+		r.res.Init.VsBed = r.res.Init.Seconds / r.res.Bed.ReadySeconds
+	}
+	r.logf("phase 1: %d Canaries Initialized in %.1fs (%.2fx the bed)", n, r.res.Init.Seconds, r.res.Init.VsBed)
+	u, err := r.proc.usage()
+	if err != nil {
+		return err
+	}
+	r.res.Init.RSSMiB = mib(u.RSS)
+	reqs, err := r.audit.between(begin, end)
+	if err != nil {
+		return err
+	}
+	r.res.Init.Requests = countRequests(reqs)
+	return nil
+}
+
+// phases counts the Canaries' last seen phases, for an error message.
+func (r *run) phases(n int) string {
+	count := map[string]int{}
+	for i := range n {
+		count[r.w.phase(targetName(i))]++
+	}
+	var parts []string
+	for p, c := range count {
+		if p == "" {
+			p = "(no status)"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", p, c))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// idleResult is phase 2: nothing changes.
+type idleResult struct {
+	Seconds           float64 `json:"seconds"`
+	RequestsPerMinute float64 `json:"requestsPerMinute"`
+	WritesPerMinute   float64 `json:"writesPerMinute"`
+	// ByVerb and ByResource are requests per minute.
+	ByVerb              map[string]float64 `json:"byVerb"`
+	ByResource          map[string]float64 `json:"byResource"`
+	CPUSecondsPerMinute float64            `json:"cpuSecondsPerMinute"`
+	RSSMiB              float64            `json:"rssMiB"`
+	Requests            requestCounts      `json:"requests"`
+}
+
+// idle waits for the controller to settle, then measures what it does
+// while nothing changes.
+func (r *run) idle(ctx context.Context) error {
+	if err := sleep(ctx, r.cfg.Settle); err != nil {
+		return err
+	}
+	u0, err := r.proc.usage()
+	if err != nil {
+		return err
+	}
+	r.logf("phase 2: idle for %s", r.cfg.Idle)
+	if err := sleep(ctx, r.cfg.Idle); err != nil {
+		return err
+	}
+	u1, err := r.proc.usage()
+	if err != nil {
+		return err
+	}
+	reqs, err := r.audit.between(u0.At, u1.At)
+	if err != nil {
+		return err
+	}
+	minutes := u1.At.Sub(u0.At).Minutes()
+	counts := countRequests(reqs)
+	res := idleResult{
+		Seconds:             seconds(u1.At.Sub(u0.At)),
+		RequestsPerMinute:   float64(counts.Total) / minutes,
+		WritesPerMinute:     float64(counts.Writes) / minutes,
+		ByVerb:              perMinute(counts.ByVerb, minutes),
+		ByResource:          perMinute(counts.ByResource, minutes),
+		CPUSecondsPerMinute: (u1.CPU - u0.CPU).Seconds() / minutes,
+		RSSMiB:              mib(u1.RSS),
+		Requests:            counts,
+	}
+	r.res.Idle = res
+	r.logf("phase 2: %.0f requests/min (%.0f writes), %.2f CPU s/min, RSS %.1f MiB",
+		res.RequestsPerMinute, res.WritesPerMinute, res.CPUSecondsPerMinute, res.RSSMiB)
+	return nil
+}
+
+func perMinute(counts map[string]int, minutes float64) map[string]float64 {
+	out := make(map[string]float64, len(counts))
+	for k, v := range counts {
+		out[k] = float64(v) / minutes
+	}
+	return out
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
