@@ -23,7 +23,8 @@ func (r *CanaryReconciler) export(sc *scope, took time.Duration) {
 	r.targets.Store(client.ObjectKeyFromObject(cd), cd.Spec.TargetRef.Name)
 	r.Metrics.SetStatus(cd)
 	w := int(cd.Status.CanaryWeight)
-	r.Metrics.SetWeight(cd, 100-w, w)
+	b := statemachine.BaselineShare(cd.Spec, sc.in.Config, cd.Status)
+	r.Metrics.SetWeight(cd, 100-w-b, w, b)
 	if len(sc.in.Results.Checks) > 0 {
 		r.Metrics.ObserveAnalysis(cd, sc.in.Results.Checks)
 	}

@@ -1,11 +1,13 @@
 package controller
 
 import (
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/controller/statemachine"
@@ -74,4 +76,59 @@ func durationSamples(t *testing.T, g prometheus.Gatherer) uint64 {
 		}
 	}
 	return n
+}
+
+// TestExport_WeightsGiveTheBaselineItsShare checks flagger_canary_weight
+// when a baseline (analysis.baseline) runs beside the canary: the
+// primary's series is its true share (not 100 minus the canary's), the
+// baseline has a series of its own while it takes traffic, and that series
+// goes away when the release is over.
+func TestExport_WeightsGiveTheBaselineItsShare(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	rec, err := recorder.New(reg, "test", flaggerv1beta1.ProviderIstio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &CanaryReconciler{Metrics: rec}
+	cd := newCanary("podinfo", func(cd *flaggerv1beta1.Canary) {
+		cd.Namespace = "shop"
+		cd.Spec.Provider = flaggerv1beta1.ProviderIstio
+		cd.Spec.Analysis.Iterations = nil
+		cd.Spec.Analysis.StepWeight, cd.Spec.Analysis.MaxWeight = ptr.To[int32](20), ptr.To[int32](40)
+		cd.Spec.Analysis.Baseline = true
+	})
+	steps := []struct {
+		name   string
+		status flaggerv1beta1.CanaryStatus
+		want   map[string]float64 // by workload; absent means no series
+	}{
+		{"analysing at 20%", flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseProgressing, CanaryWeight: 20},
+			map[string]float64{"podinfo-primary": 60, "podinfo": 20, "podinfo-baseline": 20}},
+		{"promoted", flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseSucceeded},
+			map[string]float64{"podinfo-primary": 100, "podinfo": 0}},
+	}
+	for _, step := range steps {
+		cd.Status = step.status
+		r.export(&scope{cd: cd, in: statemachine.Input{Spec: cd.Spec, Status: cd.Status, Config: statemachine.Config{SplitsTraffic: true}}}, 0)
+		got := map[string]float64{}
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() != "flagger_canary_weight" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "workload" {
+						got[l.GetValue()] = m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		if !maps.Equal(got, step.want) {
+			t.Errorf("%s: flagger_canary_weight by workload = %v, want %v", step.name, got, step.want)
+		}
+	}
 }

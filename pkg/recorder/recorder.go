@@ -157,9 +157,17 @@ func (r *Recorder) SetStatus(cd *flaggerv1beta1.Canary) {
 
 // SetWeight sets flagger_canary_weight of the primary (workload
 // <target>-primary) and of the canary (workload <target>), in percent.
-func (r *Recorder) SetWeight(cd *flaggerv1beta1.Canary, primary, canary int) {
+// A baseline share above zero (analysis.baseline) is a third series,
+// workload <target>-baseline, which is removed when the baseline has no
+// share left.
+func (r *Recorder) SetWeight(cd *flaggerv1beta1.Canary, primary, canary, baseline int) {
 	r.weight.WithLabelValues(target(cd)+"-primary", cd.Namespace).Set(float64(primary))
 	r.weight.WithLabelValues(target(cd), cd.Namespace).Set(float64(canary))
+	if baseline > 0 {
+		r.weight.WithLabelValues(target(cd)+"-baseline", cd.Namespace).Set(float64(baseline))
+	} else {
+		r.weight.DeleteLabelValues(target(cd)+"-baseline", cd.Namespace)
+	}
 }
 
 // ObserveDuration adds the duration of one analysis run to
@@ -208,6 +216,7 @@ func (r *Recorder) Forget(cd *flaggerv1beta1.Canary) {
 	r.status.DeleteLabelValues(name, cd.Namespace)
 	r.weight.DeleteLabelValues(name+"-primary", cd.Namespace)
 	r.weight.DeleteLabelValues(name, cd.Namespace)
+	r.weight.DeleteLabelValues(name+"-baseline", cd.Namespace)
 	r.analysis.DeletePartialMatch(prometheus.Labels{"name": name, "namespace": cd.Namespace})
 }
 

@@ -42,7 +42,7 @@ func TestRecorder_ExportsFlaggersMetricNamesLabelsAndValues(t *testing.T) {
 	cd := canary(flaggerv1beta1.CanaryPhaseProgressing)
 	r.SetTotal("test", 2)
 	r.SetStatus(cd)
-	r.SetWeight(cd, 90, 10)
+	r.SetWeight(cd, 90, 10, 0)
 	r.ObserveAnalysis(cd, []flaggerv1beta1.CanaryCheckResult{
 		{Kind: flaggerv1beta1.CheckMetric, Name: "request-success-rate", Value: ptr.To(99.5), Passed: true},
 		{Kind: flaggerv1beta1.CheckMetric, Name: "request-duration", Value: ptr.To(0.25), Passed: true},
@@ -191,7 +191,7 @@ func TestRecorder_ForgetDropsTheGaugesOfADeletedCanary(t *testing.T) {
 	other.Spec.TargetRef.Name = "backend"
 	for _, c := range []*flaggerv1beta1.Canary{cd, other} {
 		r.SetStatus(c)
-		r.SetWeight(c, 100, 0)
+		r.SetWeight(c, 100, 0, 0)
 		r.ObserveAnalysis(c, []flaggerv1beta1.CanaryCheckResult{{Kind: flaggerv1beta1.CheckMetric, Name: "errors", Value: ptr.To(1.0)}})
 	}
 	r.IncFailure(cd, "canary")

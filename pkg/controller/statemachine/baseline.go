@@ -28,6 +28,17 @@ func baselineOf(in Input) Workload {
 	return b
 }
 
+// BaselineShare is the percentage of traffic the status gives the
+// baseline (analysis.baseline): as much as the canary, out of the
+// primary's share, while the analysis takes steps, and none otherwise or
+// when the provider does not split traffic.
+func BaselineShare(spec flaggerv1beta1.CanarySpec, cfg Config, s flaggerv1beta1.CanaryStatus) int {
+	if !cfg.SplitsTraffic {
+		return 0
+	}
+	return routesFor(s, planOf(spec, cfg), true).Baseline
+}
+
 // baselineAnalysed reports whether the baseline runs in a phase: while the
 // analysis takes steps.
 func baselineAnalysed(p plan, phase flaggerv1beta1.CanaryPhase) bool {
