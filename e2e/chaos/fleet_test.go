@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluicedev/sluice/e2e/install"
 )
 
 // fleetMode is how Sluice runs during a part of the campaign.
@@ -40,7 +42,7 @@ var (
 
 // leaseNamespace holds the leader election Lease: Sluice's namespace,
 // where the chart's Role grants Leases.
-const leaseNamespace = sluiceNamespace
+const leaseNamespace = install.Namespace
 
 // fleet is the Sluice processes of the campaign: one, or two under leader
 // election.

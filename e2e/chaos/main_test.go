@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -26,7 +25,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/sluicedev/sluice/e2e/cluster"
-	"github.com/sluicedev/sluice/internal/testenv"
+	"github.com/sluicedev/sluice/e2e/install"
 )
 
 var (
@@ -74,16 +73,8 @@ func run(m *testing.M) int {
 	}()
 
 	begin := time.Now()
-	root, err := testenv.RepoRoot()
-	if err != nil {
+	if suite.sluice, err = install.BuildSluice(ctx, dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return code
-	}
-	suite.sluice = filepath.Join(dir, "sluice")
-	build := exec.CommandContext(ctx, "go", "build", "-o", suite.sluice, "./cmd/sluice")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building sluice:", err)
 		return code
 	}
 	logs, err := os.Create(filepath.Join(dir, "control-plane.log"))
@@ -99,7 +90,7 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = c.Stop() }()
 	suite.cluster = c
-	if suite.kubeconfig, err = installSluice(ctx); err != nil {
+	if suite.kubeconfig, err = install.Chart(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "installing Sluice's chart:", err)
 		return code
 	}

@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -21,7 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/sluicedev/sluice/e2e/cluster"
-	"github.com/sluicedev/sluice/internal/testenv"
+	"github.com/sluicedev/sluice/e2e/install"
 )
 
 // suite is what TestMain starts once for every scenario.
@@ -62,7 +61,7 @@ func run(m *testing.M) int {
 	}()
 
 	begin := time.Now()
-	if err := buildSluice(ctx, dir); err != nil {
+	if suite.sluice, err = install.BuildSluice(ctx, dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return code
 	}
@@ -79,7 +78,7 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = c.Stop() }()
 	suite.cluster = c
-	if suite.kubeconfig, err = installSluice(ctx); err != nil {
+	if suite.kubeconfig, err = install.Chart(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "installing Sluice's chart:", err)
 		return code
 	}
@@ -92,19 +91,4 @@ func run(m *testing.M) int {
 		code = 1
 	}
 	return code
-}
-
-// buildSluice builds the manager from this tree into dir.
-func buildSluice(ctx context.Context, dir string) error {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return err
-	}
-	suite.sluice = filepath.Join(dir, "sluice")
-	build := exec.CommandContext(ctx, "go", "build", "-o", suite.sluice, "./cmd/sluice")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building sluice: %w", err)
-	}
-	return nil
 }

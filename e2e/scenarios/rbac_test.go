@@ -6,55 +6,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
-	"helm.sh/helm/v4/pkg/action"
-	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	"helm.sh/helm/v4/pkg/kube"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/sluicedev/sluice/internal/testenv"
+	"github.com/sluicedev/sluice/e2e/install"
 )
-
-// Sluice runs under the ServiceAccount the chart installs.
-const (
-	sluiceNamespace      = "sluice-system"
-	sluiceServiceAccount = "sluice"
-	sluiceUser           = "system:serviceaccount:" + sluiceNamespace + ":" + sluiceServiceAccount
-)
-
-// installSluice installs charts/sluice with Helm, as a user would, but with
-// no replica (Sluice runs as a process here, there is no container
-// runtime), and returns a kubeconfig holding a token of its ServiceAccount:
-// every scenario's Sluice then has exactly the permissions of the install.
-func installSluice(ctx context.Context) (string, error) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	ch, err := loader.Load(filepath.Join(root, "charts", "sluice"))
-	if err != nil {
-		return "", err
-	}
-	flags := genericclioptions.NewConfigFlags(false)
-	kubeconfig, ns := suite.cluster.KubeconfigPath, sluiceNamespace
-	flags.KubeConfig, flags.Namespace = &kubeconfig, &ns
-	cfg := action.NewConfiguration()
-	if err := cfg.Init(flags, ns, "secret"); err != nil {
-		return "", err
-	}
-	inst := action.NewInstall(cfg)
-	inst.ReleaseName, inst.Namespace, inst.CreateNamespace = "sluice", ns, true
-	inst.WaitStrategy = kube.HookOnlyStrategy
-	if _, err := inst.RunWithContext(ctx, ch, map[string]any{"leaderElection": map[string]any{"replicaCount": 0}}); err != nil {
-		return "", fmt.Errorf("helm install charts/sluice: %w", err)
-	}
-	return suite.cluster.ServiceAccountKubeconfig(ctx, ns, sluiceServiceAccount)
-}
 
 // notExercised are permissions of the ClusterRole that the code uses on
 // paths no scenario takes, with the reason: "group/resource" for every
@@ -165,7 +124,7 @@ func checkRBAC(ctx context.Context) error {
 	forbidden := map[triple]string{} // the first URI of each
 	var problems []string
 	for _, e := range events {
-		if e.User.Username != sluiceUser || e.ObjectRef == nil {
+		if e.User.Username != install.User || e.ObjectRef == nil {
 			continue // another ServiceAccount, or discovery
 		}
 		res := e.ObjectRef.Resource
@@ -184,7 +143,7 @@ func checkRBAC(ctx context.Context) error {
 		problems = append(problems, fmt.Sprintf("missing: %s was forbidden %d times (first: %s)", tr, used[tr], uri))
 	}
 	if len(used) == 0 {
-		return fmt.Errorf("the audit log %s holds no request of %s: the check sees nothing", suite.cluster.AuditLogPath, sluiceUser)
+		return fmt.Errorf("the audit log %s holds no request of %s: the check sees nothing", suite.cluster.AuditLogPath, install.User)
 	}
 
 	var role rbacv1.ClusterRole
@@ -238,7 +197,7 @@ func checkRBAC(ctx context.Context) error {
 		}
 	}
 	slices.Sort(report)
-	fmt.Printf("e2e: requests of %s by permission (from the audit log):\n  %s\n", sluiceUser, strings.Join(report, "\n  "))
+	fmt.Printf("e2e: requests of %s by permission (from the audit log):\n  %s\n", install.User, strings.Join(report, "\n  "))
 	if len(problems) > 0 {
 		slices.Sort(problems)
 		return fmt.Errorf("the ClusterRole does not match what Sluice used:\n  %s", strings.Join(problems, "\n  "))

@@ -31,6 +31,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/sluicedev/sluice/e2e/cluster"
+	"github.com/sluicedev/sluice/e2e/install"
 	"github.com/sluicedev/sluice/internal/testenv"
 )
 
@@ -136,13 +137,8 @@ func findTools(ctx context.Context) error {
 		return fmt.Errorf("%s -version = %q (%v), want %q: delete it and run `hack/tool.sh flagger`", suite.flagger, out, err, want)
 	}
 
-	suite.sluice = filepath.Join(suite.dir, "sluice")
-	build := exec.CommandContext(ctx, "go", "build", "-o", suite.sluice, "./cmd/sluice")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building sluice: %w", err)
-	}
-	return nil
+	suite.sluice, err = install.BuildSluice(ctx, suite.dir)
+	return err
 }
 
 // flaggerVersion is FLAGGER_VERSION in hack/tool.sh, the version whose
