@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
+	"github.com/sluicedev/sluice/e2e/cluster"
 )
 
 // The fresh baseline (analysis.baseline) on the local control plane: the
@@ -34,8 +36,10 @@ const (
 	// the baseline's.
 	baselineMetric = "latency-vs-baseline"
 	// baseLatency is the simulated latency, in milliseconds, of the pods
-	// of podinfo:6.0.0, which the primary and the baseline run.
-	baseLatency = 20
+	// of podinfo:6.0.0, which the primary and the baseline run. It is long
+	// enough for a 1.5x slower canary to stand out of the delays a busy
+	// machine adds to every answer.
+	baseLatency = 100
 )
 
 // meanLatencyTemplate is a MetricTemplate on the scenario's Prometheus:
@@ -56,15 +60,17 @@ func (s *scenario) meanLatencyTemplate() *flaggerv1beta1.MetricTemplate {
 
 // baselineCanary is an Istio Canary whose analysis runs a baseline at the
 // canary's weight (10, 20, 30%) and has two latency checks: the builtin
-// P99 under a fixed, loose 500 ms, and the mean compared with the
+// P99 under a fixed, loose 2 s, and the mean compared with the
 // baseline's, which fails a canary more than 20% slower. The comparison
-// holds the step until each side has 6 samples, one per 5 seconds.
+// holds the step until each side has 6 samples, one per 5 seconds. The
+// load test runs 8 clients, so that each 5-second sample of the canary
+// and of the baseline averages some 40 requests even at 10%.
 func (s *scenario) baselineCanary() *flaggerv1beta1.Canary {
 	return canaryFor(flaggerv1beta1.ProviderIstio, &flaggerv1beta1.CanaryAnalysis{
 		StepWeight: ptr.To[int32](10), MaxWeight: ptr.To[int32](30),
 		Baseline: true,
 		Metrics: []flaggerv1beta1.CanaryMetric{
-			{Name: "request-duration", Interval: "20s", ThresholdRange: &flaggerv1beta1.CanaryThresholdRange{Max: ptr.To(500.0)}},
+			{Name: "request-duration", Interval: "20s", ThresholdRange: &flaggerv1beta1.CanaryThresholdRange{Max: ptr.To(2000.0)}},
 			{
 				Name: baselineMetric, Interval: "5s", OnNoData: flaggerv1beta1.NoDataHold,
 				TemplateRef: &flaggerv1beta1.CrossNamespaceObjectReference{Name: "mean-latency"},
@@ -74,7 +80,7 @@ func (s *scenario) baselineCanary() *flaggerv1beta1.Canary {
 				},
 			},
 		},
-		Webhooks: []flaggerv1beta1.CanaryWebhook{s.loadTest("")},
+		Webhooks: []flaggerv1beta1.CanaryWebhook{s.loadTest("-c 8 ")},
 	})
 }
 
@@ -107,21 +113,100 @@ func (r *baselineRun) observe(s *scenario) error {
 	return nil
 }
 
-// releaseWithBaseline initializes the baseline Canary, releases podinfo
-// 6.1.0 whose pods answer in latencyMs, and waits until the Canary ends in
-// phase want, observing the baseline on the way.
-func (s *scenario) releaseWithBaseline(latencyMs int, want flaggerv1beta1.CanaryPhase) *baselineRun {
+// initializeBaseline creates podinfo, whose pods answer in baseLatency,
+// the baseline Canary and its MetricTemplate, and waits until the Canary
+// is initialized, without a baseline.
+func (s *scenario) initializeBaseline() {
 	s.t.Helper()
-	s.initialize(s.baselineCanary(), s.meanLatencyTemplate())
+	target := podinfo()
+	target.Spec.Template.Annotations[latencyAnnotation] = strconv.Itoa(baseLatency)
+	s.create(s.meanLatencyTemplate(), target, s.baselineCanary())
+	s.waitPhase(flaggerv1beta1.CanaryPhaseInitialized, 90*time.Second, nil)
 	if d := (&appsv1.Deployment{}); s.get(baselineName, d) == nil {
 		s.t.Fatalf("the baseline Deployment %s exists before any release", baselineName)
 	}
+}
+
+// releaseAt releases podinfo 6.1.0 whose pods answer in latencyMs.
+func (s *scenario) releaseAt(latencyMs int) {
+	s.t.Helper()
 	s.releaseAnnotated("6.1.0", map[string]string{latencyAnnotation: strconv.Itoa(latencyMs)})
 	s.waitProgressing()
+}
+
+// observeBaseline waits until the Canary ends in phase want, observing
+// the baseline on the way.
+func (s *scenario) observeBaseline(want flaggerv1beta1.CanaryPhase) *baselineRun {
+	s.t.Helper()
 	run := &baselineRun{}
 	s.waitPhase(want, 3*time.Minute, func(*flaggerv1beta1.Canary) error { return run.observe(s) })
 	s.logf("splits with a baseline share: %v; baseline ready replicas at the first: %d", run.splits, run.readyAtFirstSplit)
 	return run
+}
+
+// blockBaselinePods runs a pod whose required anti-affinity keeps the
+// scheduler from placing any pod labelled app=<target>-baseline on the
+// fake nodes (they all carry the topology label), and returns a function
+// that deletes it, after which the scheduler places them. The canary's and
+// the primary's pods are not affected.
+func (s *scenario) blockBaselinePods() (unblock func()) {
+	s.t.Helper()
+	blocker := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "baseline-blocker", Labels: map[string]string{"app": "baseline-blocker"}},
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken: ptr.To(false),
+			Containers:                   []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10"}},
+			Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+					LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": baselineName}},
+					TopologyKey:   cluster.NodeLabel,
+				}},
+			}},
+		},
+	}
+	s.create(blocker)
+	s.eventually(time.Minute, "the blocker pod running", func() (bool, error) {
+		p := &corev1.Pod{}
+		err := s.get(blocker.Name, p)
+		return err == nil && p.Status.Phase == corev1.PodRunning, err
+	})
+	return func() {
+		s.t.Helper()
+		if err := s.c.Delete(s.t.Context(), blocker, client.GracePeriodSeconds(0)); err != nil {
+			s.t.Fatalf("deleting the blocker pod: %v", err)
+		}
+		s.logf("deleted the pod that kept the baseline's pods from being scheduled")
+	}
+}
+
+// expectWaitForBaseline checks, while the baseline's pods cannot be
+// scheduled, that Sluice says it waits for the baseline and that the
+// VirtualService gives neither the canary nor the baseline a share for
+// hold after it said so.
+func (s *scenario) expectWaitForBaseline(hold time.Duration) {
+	s.t.Helper()
+	var since time.Time
+	s.eventually(time.Minute+hold, "Sluice waiting for the baseline for "+hold.String(), func() (bool, error) {
+		if w, err := s.vsWeights(); err == nil && (w.canary > 0 || w.baseline > 0) {
+			return false, fmt.Errorf("%w: the VirtualService gives the canary %d%% and the baseline %d%% while no pod of the baseline can be scheduled", errStop, w.canary, w.baseline)
+		}
+		cd, err := s.canary()
+		if err != nil {
+			return false, err
+		}
+		if msg := promotedMessage(cd); since.IsZero() && strings.Contains(msg, "Waiting for the baseline") {
+			since = time.Now()
+			s.logf("Sluice: %s", msg)
+		}
+		return !since.IsZero() && time.Since(since) >= hold, nil
+	})
+	d := &appsv1.Deployment{}
+	if err := s.get(baselineName, d); err != nil {
+		s.t.Fatalf("reading the baseline Deployment while Sluice waits for it: %v", err)
+	}
+	if d.Status.ReadyReplicas != 0 {
+		s.t.Fatalf("the baseline has %d ready replicas while its pods cannot be scheduled", d.Status.ReadyReplicas)
+	}
 }
 
 // expectThreeWaySplits checks that the baseline had a share, always the
@@ -190,12 +275,20 @@ func comparisons(cd *flaggerv1beta1.Canary) []flaggerv1beta1.CanaryCheckResult {
 // pods answer in 1.5 times the primary's latency runs beside a fresh
 // baseline of the primary at the canary's weight; the comparison with the
 // baseline's latency finds it High and rolls it back, while the fixed
-// 500 ms threshold on the P99 passes it at every step. The baseline is
-// ready before the first step and deleted, pods included, at the end.
+// 2 s threshold on the P99 passes it at every step. While the
+// scheduler cannot place the baseline's pods, no step runs though the
+// canary is ready; the baseline is deleted, pods included, at the end.
 func TestIstio_BaselineComparisonRollsBackASlowerRelease(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, true)
-	run := s.releaseWithBaseline(baseLatency*3/2, flaggerv1beta1.CanaryPhaseFailed)
+	s.initializeBaseline()
+	unblock := s.blockBaselinePods()
+	s.releaseAt(baseLatency * 3 / 2)
+	// The canary is ready long before the baseline: no step runs until the
+	// baseline is too.
+	s.expectWaitForBaseline(12 * time.Second)
+	unblock()
+	run := s.observeBaseline(flaggerv1beta1.CanaryPhaseFailed)
 	s.expectThreeWaySplits(run)
 	if got := s.primaryImage(); got != image+"6.0.0" {
 		t.Errorf("primary image = %s, want it untouched: %s6.0.0", got, image)
@@ -246,7 +339,9 @@ func TestIstio_BaselineComparisonRollsBackASlowerRelease(t *testing.T) {
 func TestIstio_BaselineComparisonPromotesAnEquallyFastRelease(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, true)
-	run := s.releaseWithBaseline(baseLatency, flaggerv1beta1.CanaryPhaseSucceeded)
+	s.initializeBaseline()
+	s.releaseAt(baseLatency)
+	run := s.observeBaseline(flaggerv1beta1.CanaryPhaseSucceeded)
 	s.expectThreeWaySplits(run)
 	if got := s.primaryImage(); got != image+"6.1.0" {
 		t.Errorf("primary image = %s, want %s6.1.0", got, image)
