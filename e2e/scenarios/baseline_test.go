@@ -105,7 +105,7 @@ func (r *baselineRun) observe(s *scenario) error {
 	if len(r.splits) == 0 {
 		d := &appsv1.Deployment{}
 		if err := s.get(baselineName, d); err != nil {
-			return fmt.Errorf("%w: the VirtualService gives the baseline %d%%, but its Deployment cannot be read: %v", errStop, w.baseline, err)
+			return fmt.Errorf("%w: the VirtualService gives the baseline %d%%, but its Deployment cannot be read: %w", errStop, w.baseline, err)
 		}
 		r.readyAtFirstSplit = d.Status.ReadyReplicas
 	}
@@ -182,7 +182,7 @@ func (s *scenario) blockBaselinePods() (unblock func()) {
 // expectWaitForBaseline checks, while the baseline's pods cannot be
 // scheduled, that Sluice says it waits for the baseline and that the
 // VirtualService gives neither the canary nor the baseline a share for
-// hold after it said so.
+// hold after it said so, though the canary is ready.
 func (s *scenario) expectWaitForBaseline(hold time.Duration) {
 	s.t.Helper()
 	var since time.Time
@@ -206,6 +206,13 @@ func (s *scenario) expectWaitForBaseline(hold time.Duration) {
 	}
 	if d.Status.ReadyReplicas != 0 {
 		s.t.Fatalf("the baseline has %d ready replicas while its pods cannot be scheduled", d.Status.ReadyReplicas)
+	}
+	// The canary is ready: the baseline alone holds the first step.
+	if err := s.get(app, d); err != nil {
+		s.t.Fatalf("reading the canary Deployment: %v", err)
+	}
+	if d.Status.ReadyReplicas == 0 {
+		s.t.Fatalf("the canary has no ready replica while Sluice waits for the baseline: want the baseline alone to hold the step")
 	}
 }
 
@@ -284,8 +291,8 @@ func TestIstio_BaselineComparisonRollsBackASlowerRelease(t *testing.T) {
 	s.initializeBaseline()
 	unblock := s.blockBaselinePods()
 	s.releaseAt(baseLatency * 3 / 2)
-	// The canary is ready long before the baseline: no step runs until the
-	// baseline is too.
+	// The canary becomes ready long before the baseline: no step runs
+	// until the baseline is ready too.
 	s.expectWaitForBaseline(12 * time.Second)
 	unblock()
 	run := s.observeBaseline(flaggerv1beta1.CanaryPhaseFailed)
