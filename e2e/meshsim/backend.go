@@ -28,8 +28,8 @@ const defaultLatency = 5 * time.Millisecond
 
 // The response headers that say who answered a request.
 const (
-	// HeaderVersion is "primary" or "canary": the version the request was
-	// routed to.
+	// HeaderVersion is "primary", "canary" or "baseline": the version the
+	// request was routed to.
 	HeaderVersion = "X-Sim-Version"
 	// HeaderPod is the name of the pod that answered.
 	HeaderPod = "X-Sim-Pod"

@@ -2,7 +2,10 @@
 // where no container runtime exists: it plays an Istio mesh for one Canary.
 //
 // It watches the Canary's VirtualService and the Pods of the canary and
-// primary workloads, runs one in-process HTTP backend per version whose
+// primary workloads, and of the baseline that Sluice runs beside the canary
+// with analysis.baseline (<workload>-baseline, host <apex>-baseline, whose
+// pods copy the primary's annotations), runs one in-process HTTP backend
+// per version whose
 // answers follow annotations of the version's ready pods (error rate,
 // latency), serves a front proxy that splits real HTTP requests between the
 // versions as the VirtualService's HTTP routes say (A/B matches first, then

@@ -97,10 +97,19 @@ func newProviderFixture(t *testing.T, provider string) *fixture {
 // the sim's annotations, Running and Ready if ready says so.
 func (f *fixture) pod(name string, isPrimary, isReady bool, annotations map[string]string) *corev1.Pod {
 	f.t.Helper()
-	app := workload
+	v := canary
 	if isPrimary {
-		app += "-primary"
+		v = primary
 	}
+	return f.versionPod(name, v, isReady, annotations)
+}
+
+// versionPod creates a pod of version v (labelled app=<workload>,
+// <workload>-primary or <workload>-baseline) with the sim's annotations,
+// Running and Ready if ready says so.
+func (f *fixture) versionPod(name string, v version, isReady bool, annotations map[string]string) *corev1.Pod {
+	f.t.Helper()
+	app := f.sim.workload(v)
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: f.ns, Annotations: annotations,

@@ -20,7 +20,7 @@ const maxMirroredBody = 1 << 20
 // as the client-side proxy (an ingress gateway, reporter="source") would.
 type frontProxy struct {
 	sim     *Sim
-	proxies [2]*httputil.ReverseProxy
+	proxies [numVersions]*httputil.ReverseProxy
 	client  *http.Client
 	mirrors sync.WaitGroup
 }
@@ -32,7 +32,7 @@ func newFrontProxy(s *Sim) *frontProxy {
 		IdleConnTimeout:     30 * time.Second,
 	}
 	p := &frontProxy{sim: s, client: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
-	for _, v := range []version{primary, canary} {
+	for _, v := range versions {
 		target, _ := url.Parse(s.backends[v])
 		p.proxies[v] = &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {

@@ -10,18 +10,29 @@ import (
 	istionetworking "istio.io/api/networking/v1alpha3"
 )
 
-// version is one side of the split.
+// version is one destination of the split: the primary, the canary, or
+// the baseline that Sluice runs beside the canary with analysis.baseline.
 type version int
 
 const (
 	primary version = iota
 	canary
+	baseline
+	// numVersions is how many versions there are, the size of the arrays
+	// indexed by version.
+	numVersions
 )
+
+// versions are every version, in index order.
+var versions = [numVersions]version{primary, canary, baseline}
 
 // String is the version's name as the sim's response headers say it.
 func (v version) String() string {
-	if v == canary {
+	switch v {
+	case canary:
 		return "canary"
+	case baseline:
+		return "baseline"
 	}
 	return "primary"
 }
@@ -34,6 +45,9 @@ type Routes struct {
 	Primary int
 	// Canary is the weight, 0 to 100, of the canary in the default route.
 	Canary int
+	// Baseline is the weight, 0 to 100, of the baseline (<apex>-baseline,
+	// which Sluice routes to with analysis.baseline) in the default route.
+	Baseline int
 	// Mirrored is true when the default route copies its requests to the
 	// canary.
 	Mirrored bool
@@ -68,8 +82,8 @@ type dest struct {
 	// service is the short name of the destination host.
 	service string
 	version version
-	// known is false when the host is neither the apex, primary nor canary
-	// Service: no pod backs it.
+	// known is false when the host is neither the apex, primary, canary
+	// nor baseline Service: no pod backs it.
 	known  bool
 	weight int
 	// respond are the header operations on the responses of this
@@ -105,7 +119,7 @@ type matcher []func(*http.Request) bool
 
 // compile turns the HTTP routes of a VirtualService spec into a table.
 // apex is the apex Service name; hosts <apex>-primary and <apex> are the
-// primary, <apex>-canary the canary.
+// primary, <apex>-canary the canary, <apex>-baseline the baseline.
 func compile(spec *istionetworking.VirtualService, apex string) *table {
 	t := &table{summary: Routes{Found: true}}
 	for _, hr := range spec.GetHttp() {
@@ -168,16 +182,25 @@ func (t *table) summarize() {
 		if len(r.dests) == 1 || total == 0 {
 			w = 100 // a sole destination takes everything, as in Istio
 		}
-		if d.known && d.version == canary {
-			t.summary.Canary += w
-		} else if d.known {
-			t.summary.Primary += w
+		if d.known {
+			*t.summary.weight(d.version) += w
 		}
 		if total == 0 {
 			break
 		}
 	}
 	t.summary.Mirrored = r.mirror > 0 && r.mirrorTo.known && r.mirrorTo.version == canary
+}
+
+// weight is the field of r that holds the weight of version v.
+func (r *Routes) weight(v version) *int {
+	switch v {
+	case canary:
+		return &r.Canary
+	case baseline:
+		return &r.Baseline
+	}
+	return &r.Primary
 }
 
 // destOf maps a destination host to a version.
@@ -187,6 +210,8 @@ func destOf(host string, weight int, apex string) dest {
 	switch short {
 	case apex + "-canary":
 		d.version = canary
+	case apex + "-baseline":
+		d.version = baseline
 	case apex + "-primary", apex:
 		// Flagger's apex Service selects the primary's pods.
 		d.version = primary

@@ -52,7 +52,8 @@ type Options struct {
 	// Default: Workload.
 	Apex string
 	// Workload is the target workload's name: its pods carry the label
-	// app=<Workload>, the primary's app=<Workload>-primary. Required.
+	// app=<Workload>, the primary's app=<Workload>-primary and the
+	// baseline's (analysis.baseline) app=<Workload>-baseline. Required.
 	Workload string
 	// SyncTimeout bounds the wait for the first list of the watched
 	// objects. Default 30 seconds.
@@ -73,7 +74,7 @@ type Sim struct {
 	state    atomic.Pointer[state]
 	refresh  sync.Mutex // serializes rebuilding state
 	servers  []*http.Server
-	backends [2]string // backend base URLs by version
+	backends [numVersions]string // backend base URLs by version
 	proxy    *frontProxy
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -85,7 +86,7 @@ type state struct {
 	// table is nil while the VirtualService (or HTTPRoute) does not exist.
 	table *table
 	// ready are the Running and Ready pods of each version.
-	ready [2][]pod
+	ready [numVersions][]pod
 }
 
 // Start watches the VirtualService (or HTTPRoute) and the pods, starts the backends, the
@@ -149,6 +150,12 @@ func (s *Sim) Ready() (primaryPods, canaryPods int) {
 	return len(st.ready[primary]), len(st.ready[canary])
 }
 
+// ReadyBaseline returns how many Running and Ready pods the sim sees for
+// the baseline (<Workload>-baseline).
+func (s *Sim) ReadyBaseline() int {
+	return len(s.current().ready[baseline])
+}
+
 // Stop stops the servers and the watches. It is safe to call twice.
 func (s *Sim) Stop() {
 	s.stopOnce.Do(func() {
@@ -177,21 +184,38 @@ func (s *Sim) current() *state { return s.state.Load() }
 
 // service is the Service of a version.
 func (s *Sim) service(v version) string {
-	if v == canary {
+	switch v {
+	case canary:
 		return s.opts.Apex + "-canary"
+	case baseline:
+		return s.opts.Apex + "-baseline"
 	}
 	return s.opts.Apex + "-primary"
 }
 
-// workload is the workload name of a version.
+// workload is the workload name of a version, also the app label of its
+// pods.
 func (s *Sim) workload(v version) string {
-	if v == canary {
+	switch v {
+	case canary:
 		return s.opts.Workload
+	case baseline:
+		return s.opts.Workload + "-baseline"
 	}
 	return s.opts.Workload + "-primary"
 }
 
-// startWatches starts a cache of the VirtualService (or HTTPRoute) and of the two
+// versionOf returns the version whose pods carry the app label value.
+func (s *Sim) versionOf(app string) (version, bool) {
+	for _, v := range versions {
+		if s.workload(v) == app {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// startWatches starts a cache of the VirtualService (or HTTPRoute) and of the
 // versions' pods, rebuilding the state on every change.
 func (s *Sim) startWatches(ctx context.Context) error {
 	scheme := runtime.NewScheme()
@@ -205,7 +229,7 @@ func (s *Sim) startWatches(ctx context.Context) error {
 		return fmt.Errorf("building scheme: %w", err)
 	}
 	routing, _ := s.routing()
-	apps, err := labels.NewRequirement("app", selection.In, []string{s.workload(canary), s.workload(primary)})
+	apps, err := labels.NewRequirement("app", selection.In, []string{s.workload(canary), s.workload(primary), s.workload(baseline)})
 	if err != nil {
 		return fmt.Errorf("selecting the pods of %s: %w", s.opts.Workload, err)
 	}
@@ -277,12 +301,9 @@ func (s *Sim) rebuild(ctx context.Context) error {
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if !ready(p) {
+		v, ok := s.versionOf(p.Labels["app"])
+		if !ok || !ready(p) {
 			continue
-		}
-		v := canary
-		if p.Labels["app"] == s.workload(primary) {
-			v = primary
 		}
 		next.ready[v] = append(next.ready[v], podOf(p))
 	}
@@ -302,10 +323,10 @@ func (s *Sim) routing() (client.Object, func() *table) {
 	return vs, func() *table { return compile(&vs.Spec, s.opts.Apex) }
 }
 
-// startServers starts the two backends, the front proxy and the metrics
-// server, each on a free port of 127.0.0.1.
+// startServers starts the backends of the versions, the front proxy and
+// the metrics server, each on a free port of 127.0.0.1.
 func (s *Sim) startServers() error {
-	for _, v := range []version{primary, canary} {
+	for _, v := range versions {
 		url, err := s.serve(&backend{sim: s, version: v, workload: s.workload(v)})
 		if err != nil {
 			return fmt.Errorf("starting the %s backend: %w", v, err)

@@ -293,3 +293,83 @@ var stickyCases = []stickyCase{
 		"Set-Cookie": {"canary-user=0ld; Max-Age=-1"}, "Content-Type": {"text/plain"}, HeaderRevision: nil, HeaderPod: {"p1"},
 	}}},
 }
+
+// TestSim_GivesTheBaselineItsShareOfAThreeWaySplit: with analysis.baseline
+// Sluice's Istio router adds <apex>-baseline as a third weighted
+// destination of the default route. The baseline's share fails with 503
+// (UH) until its pods are ready, as Envoy answers; then its own pods answer
+// it, with their own latency, and Istio's metrics name the baseline as the
+// destination workload, which is what a comparison against the baseline
+// queries.
+func TestSim_GivesTheBaselineItsShareOfAThreeWaySplit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.pod("p1", true, true, fast)
+	f.pod("c1", false, true, fast)
+	b1 := f.versionPod("b1", baseline, false, map[string]string{AnnotationLatency: "30"})
+	f.waitReady(1, 1)
+	to := func(host string, weight int32) *istionetworking.HTTPRouteDestination {
+		return &istionetworking.HTTPRouteDestination{Destination: &istionetworking.Destination{Host: host}, Weight: weight}
+	}
+	f.virtualService(&istionetworking.HTTPRoute{Name: "default", Route: []*istionetworking.HTTPRouteDestination{
+		to(apex+"-primary", 60), to(apex+"-canary", 20), to(apex+"-baseline", 20),
+	}})
+	f.eventually("the sim applies the three-way split", func() bool {
+		return f.sim.Routes() == Routes{Primary: 60, Canary: 20, Baseline: 20, Found: true}
+	})
+
+	const n = 1000
+	unready := f.send(n)
+	if unready["primary 200"]+unready["canary 200"]+unready["baseline 503"] != n || !within(unready["baseline 503"], n, 0.2, 0.06) {
+		t.Errorf("baseline not ready: want its 20%% of %d requests to fail with 503, got %v", n, unready)
+	}
+	uh := where(f.scrape("istio_requests_total"), map[string]string{
+		"reporter": "source", "destination_service_name": apex + "-baseline", "response_code": "503", "response_flags": "UH",
+	})
+	if len(uh) != 1 || int(uh[0].GetCounter().GetValue()) != unready["baseline 503"] {
+		t.Errorf("want the gateway to count %d UH 503s for the baseline, got %v", unready["baseline 503"], uh)
+	}
+
+	f.setReady(b1, true)
+	f.eventually("the baseline's pod is ready", func() bool { return f.sim.ReadyBaseline() == 1 })
+	got := f.send(n)
+	for v, share := range map[string]float64{"primary": 0.6, "canary": 0.2, "baseline": 0.2} {
+		if !within(got[v+" 200"], n, share, 0.06) {
+			t.Errorf("60/20/20: want about %.0f%% of %d requests answered by the %s, got %v", share*100, n, v, got)
+		}
+	}
+	if sum := got["primary 200"] + got["canary 200"] + got["baseline 200"]; sum != n {
+		t.Errorf("60/20/20: want every request answered, got %v", got)
+	}
+
+	requests := f.scrape("istio_requests_total")
+	durations := f.scrape("istio_request_duration_milliseconds")
+	for _, tc := range []struct {
+		version, workload, service string
+		minMean, maxMean           float64
+	}{
+		{"primary", workload + "-primary", apex + "-primary", 0, 20},
+		{"canary", workload, apex + "-canary", 0, 20},
+		{"baseline", workload + "-baseline", apex + "-baseline", 25, 0},
+	} {
+		sel := map[string]string{
+			"reporter": "destination", "destination_workload": tc.workload, "destination_workload_namespace": f.ns,
+			"destination_service_name": tc.service, "destination_app": tc.workload, "response_code": "200",
+		}
+		// The counters hold the answers of both rounds.
+		want := got[tc.version+" 200"] + unready[tc.version+" 200"]
+		if ms := where(requests, sel); len(ms) != 1 || int(ms[0].GetCounter().GetValue()) != want {
+			t.Errorf("istio_requests_total%v: want one series of %d, got %v", sel, want, ms)
+		}
+		ms := where(durations, sel)
+		if len(ms) != 1 || ms[0].GetHistogram().GetSampleCount() == 0 {
+			t.Errorf("istio_request_duration_milliseconds%v: want one series with samples, got %v", sel, ms)
+			continue
+		}
+		h := ms[0].GetHistogram()
+		mean := h.GetSampleSum() / float64(h.GetSampleCount())
+		if mean < tc.minMean || (tc.maxMean > 0 && mean > tc.maxMean) {
+			t.Errorf("%s: mean latency %.1f ms, want it within [%.0f, %.0f] (0: unbounded)", tc.version, mean, tc.minMean, tc.maxMean)
+		}
+	}
+}

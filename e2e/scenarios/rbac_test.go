@@ -50,9 +50,7 @@ var notExercised = map[string]string{
 	"keda.sh/scaledobjects":           "no scenario has a KEDA ScaledObject",
 	"external.metrics.k8s.io/*":       "no externalmetrics MetricTemplate",
 
-	"apps/deployments delete":                     "the baseline of analysis.baseline is deleted; no scenario runs a baseline",
-	"core/services delete":                        "the baseline's Service is deleted; no scenario runs a baseline",
-	"networking.istio.io/destinationrules delete": "the baseline's DestinationRule is deleted; no scenario runs a baseline",
+	"networking.istio.io/destinationrules delete": "the baseline's DestinationRule is deleted when a Canary drops analysis.baseline; no scenario does",
 }
 
 // unusedByCode are permissions the ClusterRole grants that no code path

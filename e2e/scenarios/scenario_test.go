@@ -303,7 +303,7 @@ func (s *scenario) dump() {
 	}
 	if s.sim != nil {
 		p, c := s.sim.Ready()
-		s.t.Logf("meshsim: routes %+v, ready pods primary %d canary %d", s.sim.Routes(), p, c)
+		s.t.Logf("meshsim: routes %+v, ready pods primary %d canary %d baseline %d", s.sim.Routes(), p, c, s.sim.ReadyBaseline())
 	}
 	s.t.Logf("sluice log (%s), last lines:\n%s", s.sluice.logPath, tail(s.sluice.logPath, 40))
 }

@@ -4,6 +4,7 @@ package scenarios
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -90,17 +91,25 @@ func (s *scenario) loadTest(heyFlags string) flaggerv1beta1.CanaryWebhook {
 // release patches the target's image and error rate.
 func (s *scenario) release(tag string, errorRate float64) {
 	s.t.Helper()
+	s.releaseAnnotated(tag, map[string]string{errorRateAnnotation: strconv.FormatFloat(errorRate, 'f', -1, 64)})
+}
+
+// releaseAnnotated patches the target's image and sets the simulated
+// mesh's annotations (errorRateAnnotation, latencyAnnotation) of its pod
+// template.
+func (s *scenario) releaseAnnotated(tag string, annotations map[string]string) {
+	s.t.Helper()
 	d := &appsv1.Deployment{}
 	if err := s.get(app, d); err != nil {
 		s.t.Fatal(err)
 	}
 	before := d.DeepCopy()
 	d.Spec.Template.Spec.Containers[0].Image = image + tag
-	d.Spec.Template.Annotations[errorRateAnnotation] = strconv.FormatFloat(errorRate, 'f', -1, 64)
+	maps.Copy(d.Spec.Template.Annotations, annotations)
 	if err := s.c.Patch(s.t.Context(), d, client.MergeFrom(before)); err != nil {
 		s.t.Fatalf("releasing %s: %v", tag, err)
 	}
-	s.logf("released podinfo:%s with error rate %v", tag, errorRate)
+	s.logf("released podinfo:%s with %v", tag, annotations)
 }
 
 // primaryImage returns the image of the primary Deployment.
@@ -124,8 +133,9 @@ func (s *scenario) initialize(cd *flaggerv1beta1.Canary, objs ...client.Object) 
 	}
 }
 
-// weights are the primary's and the canary's weights in a route.
-type weights struct{ primary, canary int32 }
+// weights are the primary's, the canary's and the baseline's
+// (analysis.baseline) weights in a route.
+type weights struct{ primary, canary, baseline int32 }
 
 // vsWeights reads the weights of the VirtualService's last HTTP route, the
 // one without match conditions.
@@ -144,6 +154,8 @@ func (s *scenario) vsWeights() (weights, error) {
 			w.primary = r.Weight
 		case app + "-canary":
 			w.canary = r.Weight
+		case app + "-baseline":
+			w.baseline = r.Weight
 		}
 	}
 	return w, nil
