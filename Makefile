@@ -79,7 +79,7 @@ tools-demo: ## Build only what make demo runs: kube-apiserver, kube-controller-m
 	hack/tool.sh kube-apiserver kube-controller-manager kube-scheduler etcd kwok
 
 .PHONY: test
-test: tools-e2e test-unit e2e ## Run every test: the unit and API-server suites, then the end-to-end scenarios.
+test: lint tools-e2e test-unit e2e ## Run every test: golangci-lint first (about 40 s), the unit and API-server suites, then the end-to-end scenarios.
 
 .PHONY: test-unit
 test-unit: tools check-generated ## Run the unit and API-server suites against a real kube-apiserver and etcd.

@@ -133,8 +133,11 @@ func findTools(ctx context.Context) error {
 		return err
 	}
 	out, err := exec.CommandContext(ctx, suite.flagger, "-version").CombinedOutput()
-	if want := "Flagger version " + strings.TrimPrefix(version, "v"); err != nil || !strings.Contains(string(out), want) {
-		return fmt.Errorf("%s -version = %q (%v), want %q: delete it and run `hack/tool.sh flagger`", suite.flagger, out, err, want)
+	if err != nil {
+		return fmt.Errorf("%s -version (output %q): delete it and run `hack/tool.sh flagger`: %w", suite.flagger, out, err)
+	}
+	if want := "Flagger version " + strings.TrimPrefix(version, "v"); !strings.Contains(string(out), want) {
+		return fmt.Errorf("%s -version = %q, want %q: delete it and run `hack/tool.sh flagger`", suite.flagger, out, want)
 	}
 
 	suite.sluice, err = install.BuildSluice(ctx, suite.dir)

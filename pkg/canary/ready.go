@@ -31,9 +31,11 @@ func ReadyThreshold(cd *flaggerv1beta1.Canary, primary bool) int32 {
 	return ptr.Deref(a.CanaryReadyThreshold, defaultReadyThreshold)
 }
 
-// minAvailable is ceil(n * threshold / 100).
+// minAvailable is ceil(n * threshold / 100), with threshold bounded to
+// 0..100 (the spec check refuses more), so that it is at most n.
 func minAvailable(n, threshold int32) int32 {
-	return int32((int64(n)*int64(threshold) + 99) / 100)
+	threshold = min(max(threshold, 0), 100)
+	return int32((int64(n)*int64(threshold) + 99) / 100) //nolint:gosec // at most n, with threshold within 0..100
 }
 
 // DeploymentState judges a Deployment from its spec and the status its

@@ -68,6 +68,12 @@ func TestDeploymentState_JudgesRollout(t *testing.T) {
 			message: "waiting for rollout: 1 of 3 updated replicas available",
 		},
 		{
+			// The spec check refuses a threshold above 100; one that gets
+			// here anyway asks for every replica, not for more than exist.
+			name: "threshold above 100 counts as 100", replicas: 3, threshold: 1000, ready: true,
+			status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 3},
+		},
+		{
 			// A primary scaled to zero serves nothing: never ready.
 			name: "zero replicas observed", replicas: 0, threshold: 100, message: "scaled to zero replicas",
 			status: appsv1.DeploymentStatus{ObservedGeneration: 2},

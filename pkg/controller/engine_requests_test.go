@@ -12,11 +12,12 @@ import (
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
 
-// request writes a request's annotations, as kubectl sluice does.
-func (h *harness) request(name, kind, id string) {
+// request writes a request's annotations on the podinfo Canary, as
+// kubectl sluice does.
+func (h *harness) request(kind, id string) {
 	h.t.Helper()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cd := h.canary(name)
+		cd := h.canary("podinfo")
 		patch := client.MergeFromWithOptions(cd.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		if cd.Annotations == nil {
 			cd.Annotations = map[string]string{}
@@ -32,12 +33,13 @@ func (h *harness) request(name, kind, id string) {
 	}
 }
 
-// taken waits until the request is recorded and its annotations removed.
-func (h *harness) taken(name, id string, outcome flaggerv1beta1.RequestOutcome) *flaggerv1beta1.Canary {
+// taken waits until the podinfo Canary records the request and its
+// annotations are removed.
+func (h *harness) taken(id string, outcome flaggerv1beta1.RequestOutcome) *flaggerv1beta1.Canary {
 	h.t.Helper()
 	var cd *flaggerv1beta1.Canary
 	h.eventually("request "+id+" taken", func() (bool, string) {
-		cd = h.canary(name)
+		cd = h.canary("podinfo")
 		lr := cd.Status.LastRequest
 		return lr != nil && lr.ID == id && cd.Annotations[flaggerv1beta1.RequestIDAnnotation] == "",
 			fmt.Sprintf("lastRequest %+v annotations %v", lr, cd.Annotations)
@@ -58,33 +60,33 @@ func TestEngine_RequestsAreHonouredOnceThroughAnnotations(t *testing.T) {
 	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
 
 	// Promoting a canary that has nothing to promote is refused.
-	h.request("podinfo", "promote", "r1")
-	h.taken("podinfo", "r1", flaggerv1beta1.RequestRefused)
+	h.request("promote", "r1")
+	h.taken("r1", flaggerv1beta1.RequestRefused)
 	h.waitEvent("podinfo", "Request promote r1 by alice refused")
 
 	// A release aborted by hand is rolled back at once.
 	h.setImage("podinfo", "ghcr.io/example/podinfo:6.1.0")
 	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseProgressing)
-	h.request("podinfo", "abort", "r2")
-	cd := h.taken("podinfo", "r2", flaggerv1beta1.RequestHonoured)
+	h.request("abort", "r2")
+	cd := h.taken("r2", flaggerv1beta1.RequestHonoured)
 	if cd.Status.Phase != flaggerv1beta1.CanaryPhaseFailed {
 		t.Fatalf("phase after abort = %s, want Failed", cd.Status.Phase)
 	}
 	h.waitEvent("podinfo", "Rolling back podinfo: aborted by alice: checked by hand")
 
 	// Retry analyses the failed revision again; promote --full ends it.
-	h.request("podinfo", "retry", "r3")
-	h.taken("podinfo", "r3", flaggerv1beta1.RequestHonoured)
+	h.request("retry", "r3")
+	h.taken("r3", flaggerv1beta1.RequestHonoured)
 	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseProgressing)
-	h.request("podinfo", "promote-full", "r4")
-	h.taken("podinfo", "r4", flaggerv1beta1.RequestHonoured)
+	h.request("promote-full", "r4")
+	h.taken("r4", flaggerv1beta1.RequestHonoured)
 	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseSucceeded)
 	if img := h.deployment("podinfo-primary").Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/example/podinfo:6.1.0" {
 		t.Errorf("primary image = %s, want the promoted revision", img)
 	}
 
 	// The same request id again (written back by hand) is not taken twice.
-	h.request("podinfo", "retry", "r4")
+	h.request("retry", "r4")
 	h.eventually("the repeated id's annotations removed", func() (bool, string) {
 		cd := h.canary("podinfo")
 		return cd.Annotations[flaggerv1beta1.RequestIDAnnotation] == "", fmt.Sprint(cd.Annotations)

@@ -177,86 +177,17 @@ type signalFlowPoint struct {
 func readSignalFlow(r io.Reader) (float64, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxSignalFlowEvent)
+	st := signalFlowStream{series: map[string]bool{}, names: map[string]string{}}
 	var event string
 	var data bytes.Buffer
-	var last *float64
-	series := map[string]bool{}
-	names := map[string]string{}
-	var infos []string
-	done := false
 	dispatch := func() error {
 		defer func() { event = ""; data.Reset() }()
 		if data.Len() == 0 {
 			return nil
 		}
-		var err error
-		switch event {
-		case "data":
-			var msg struct {
-				Data []signalFlowPoint `json:"data"`
-			}
-			if err = json.Unmarshal(data.Bytes(), &msg); err != nil {
-				return fmt.Errorf("a data message is not JSON of the SignalFlow stream: %w", err)
-			}
-			for _, p := range msg.Data {
-				v, ok, err := signalFlowValue(p.Value)
-				if err != nil {
-					return fmt.Errorf("time series %s: %w", p.TSID, err)
-				}
-				if ok {
-					series[p.TSID] = true
-					last = &v
-				}
-			}
-		case "metadata":
-			var msg struct {
-				TSID       string         `json:"tsId"`
-				Properties map[string]any `json:"properties"`
-			}
-			if json.Unmarshal(data.Bytes(), &msg) == nil && msg.TSID != "" {
-				names[msg.TSID] = signalFlowSeriesName(msg.Properties)
-			}
-		case "control-message":
-			var msg struct {
-				Event     string         `json:"event"`
-				AbortInfo map[string]any `json:"abortInfo"`
-			}
-			if err = json.Unmarshal(data.Bytes(), &msg); err != nil {
-				return fmt.Errorf("a control message is not JSON of the SignalFlow stream: %w", err)
-			}
-			switch msg.Event {
-			case "END_OF_CHANNEL":
-				done = true
-			case "CHANNEL_ABORT":
-				info, _ := json.Marshal(msg.AbortInfo)
-				return fmt.Errorf("the computation was aborted: %s", info)
-			}
-		case "error":
-			var msg struct {
-				Errors []map[string]any `json:"errors"`
-			}
-			_ = json.Unmarshal(data.Bytes(), &msg)
-			detail, _ := json.Marshal(msg.Errors)
-			if len(msg.Errors) == 0 {
-				detail = []byte(strings.Join(strings.Fields(data.String()), " "))
-			}
-			if len(detail) > 300 {
-				detail = append(detail[:300], "..."...)
-			}
-			return fmt.Errorf("the program failed: %s", detail)
-		case "message":
-			var msg struct {
-				Message struct {
-					MessageCode string `json:"messageCode"`
-				} `json:"message"`
-			}
-			if json.Unmarshal(data.Bytes(), &msg) == nil && msg.Message.MessageCode != "" {
-				infos = append(infos, msg.Message.MessageCode)
-			}
-		}
-		return nil
+		return st.handle(event, data.Bytes())
 	}
-	for !done && sc.Scan() {
+	for !st.done && sc.Scan() {
 		line := sc.Text()
 		switch {
 		case line == "":
@@ -281,16 +212,123 @@ func readSignalFlow(r io.Reader) (float64, error) {
 	if err := sc.Err(); err != nil {
 		return 0, fmt.Errorf("reading the SignalFlow stream: %w", err)
 	}
-	if !done {
+	if !st.done {
 		if err := dispatch(); err != nil {
 			return 0, err
 		}
 	}
+	return st.result()
+}
+
+// signalFlowStream is what the events of a SignalFlow stream have told so
+// far.
+type signalFlowStream struct {
+	// last is the newest non-null value; series holds the tsIds that
+	// carried one, names their readable names from the metadata.
+	last   *float64
+	series map[string]bool
+	names  map[string]string
+	// infos are the codes of the informational messages, to explain an
+	// empty answer.
+	infos []string
+	// done is set by the end of the channel.
+	done bool
+}
+
+// handle takes one event of the stream, its type and its data.
+func (st *signalFlowStream) handle(event string, data []byte) error {
+	switch event {
+	case "data":
+		return st.handleData(data)
+	case "metadata":
+		var msg struct {
+			TSID       string         `json:"tsId"`
+			Properties map[string]any `json:"properties"`
+		}
+		if json.Unmarshal(data, &msg) == nil && msg.TSID != "" {
+			st.names[msg.TSID] = signalFlowSeriesName(msg.Properties)
+		}
+	case "control-message":
+		return st.handleControl(data)
+	case "error":
+		return signalFlowError(data)
+	case "message":
+		var msg struct {
+			Message struct {
+				MessageCode string `json:"messageCode"`
+			} `json:"message"`
+		}
+		if json.Unmarshal(data, &msg) == nil && msg.Message.MessageCode != "" {
+			st.infos = append(st.infos, msg.Message.MessageCode)
+		}
+	}
+	return nil
+}
+
+// handleData records the points of a data message.
+func (st *signalFlowStream) handleData(data []byte) error {
+	var msg struct {
+		Data []signalFlowPoint `json:"data"`
+	}
+	if err := json.Unmarshal(data, &msg); err != nil {
+		return fmt.Errorf("a data message is not JSON of the SignalFlow stream: %w", err)
+	}
+	for _, p := range msg.Data {
+		v, ok, err := signalFlowValue(p.Value)
+		if err != nil {
+			return fmt.Errorf("time series %s: %w", p.TSID, err)
+		}
+		if ok {
+			st.series[p.TSID] = true
+			st.last = &v
+		}
+	}
+	return nil
+}
+
+// handleControl notes the end of the channel and fails on its abort.
+func (st *signalFlowStream) handleControl(data []byte) error {
+	var msg struct {
+		Event     string         `json:"event"`
+		AbortInfo map[string]any `json:"abortInfo"`
+	}
+	if err := json.Unmarshal(data, &msg); err != nil {
+		return fmt.Errorf("a control message is not JSON of the SignalFlow stream: %w", err)
+	}
+	switch msg.Event {
+	case "END_OF_CHANNEL":
+		st.done = true
+	case "CHANNEL_ABORT":
+		info, _ := json.Marshal(msg.AbortInfo)
+		return fmt.Errorf("the computation was aborted: %s", info)
+	}
+	return nil
+}
+
+// signalFlowError is the error an error event reports, shortened.
+func signalFlowError(data []byte) error {
+	var msg struct {
+		Errors []map[string]any `json:"errors"`
+	}
+	_ = json.Unmarshal(data, &msg)
+	detail, _ := json.Marshal(msg.Errors)
+	if len(msg.Errors) == 0 {
+		detail = []byte(strings.Join(strings.Fields(string(data)), " "))
+	}
+	if len(detail) > 300 {
+		detail = append(detail[:300], "..."...)
+	}
+	return fmt.Errorf("the program failed: %s", detail)
+}
+
+// result is the value the stream answered: the newest point of its one
+// time series.
+func (st *signalFlowStream) result() (float64, error) {
 	switch {
-	case len(series) > 1:
-		ids := make([]string, 0, len(series))
-		for id := range series {
-			if n := names[id]; n != "" {
+	case len(st.series) > 1:
+		ids := make([]string, 0, len(st.series))
+		for id := range st.series {
+			if n := st.names[id]; n != "" {
 				id += " " + n
 			}
 			ids = append(ids, id)
@@ -299,17 +337,17 @@ func readSignalFlow(r io.Reader) (float64, error) {
 		if len(ids) > 5 {
 			ids = append(ids[:5], "...")
 		}
-		return 0, fmt.Errorf("the program returned %d time series, it must return exactly one (aggregate them, for example with .sum()): %s", len(series), strings.Join(ids, ", "))
-	case last == nil:
+		return 0, fmt.Errorf("the program returned %d time series, it must return exactly one (aggregate them, for example with .sum()): %s", len(st.series), strings.Join(ids, ", "))
+	case st.last == nil:
 		detail := ""
-		if len(infos) > 0 {
-			detail = " (" + strings.Join(infos, ", ") + ")"
+		if len(st.infos) > 0 {
+			detail = " (" + strings.Join(st.infos, ", ") + ")"
 		}
 		return 0, fmt.Errorf("%w: the SignalFlow program published no data point%s", ErrNoValues, detail)
-	case math.IsNaN(*last):
+	case math.IsNaN(*st.last):
 		return 0, ErrNaN
 	}
-	return *last, nil
+	return *st.last, nil
 }
 
 // signalFlowValue reads a point's value: a number, or null (no value).

@@ -158,14 +158,9 @@ func resolveTemplate(ctx context.Context, r client.Reader, cd *flaggerv1beta1.Ca
 		return fail("%w", err)
 	}
 	p := mt.Spec.Provider
-	if noCrossNamespace && p.Type == flaggerv1beta1.MetricProviderKeptn {
-		if kq, err := parseKeptnQuery(query); err == nil && kq.namespace != cd.Namespace {
-			return fail("its keptn query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", kq.namespace, cd.Namespace)
-		}
-	}
-	if noCrossNamespace && p.Type == flaggerv1beta1.MetricProviderExternalMetrics {
-		if eq, err := parseExternalMetricsQuery(query); err == nil && eq.namespace != cd.Namespace {
-			return fail("its externalmetrics query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", eq.namespace, cd.Namespace)
+	if noCrossNamespace {
+		if ns, ok := queryNamespace(p.Type, query); ok && ns != cd.Namespace {
+			return fail("its %s query reads namespace %s, not the Canary's %s, which -no-cross-namespace-refs forbids", p.Type, ns, cd.Namespace)
 		}
 	}
 	cfg := ProviderConfig{
@@ -197,4 +192,22 @@ func resolveTemplate(ctx context.Context, r client.Reader, cd *flaggerv1beta1.Ca
 		cfg.Address = defaultAddress
 	}
 	return resolvedTemplate{source: source, config: cfg, query: query}, nil
+}
+
+// queryNamespace returns the namespace that a query of a keptn or
+// externalmetrics template reads; ok is false for the other providers,
+// whose queries name none, and for a query that does not parse (running
+// it reports why).
+func queryNamespace(providerType, query string) (ns string, ok bool) {
+	switch providerType {
+	case flaggerv1beta1.MetricProviderKeptn:
+		if kq, err := parseKeptnQuery(query); err == nil {
+			return kq.namespace, true
+		}
+	case flaggerv1beta1.MetricProviderExternalMetrics:
+		if eq, err := parseExternalMetricsQuery(query); err == nil {
+			return eq.namespace, true
+		}
+	}
+	return "", false
 }

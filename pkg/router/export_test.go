@@ -16,6 +16,10 @@ var (
 	RenderHTTPRoute = renderHTTPRoute
 	// RenderCanaryIngress is renderCanaryIngress.
 	RenderCanaryIngress = renderCanaryIngress
+	// PercentInt32 and PercentUint32 are percent for the weight types of
+	// the mesh APIs.
+	PercentInt32  = percent[int32]
+	PercentUint32 = percent[uint32]
 )
 
 // RenderTrafficSplit renders the spec of the TrafficSplit of an SMI API

@@ -277,7 +277,7 @@ func gatewaySplit(primary, canary, baseline string, port int32, r Routes) []gate
 	ref := func(name string, weight int) gatewayv1.HTTPBackendRef {
 		return gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{
 			BackendObjectReference: gatewayBackend(flaggerv1beta1.BackendObjectReference{Name: name, Port: ptr.To(port)}),
-			Weight:                 ptr.To(int32(weight)),
+			Weight:                 ptr.To(percent[int32](weight)),
 		}}
 	}
 	out := []gatewayv1.HTTPBackendRef{ref(primary, r.Primary), ref(canary, r.Canary)}

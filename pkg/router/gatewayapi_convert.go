@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -231,10 +232,14 @@ func (c *gatewayConverter) cors(p *flaggerv1beta1.CorsPolicy) *gatewayv1.HTTPCOR
 	}
 	if p.MaxAge != "" {
 		d, err := time.ParseDuration(p.MaxAge)
-		if err != nil {
+		switch {
+		case err != nil:
 			c.fail(field+".maxAge", err)
+		case d < 0 || d/time.Second > math.MaxInt32:
+			c.fail(field+".maxAge", fmt.Errorf("%q is out of range: gateway API takes 0s to %d seconds", p.MaxAge, math.MaxInt32))
+		default:
+			out.MaxAge = int32(d / time.Second)
 		}
-		out.MaxAge = int32(d / time.Second)
 	}
 	return out
 }

@@ -102,6 +102,20 @@ func TestGatewayAPIRouter_RejectsConditionsGatewayAPICannotExpress(t *testing.T)
 			},
 		},
 		{
+			// 1200000h is 4.32e9 seconds, which int32 would wrap to a
+			// plausible 25032704.
+			name: "CORS maxAge beyond int32 seconds",
+			edit: func(s *flaggerv1beta1.CanarySpec) {
+				s.Service.CorsPolicy = &flaggerv1beta1.CorsPolicy{AllowOrigin: []string{"https://example.com"}, MaxAge: "1200000h"}
+			},
+			wantErrs: []string{`spec.service.corsPolicy.maxAge: "1200000h" is out of range: gateway API takes 0s to 2147483647 seconds`},
+		},
+		{
+			name:     "negative CORS maxAge",
+			edit:     func(s *flaggerv1beta1.CanarySpec) { s.Service.CorsPolicy = &flaggerv1beta1.CorsPolicy{MaxAge: "-5s"} },
+			wantErrs: []string{`spec.service.corsPolicy.maxAge: "-5s" is out of range`},
+		},
+		{
 			name:     "unknown rewrite type",
 			edit:     func(s *flaggerv1beta1.CanarySpec) { s.Service.Rewrite.Type = "ReplaceEverything" },
 			wantErrs: []string{`spec.service.rewrite.type: "ReplaceEverything" is neither ReplaceFullPath nor ReplacePrefixMatch`},

@@ -221,7 +221,7 @@ func renderRouteTable(cd *flaggerv1beta1.Canary, routes Routes) (*gloogatewayv1.
 func glooDestination(cd *flaggerv1beta1.Canary, role string, weight int) gloogatewayv1.WeightedDestination {
 	return gloogatewayv1.WeightedDestination{
 		Destination: gloogatewayv1.Destination{Upstream: gloogatewayv1.ResourceRef{Name: glooUpstreamName(cd, role), Namespace: cd.Namespace}},
-		Weight:      uint32(weight),
+		Weight:      percent[uint32](weight),
 	}
 }
 

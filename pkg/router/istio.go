@@ -196,7 +196,7 @@ func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetwo
 	apex, primary, canary := ServiceNames(cd)
 	baseline := BaselineServiceName(cd)
 	svc := cd.Spec.Service
-	port := uint32(svc.Port)
+	port := uint32(svc.Port) //nolint:gosec // spec.service.port is checked to be within 0..65535 (canary.SpecProblemFor)
 	spec := &istionetworking.VirtualService{}
 	if !svc.Delegation {
 		spec.Hosts = svc.Hosts
@@ -219,11 +219,11 @@ func renderVirtualService(cd *flaggerv1beta1.Canary, routes Routes) (*istionetwo
 			return nil, errors.New("session affinity sets HTTP cookies, but spec.service.appProtocol is tcp")
 		}
 		tcp := &istionetworking.TCPRoute{Route: []*istionetworking.RouteDestination{
-			{Destination: istioDestination(primary, port), Weight: int32(routes.Primary)},
-			{Destination: istioDestination(canary, port), Weight: int32(routes.Canary)},
+			{Destination: istioDestination(primary, port), Weight: percent[int32](routes.Primary)},
+			{Destination: istioDestination(canary, port), Weight: percent[int32](routes.Canary)},
 		}}
 		if routes.Baseline > 0 {
-			tcp.Route = append(tcp.Route, &istionetworking.RouteDestination{Destination: istioDestination(baseline, port), Weight: int32(routes.Baseline)})
+			tcp.Route = append(tcp.Route, &istionetworking.RouteDestination{Destination: istioDestination(baseline, port), Weight: percent[int32](routes.Baseline)})
 		}
 		spec.Tcp = []*istionetworking.TCPRoute{tcp}
 		return spec, nil
@@ -275,7 +275,7 @@ func istioDestination(host string, port uint32) *istionetworking.Destination {
 func istioCookieRoutes(c *istioConverter, cd *flaggerv1beta1.Canary, def *istionetworking.HTTPRoute, routes Routes) []*istionetworking.HTTPRoute {
 	_, primary, canary := ServiceNames(cd)
 	baseline := BaselineServiceName(cd)
-	port := uint32(cd.Spec.Service.Port)
+	port := uint32(cd.Spec.Service.Port) //nolint:gosec // checked to be within 0..65535, as above
 	aff := affinityOf(cd, routes)
 	out := make([]*istionetworking.HTTPRoute, 0, len(aff.routes))
 	for _, cr := range aff.routes {
@@ -311,11 +311,11 @@ func istioSetCookie(value string) *istionetworking.Headers {
 // primary and the canary, and the baseline when it has a share.
 func istioSplit(primary, canary, baseline string, port uint32, r Routes) []*istionetworking.HTTPRouteDestination {
 	out := []*istionetworking.HTTPRouteDestination{
-		{Destination: istioDestination(primary, port), Weight: int32(r.Primary)},
-		{Destination: istioDestination(canary, port), Weight: int32(r.Canary)},
+		{Destination: istioDestination(primary, port), Weight: percent[int32](r.Primary)},
+		{Destination: istioDestination(canary, port), Weight: percent[int32](r.Canary)},
 	}
 	if r.Baseline > 0 {
-		out = append(out, &istionetworking.HTTPRouteDestination{Destination: istioDestination(baseline, port), Weight: int32(r.Baseline)})
+		out = append(out, &istionetworking.HTTPRouteDestination{Destination: istioDestination(baseline, port), Weight: percent[int32](r.Baseline)})
 	}
 	return out
 }

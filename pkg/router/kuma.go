@@ -205,8 +205,8 @@ func renderTrafficRoute(cd *flaggerv1beta1.Canary, routes Routes) (*kumav1alpha1
 		Sources:      []kumav1alpha1.Selector{{Match: map[string]string{kumaServiceTag: "*"}}},
 		Destinations: []kumav1alpha1.Selector{{Match: map[string]string{kumaServiceTag: kumaService(cd, apex)}}},
 		Conf: &kumav1alpha1.TrafficRouteConf{Split: []kumav1alpha1.TrafficRouteSplit{
-			{Weight: uint32(routes.Primary), Destination: map[string]string{kumaServiceTag: kumaService(cd, primary)}},
-			{Weight: uint32(routes.Canary), Destination: map[string]string{kumaServiceTag: kumaService(cd, canary)}},
+			{Weight: percent[uint32](routes.Primary), Destination: map[string]string{kumaServiceTag: kumaService(cd, primary)}},
+			{Weight: percent[uint32](routes.Canary), Destination: map[string]string{kumaServiceTag: kumaService(cd, canary)}},
 		}},
 	}, nil
 }

@@ -275,7 +275,7 @@ func nginxMatchAnnotations(match []flaggerv1beta1.HTTPMatchConditions) (map[stri
 			case c == "":
 				err = errors.New("nginx needs the cookie's name: write cookie: {exact: <name>}")
 			default:
-				err = setOnce(out, nginxCanaryByCookie, "", c)
+				err = setOnce(out, nginxCanaryByCookie, c, "", "")
 			}
 			if err != nil {
 				f.fail(field, err)
@@ -292,23 +292,23 @@ func nginxMatchAnnotations(match []flaggerv1beta1.HTTPMatchConditions) (map[stri
 func nginxHeader(out map[string]string, name string, h flaggerv1beta1.HeaderMatch) error {
 	switch {
 	case h.Exact != nil:
-		return setOnce(out, nginxCanaryByHeader, nginxCanaryByHeaderValue, name, *h.Exact)
+		return setOnce(out, nginxCanaryByHeader, name, nginxCanaryByHeaderValue, *h.Exact)
 	case h.Regex != nil:
-		return setOnce(out, nginxCanaryByHeader, nginxCanaryByHeaderRegex, name, *h.Regex)
+		return setOnce(out, nginxCanaryByHeader, name, nginxCanaryByHeaderRegex, *h.Regex)
 	default:
 		return errors.New("nginx matches headers exactly or by regex only")
 	}
 }
 
-// setOnce sets key (and valueKey, when not empty) to the values, failing
-// when an earlier condition set key: NGINX has one of each.
-func setOnce(out map[string]string, key, valueKey string, values ...string) error {
+// setOnce sets key to name (and valueKey, when not empty, to value),
+// failing when an earlier condition set key: NGINX has one of each.
+func setOnce(out map[string]string, key, name, valueKey, value string) error {
 	if _, ok := out[key]; ok {
 		return fmt.Errorf("nginx routes by one header and one cookie only, and %s is already set", key)
 	}
-	out[key] = values[0]
+	out[key] = name
 	if valueKey != "" {
-		out[valueKey] = values[1]
+		out[valueKey] = value
 	}
 	return nil
 }

@@ -45,6 +45,14 @@ type Routes struct {
 	Mirrored bool
 }
 
+// percent converts a share of the traffic to the integer type of a mesh's
+// API, bounded to 0..100: the state machine never asks for more, and a
+// share out of range must not wrap around into another split (a negative
+// weight as uint32 would send nearly all the traffic to its destination).
+func percent[T int32 | uint32](share int) T {
+	return T(min(max(share, 0), 100))
+}
+
 // Target is what routers and Services need to know about the workload.
 type Target struct {
 	// SelectorLabel is the label that selects the workload's pods.

@@ -70,3 +70,22 @@ func TestNew_AcceptsEveryProviderFlaggerAccepts(t *testing.T) {
 		}
 	}
 }
+
+func TestPercent_BoundsSharesInsteadOfWrappingAround(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		share int
+		want  uint32
+	}{
+		{share: 0, want: 0}, {share: 35, want: 35}, {share: 100, want: 100},
+		// Out of range: a negative weight must not become 4294967291.
+		{share: -5, want: 0}, {share: 250, want: 100}, {share: 1 << 40, want: 100},
+	} {
+		if got := router.PercentUint32(tc.share); got != tc.want {
+			t.Errorf("PercentUint32(%d) = %d, want %d", tc.share, got, tc.want)
+		}
+		if got := router.PercentInt32(tc.share); got != int32(tc.want) {
+			t.Errorf("PercentInt32(%d) = %d, want %d", tc.share, got, tc.want)
+		}
+	}
+}
