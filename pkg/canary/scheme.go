@@ -11,7 +11,7 @@ import (
 )
 
 // The third-party kinds the workloads read and write.
-// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=serving.knative.dev,resources=revisions,verbs=get;list;watch
 
 // AddToScheme registers the third-party kinds that the workloads read and

@@ -6,9 +6,9 @@ package router
 // are in the mesh cluster, and the kubeconfig's user there needs the same
 // verbs on them.
 
-// +kubebuilder:rbac:groups=gloo.solo.io,resources=upstreams,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=gateway.solo.io,resources=routetables,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=kuma.io,resources=trafficroutes,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=apisix.apache.org,resources=apisixroutes,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=appmesh.k8s.aws,resources=virtualnodes;virtualrouters;virtualservices,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=serving.knative.dev,resources=services,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=gloo.solo.io,resources=upstreams,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=gateway.solo.io,resources=routetables,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=kuma.io,resources=trafficroutes,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apisix.apache.org,resources=apisixroutes,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=appmesh.k8s.aws,resources=virtualnodes;virtualrouters;virtualservices,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=serving.knative.dev,resources=services,verbs=get;list;watch;patch
