@@ -132,6 +132,10 @@ func releaseThrough(t *testing.T, h *harness, provider string, weight weightsOf,
 		cd.Spec.Provider = provider
 		cd.Spec.Analysis.Iterations = nil
 		cd.Spec.Analysis.StepWeight, cd.Spec.Analysis.MaxWeight = ptr.To[int32](20), ptr.To[int32](40)
+		// Each weight is held for an interval, while the test polls the
+		// routing object: two seconds, so that a loaded machine stalling
+		// the poll for a second does not hide a step.
+		cd.Spec.Analysis.Interval = "2s"
 		mutate(cd)
 	}))
 	h.waitPhase("podinfo", flaggerv1beta1.CanaryPhaseInitialized)
@@ -190,6 +194,7 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachNewRouter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider, func(t *testing.T) {
+			t.Parallel() // each provider has its namespace and manager
 			h := newHarness(t)
 			if tt.setup != nil {
 				tt.setup(h)

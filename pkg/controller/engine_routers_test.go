@@ -149,6 +149,7 @@ func TestEngine_CanaryReleaseShiftsWeightsThroughEachRouter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider, func(t *testing.T) {
+			t.Parallel() // each provider has its namespace and manager
 			h := newHarness(t)
 			h.metrics.set(0)
 			switch tt.provider {
