@@ -59,6 +59,9 @@ type config struct {
 	// KCMQPS is kube-controller-manager's client QPS (burst twice that);
 	// 0 keeps its default.
 	KCMQPS int `json:"kcmQPS"`
+	// PhaseTimeout caps phases 1, 3 and 4; a phase cut short reports how
+	// far it got. 0 leaves the limits that grow with N.
+	PhaseTimeout time.Duration `json:"phaseTimeout"`
 	// Nodes is the number of fake Nodes; 0 chooses from N.
 	Nodes       int              `json:"nodes"`
 	Controllers []controllerSpec `json:"controllers"`
@@ -97,13 +100,23 @@ func (c config) controllerManagerFlags() []string {
 
 // The phases' time limits grow with N; they only keep a stuck run from
 // running for ever.
-func (c config) bedTimeout() time.Duration  { return 3*time.Minute + time.Duration(c.N)*time.Second }
-func (c config) initTimeout() time.Duration { return 5*time.Minute + time.Duration(c.N)*2*time.Second }
+func (c config) bedTimeout() time.Duration { return 3*time.Minute + time.Duration(c.N)*time.Second }
+func (c config) initTimeout() time.Duration {
+	return c.capped(5*time.Minute + time.Duration(c.N)*2*time.Second)
+}
 func (c config) rolloutTimeout() time.Duration {
 	// Flagger v1.44.0 takes about 15 minutes for 100 releases of 30 s.
 	d := 5*time.Minute + 4*time.Duration(c.Iterations)*c.Interval + time.Duration(c.rollouts())*12*time.Second
 	if c.SlowHooks {
 		d += time.Duration(c.Iterations+2) * (c.SlowDelay + c.Interval)
+	}
+	return c.capped(d)
+}
+
+// capped is d, or -phase-timeout when that is set and shorter.
+func (c config) capped(d time.Duration) time.Duration {
+	if c.PhaseTimeout > 0 {
+		return min(d, c.PhaseTimeout)
 	}
 	return d
 }
@@ -153,7 +166,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	fs.IntVar(&cfg.N, "n", 100, "Number of Canaries (and of unrelated Deployments, ConfigMaps and Secrets).")
 	fs.IntVar(&cfg.M, "m", 0, "Number of simultaneous releases in phases 3 and 4; 0 means N/10.")
-	fs.IntVar(&cfg.Noise, "noise", 0, "Additional unrelated Deployments (0 replicas), ConfigMaps and Secrets, each, created before phase 1.")
+	fs.IntVar(&cfg.Noise, "noise", 0, "Additional unrelated Deployments (0 replicas), ConfigMaps and Secrets, each, created after the idle phase (phase 2b), which then measures the idle controller again.")
 	fs.DurationVar(&cfg.Interval, "interval", 10*time.Second, "Analysis interval of every Canary.")
 	fs.IntVar(&cfg.Iterations, "iterations", 3, "Analysis iterations of every Canary.")
 	fs.IntVar(&cfg.Threshold, "threshold", 2, "Failed checks before a rollback.")
@@ -163,6 +176,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.SlowDelay, "slow-delay", 30*time.Second, "How long the slow webhook takes to answer.")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "Save the controller's heap profiles after phases 1, 2 and 3, and a CPU profile and goroutine dump during phase 3, from /debug/pprof on its -port.")
 	fs.IntVar(&cfg.KCMQPS, "kcm-qps", 300, "kube-controller-manager's client QPS (burst twice that); 0 keeps its default of 20, which bounds the bed to about 4 Pods ready per second.")
+	fs.DurationVar(&cfg.PhaseTimeout, "phase-timeout", 0, "Cap on phases 1, 3 and 4, after which a phase reports how many Canaries it got through (\"unfinished: k of M after X\") and the next one starts; 0 means limits that grow with N, whose end is a failure.")
 	fs.IntVar(&cfg.Nodes, "nodes", 0, "Number of fake Nodes; 0 chooses from N.")
 	var controllers controllerList
 	fs.Var(&controllers, "controller-cmd", "Controller to measure, repeatable: \"[label: ]command\" with the placeholders "+placeholders+

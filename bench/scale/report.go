@@ -107,6 +107,9 @@ func (r *report) rows() []row {
 		}},
 		{"1 controller ready", func(x *result) string { return secs(x.Init.StartSeconds) }},
 		{fmt.Sprintf("1 all %d Initialized (vs bed)", cfg.N), func(x *result) string {
+			if x.Init.Initialized < x.Init.Canaries {
+				return fmt.Sprintf("unfinished: %d of %d after %s", x.Init.Initialized, x.Init.Canaries, secs(x.Init.Seconds))
+			}
 			return fmt.Sprintf("%s (%.2fx)", secs(x.Init.Seconds), x.Init.VsBed)
 		}},
 		{"1 RSS after phase 1", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.Init.RSSMiB) }},
@@ -115,6 +118,15 @@ func (r *report) rows() []row {
 		}},
 		{"2 idle CPU s/min", func(x *result) string { return fmt.Sprintf("%.2f", x.Idle.CPUSecondsPerMinute) }},
 		{"2 idle RSS", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.Idle.RSSMiB) }},
+	}
+	if cfg.Noise > 0 {
+		rows = append(rows,
+			row{fmt.Sprintf("2b +%d unrelated each: idle requests/min (writes/min)", cfg.Noise), func(x *result) string {
+				return fmt.Sprintf("%.1f (%.1f)", x.Noise.Idle.RequestsPerMinute, x.Noise.Idle.WritesPerMinute)
+			}},
+			row{"2b idle CPU s/min", func(x *result) string { return fmt.Sprintf("%.2f", x.Noise.Idle.CPUSecondsPerMinute) }},
+			row{"2b idle RSS", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.Noise.Idle.RSSMiB) }},
+		)
 	}
 	rows = append(rows, rolloutRows("3", fmt.Sprintf("%d releases", m), func(x *result) *rolloutResult { return &x.Rollout })...)
 	rows = append(rows, rolloutRows("4", fmt.Sprintf("%d releases, %d failing", m, len(failingOf(make([]string, m)))),
@@ -138,7 +150,13 @@ func rolloutRows(phase, what string, get func(*result) *rolloutResult) []row {
 			g := get(x)
 			return fmt.Sprintf("%d/%d/%d", g.Succeeded, g.Failed, g.Unfinished)
 		}},
-		{phase + " all ended", func(x *result) string { return secs(get(x).AllDoneSeconds) }},
+		{phase + " all ended", func(x *result) string {
+			g := get(x)
+			if g.Unfinished > 0 {
+				return fmt.Sprintf("unfinished: %d of %d after %s", g.Rollouts-g.Unfinished, g.Rollouts, secs(g.PhaseSeconds))
+			}
+			return secs(g.AllDoneSeconds)
+		}},
 		{phase + " release p50/max (nominal, allowance)", func(x *result) string {
 			g := get(x)
 			return fmt.Sprintf("%.1f/%.1f s (%.0f, %.0f)", g.RolloutSeconds.P50, g.RolloutSeconds.Max, g.NominalSeconds, g.AllowanceSeconds)
