@@ -29,6 +29,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/internal/version"
+	"github.com/sluicedev/sluice/pkg/cachescope"
 	"github.com/sluicedev/sluice/pkg/canary"
 	"github.com/sluicedev/sluice/pkg/controller"
 	"github.com/sluicedev/sluice/pkg/hostlist"
@@ -84,10 +85,15 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
+	// The workload cluster's cache keeps in full only the workloads
+	// Canaries use (see pkg/cachescope); the mesh cluster's holds routing
+	// objects only.
+	scope := cachescope.New()
 	leaseDuration, renewDeadline, retryPeriod := 60*time.Second, 15*time.Second, 5*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         cacheOpts,
+		Cache:                         scope.Options(cacheOpts),
+		NewClient:                     scope.NewClient,
 		Metrics:                       metricsserver.Options{BindAddress: ":" + opts.Port},
 		HealthProbeBindAddress:        "0", // /healthz and /readyz are served on -port, see addProbes
 		LeaderElection:                opts.EnableLeaderElection,
@@ -212,8 +218,9 @@ func sameHost(a, b string) bool {
 // flags, and adds the alert dispatcher to the manager so that it drains on
 // shutdown.
 func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*controller.CanaryReconciler, error) {
+	reader := cacheFirstReader{cache: mgr.GetCache(), live: mgr.GetAPIReader()}
 	dispatcher, err := notifier.NewDispatcher(notifier.Options{
-		Reader: mgr.GetAPIReader(),
+		Reader: reader,
 		Global: notifier.GlobalConfig{
 			SlackURL: opts.SlackURL, SlackToken: opts.SlackToken, SlackChannel: opts.SlackChannel,
 			SlackUser: opts.SlackUser, SlackProxyURL: opts.SlackProxyURL,
@@ -252,7 +259,7 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 		IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix,
 		IngressClass:             opts.IngressClass,
 		Analyzer: &metrics.Analyzer{
-			Resolver: metrics.NewResolver(mgr.GetAPIReader(), metrics.ResolverConfig{
+			Resolver: metrics.NewResolver(reader, metrics.ResolverConfig{
 				MetricsServer: opts.MetricsServer, MeshProvider: opts.MeshProvider, NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
 				// The manager's client reads unstructured objects (Keptn's)
 				// from the API server, not from its cache.
