@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -67,6 +68,10 @@ func main() {
 	}
 }
 
+// debugHandlers are served beside /metrics; a build with -tags pprof
+// adds Go's /debug/pprof (see pprof.go), for the scale benchmark's -pprof.
+var debugHandlers map[string]http.Handler
+
 // run builds the manager, registers the reconciler and runs until ctx ends.
 func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 	logger.Info("Starting Sluice", "version", version.String(), "meshProvider", opts.MeshProvider, "namespace", opts.Namespace)
@@ -94,7 +99,7 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 		Scheme:                        scheme,
 		Cache:                         scope.Options(cacheOpts),
 		NewClient:                     scope.NewClient,
-		Metrics:                       metricsserver.Options{BindAddress: ":" + opts.Port},
+		Metrics:                       metricsserver.Options{BindAddress: ":" + opts.Port, ExtraHandlers: debugHandlers},
 		HealthProbeBindAddress:        "0", // /healthz and /readyz are served on -port, see addProbes
 		LeaderElection:                opts.EnableLeaderElection,
 		LeaderElectionID:              LeaderElectionID,
