@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -45,7 +46,17 @@ import (
 // LeaderElectionID is the name of the leader election Lease.
 const LeaderElectionID = "sluice-leader-election"
 
+// gcPercent is Sluice's GOGC unless the environment sets one: its heap is
+// mostly informer caches that change little, and Go's default of 100 lets
+// the process hold twice that heap (the scale benchmark measured 130 MiB
+// of RSS for 37 MB of live heap at N=1000). Collecting at 50% growth
+// costs little CPU at Sluice's allocation rate.
+const gcPercent = 50
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	opts, err := ParseOptions(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(os.Stdout)

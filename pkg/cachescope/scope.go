@@ -5,13 +5,13 @@
 // Deployments and DaemonSets are watched cluster-wide (a change to a
 // target must wake its Canary, a change to a primary must be seen as
 // drift), but only the targets of Canaries and the objects Canaries own
-// are kept in full. Every other one is kept as a skeleton: its metadata
-// without annotations, and an empty spec and status. A skeleton has no
-// containers, which no real workload lacks, and that is how a read tells
-// one. The client from NewClient reads a skeleton's object from the API
-// server instead, and keeps that copy until the cached one changes, so a
-// Canary created after its target was cached costs one GET, not one per
-// reconcile. Once the target changes, the cache holds it in full.
+// are kept in full. Every other one is kept as a skeleton: its metadata,
+// without annotations, as PartialObjectMetadata. Watch handlers only use
+// the metadata; a typed read of a skeleton from the cache fails with a type
+// mismatch, and the client from NewClient then reads the object from the
+// API server. That happens only for a target cached before its Canary
+// existed (or before the Canary informer saw it, at start-up), until the
+// target next changes: from then on the cache holds it in full.
 //
 // The ConfigMaps watched by metadata (the tracked configs) are kept as
 // name, namespace, UID and resourceVersion only.
@@ -25,6 +25,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -33,27 +34,18 @@ import (
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
 
-// Scope remembers the targets of the Canaries the cache has seen, and the
-// full copies of targets read while their cached copy was a skeleton.
+// Scope remembers the targets of the Canaries the cache has seen.
 type Scope struct {
 	mu      sync.RWMutex
 	targets map[key]struct{}
-	kept    map[key]keptObject
 }
 
 // key names a workload: its kind, namespace and name.
 type key struct{ kind, namespace, name string }
 
-// keptObject is a workload read from the API server while the cache held
-// a skeleton of resourceVersion cachedRV.
-type keptObject struct {
-	cachedRV string
-	obj      client.Object
-}
-
 // New returns an empty Scope.
 func New() *Scope {
-	return &Scope{targets: map[key]struct{}{}, kept: map[key]keptObject{}}
+	return &Scope{targets: map[key]struct{}{}}
 }
 
 // Options returns base with the transforms of the scope: Canaries
@@ -108,15 +100,29 @@ func (s *Scope) transformWorkload(in any) (any, error) {
 		if s.needed("Deployment", o) {
 			return o, nil
 		}
-		return &appsv1.Deployment{TypeMeta: o.TypeMeta, ObjectMeta: skeletonMeta(o.ObjectMeta)}, nil
+		return skeleton("Deployment", o.ObjectMeta), nil
 	case *appsv1.DaemonSet:
 		o.ManagedFields = nil
 		if s.needed("DaemonSet", o) {
 			return o, nil
 		}
-		return &appsv1.DaemonSet{TypeMeta: o.TypeMeta, ObjectMeta: skeletonMeta(o.ObjectMeta)}, nil
+		return skeleton("DaemonSet", o.ObjectMeta), nil
 	}
 	return in, nil
+}
+
+// skeleton is what the cache keeps of a workload Sluice does not use: its
+// metadata, without annotations, as PartialObjectMetadata (a fifth of the
+// size of an empty Deployment).
+func skeleton(kind string, m metav1.ObjectMeta) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: appsv1.SchemeGroupVersion.String(), Kind: kind},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+			Generation: m.Generation, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
+			Labels: m.Labels, OwnerReferences: m.OwnerReferences,
+		},
+	}
 }
 
 // needed reports whether a workload is a Canary's target or one of its
@@ -137,16 +143,6 @@ func (s *Scope) needed(kind string, o metav1.Object) bool {
 	return ok
 }
 
-// skeletonMeta is what a skeleton keeps of the metadata: enough to name,
-// own, select and order the object.
-func skeletonMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
-		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		Generation: m.Generation, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
-		Labels: m.Labels, OwnerReferences: m.OwnerReferences,
-	}
-}
-
 // transformConfigMetadata keeps of a ConfigMap's metadata what the
 // tracked-config watch uses: its identity and resourceVersion.
 func transformConfigMetadata(in any) (any, error) {
@@ -160,21 +156,10 @@ func transformConfigMetadata(in any) (any, error) {
 	}}, nil
 }
 
-// IsSkeleton reports whether obj is a workload the cache keeps as a
-// skeleton: a Deployment or DaemonSet without containers.
-func IsSkeleton(obj client.Object) bool {
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		return len(o.Spec.Template.Spec.Containers) == 0
-	case *appsv1.DaemonSet:
-		return len(o.Spec.Template.Spec.Containers) == 0
-	}
-	return false
-}
-
 // NewClient is a client.NewClientFunc for the manager: its reads go to
-// the cache as usual, except that a skeleton is replaced by the object
-// read from the API server.
+// the cache as usual, except that a Deployment or DaemonSet the cache
+// holds only as a skeleton (or cannot answer for) is read from the API
+// server.
 func (s *Scope) NewClient(config *rest.Config, opts client.Options) (client.Client, error) {
 	c, err := client.New(config, opts)
 	if err != nil {
@@ -184,78 +169,32 @@ func (s *Scope) NewClient(config *rest.Config, opts client.Options) (client.Clie
 	if err != nil {
 		return nil, err
 	}
-	return &scopedClient{Client: c, live: live, scope: s}, nil
+	return &scopedClient{Client: c, live: live}, nil
 }
 
-// scopedClient fills in skeletons on Get.
+// scopedClient reads skeletons from the API server.
 type scopedClient struct {
 	client.Client
-	live  client.Reader
-	scope *Scope
+	live client.Reader
 }
 
-// Get reads obj from the cache and, when the cache holds a skeleton of
-// it, from the kept copy or the API server.
+// Get reads obj from the cache; a workload the cache holds as a skeleton
+// comes back from it as an error ("cache had type ... PartialObjectMetadata"),
+// and is read from the API server instead.
 func (c *scopedClient) Get(ctx context.Context, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if err := c.Client.Get(ctx, k, obj, opts...); err != nil {
+	err := c.Client.Get(ctx, k, obj, opts...)
+	if err == nil || apierrors.IsNotFound(err) || !isWorkload(obj) {
 		return err
 	}
-	kk, ok := workloadKey(obj)
-	if !ok {
-		return nil
-	}
-	if !IsSkeleton(obj) {
-		c.scope.forget(kk)
-		return nil
-	}
-	return c.scope.fill(ctx, c.live, kk, obj)
+	return c.live.Get(ctx, k, obj, opts...)
 }
 
-// workloadKey is the key of a Deployment or DaemonSet.
-func workloadKey(obj client.Object) (key, bool) {
+// isWorkload reports whether obj is of a kind the cache may hold as a
+// skeleton.
+func isWorkload(obj client.Object) bool {
 	switch obj.(type) {
-	case *appsv1.Deployment:
-		return key{"Deployment", obj.GetNamespace(), obj.GetName()}, true
-	case *appsv1.DaemonSet:
-		return key{"DaemonSet", obj.GetNamespace(), obj.GetName()}, true
+	case *appsv1.Deployment, *appsv1.DaemonSet:
+		return true
 	}
-	return key{}, false
-}
-
-// forget drops the kept copy of k, once the cache holds it in full.
-func (s *Scope) forget(k key) {
-	s.mu.RLock()
-	_, ok := s.kept[k]
-	s.mu.RUnlock()
-	if ok {
-		s.mu.Lock()
-		delete(s.kept, k)
-		s.mu.Unlock()
-	}
-}
-
-// fill replaces the skeleton obj by the kept copy, if it was read while
-// the cache held this very skeleton, else by the object live returns.
-func (s *Scope) fill(ctx context.Context, live client.Reader, k key, obj client.Object) error {
-	cachedRV := obj.GetResourceVersion()
-	s.mu.RLock()
-	kept, ok := s.kept[k]
-	s.mu.RUnlock()
-	if !ok || kept.cachedRV != cachedRV {
-		fresh := obj.DeepCopyObject().(client.Object)
-		if err := live.Get(ctx, client.ObjectKey{Namespace: k.namespace, Name: k.name}, fresh); err != nil {
-			return err
-		}
-		kept = keptObject{cachedRV: cachedRV, obj: fresh}
-		s.mu.Lock()
-		s.kept[k] = kept
-		s.mu.Unlock()
-	}
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		kept.obj.(*appsv1.Deployment).DeepCopyInto(o)
-	case *appsv1.DaemonSet:
-		kept.obj.(*appsv1.DaemonSet).DeepCopyInto(o)
-	}
-	return nil
+	return false
 }
