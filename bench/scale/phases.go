@@ -152,9 +152,11 @@ type initResult struct {
 	// Initialized is how many Canaries were Initialized; fewer than
 	// Canaries when -phase-timeout ended the phase (then Seconds is that
 	// time).
-	Initialized int           `json:"initialized"`
-	RSSMiB      float64       `json:"rssMiB"`
-	Requests    requestCounts `json:"requests"`
+	Initialized int     `json:"initialized"`
+	RSSMiB      float64 `json:"rssMiB"`
+	// AnonRSSMiB is the anonymous part of RSSMiB (see usage).
+	AnonRSSMiB float64       `json:"anonRSSMiB"`
+	Requests   requestCounts `json:"requests"`
 }
 
 // initialize creates N targets with their Canaries and waits until every
@@ -213,7 +215,7 @@ func (r *run) initialize(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.res.Init.RSSMiB = mib(u.RSS)
+	r.res.Init.RSSMiB, r.res.Init.AnonRSSMiB = mib(u.RSS), mib(u.AnonRSS)
 	reqs, err := r.audit.between(begin, end)
 	if err != nil {
 		return err
@@ -248,7 +250,9 @@ type idleResult struct {
 	ByResource          map[string]float64 `json:"byResource"`
 	CPUSecondsPerMinute float64            `json:"cpuSecondsPerMinute"`
 	RSSMiB              float64            `json:"rssMiB"`
-	Requests            requestCounts      `json:"requests"`
+	// AnonRSSMiB is the anonymous part of RSSMiB (see usage).
+	AnonRSSMiB float64       `json:"anonRSSMiB"`
+	Requests   requestCounts `json:"requests"`
 }
 
 // idle waits for the controller to settle, then measures what it does
@@ -315,10 +319,11 @@ func (r *run) measureIdle(ctx context.Context, phase string) (idleResult, error)
 		ByResource:          perMinute(counts.ByResource, minutes),
 		CPUSecondsPerMinute: (u1.CPU - u0.CPU).Seconds() / minutes,
 		RSSMiB:              mib(u1.RSS),
+		AnonRSSMiB:          mib(u1.AnonRSS),
 		Requests:            counts,
 	}
-	r.logf("%s: %.0f requests/min (%.0f writes), %.2f CPU s/min, RSS %.1f MiB",
-		phase, res.RequestsPerMinute, res.WritesPerMinute, res.CPUSecondsPerMinute, res.RSSMiB)
+	r.logf("%s: %.0f requests/min (%.0f writes), %.2f CPU s/min, RSS %.1f MiB (anonymous %.1f MiB)",
+		phase, res.RequestsPerMinute, res.WritesPerMinute, res.CPUSecondsPerMinute, res.RSSMiB, res.AnonRSSMiB)
 	return res, nil
 }
 

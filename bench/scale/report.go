@@ -112,12 +112,12 @@ func (r *report) rows() []row {
 			}
 			return fmt.Sprintf("%s (%.2fx)", secs(x.Init.Seconds), x.Init.VsBed)
 		}},
-		{"1 RSS after phase 1", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.Init.RSSMiB) }},
+		{"1 RSS after phase 1 (anonymous)", func(x *result) string { return rss(x.Init.RSSMiB, x.Init.AnonRSSMiB) }},
 		{"2 idle requests/min (writes/min)", func(x *result) string {
 			return fmt.Sprintf("%.1f (%.1f)", x.Idle.RequestsPerMinute, x.Idle.WritesPerMinute)
 		}},
 		{"2 idle CPU s/min", func(x *result) string { return fmt.Sprintf("%.2f", x.Idle.CPUSecondsPerMinute) }},
-		{"2 idle RSS", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.Idle.RSSMiB) }},
+		{"2 idle RSS (anonymous)", func(x *result) string { return rss(x.Idle.RSSMiB, x.Idle.AnonRSSMiB) }},
 	}
 	if cfg.Noise > 0 {
 		rows = append(rows,
@@ -125,7 +125,7 @@ func (r *report) rows() []row {
 				return fmt.Sprintf("%.1f (%.1f)", x.Noise.Idle.RequestsPerMinute, x.Noise.Idle.WritesPerMinute)
 			}},
 			row{"2b idle CPU s/min", func(x *result) string { return fmt.Sprintf("%.2f", x.Noise.Idle.CPUSecondsPerMinute) }},
-			row{"2b idle RSS", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.Noise.Idle.RSSMiB) }},
+			row{"2b idle RSS (anonymous)", func(x *result) string { return rss(x.Noise.Idle.RSSMiB, x.Noise.Idle.AnonRSSMiB) }},
 		)
 	}
 	rows = append(rows, rolloutRows("3", fmt.Sprintf("%d releases", m), func(x *result) *rolloutResult { return &x.Rollout })...)
@@ -183,6 +183,8 @@ func rolloutRows(phase, what string, get func(*result) *rolloutResult) []row {
 }
 
 func secs(s float64) string { return fmt.Sprintf("%.1f s", s) }
+
+func rss(all, anon float64) string { return fmt.Sprintf("%.1f MiB (%.1f MiB)", all, anon) }
 
 func lateness(s summary) string {
 	if s.Count == 0 {

@@ -48,12 +48,12 @@ func TestReport_UnfinishedPhasesSayHowFarTheyGot(t *testing.T) {
 	x := &result{
 		Init:    initResult{Canaries: 1000, Initialized: 640, Seconds: 240},
 		Rollout: rolloutResult{Rollouts: 100, Succeeded: 30, Unfinished: 70, AllDoneSeconds: 200, PhaseSeconds: 240},
-		Noise:   noiseResult{Objects: 10000, Idle: idleResult{RSSMiB: 91.5}},
+		Noise:   noiseResult{Objects: 10000, Idle: idleResult{RSSMiB: 91.5, AnonRSSMiB: 40.2}},
 	}
 	checks := map[string]string{
 		"1 all 1000 Initialized": "unfinished: 640 of 1000 after 240.0 s",
 		"3 all ended":            "unfinished: 30 of 100 after 240.0 s",
-		"2b idle RSS":            "91.5 MiB",
+		"2b idle RSS":            "91.5 MiB (40.2 MiB)",
 	}
 	for prefix, want := range checks {
 		if got := cell(t, rep, prefix, x); got != want {
