@@ -166,7 +166,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	fs.IntVar(&cfg.N, "n", 100, "Number of Canaries (and of unrelated Deployments, ConfigMaps and Secrets).")
 	fs.IntVar(&cfg.M, "m", 0, "Number of simultaneous releases in phases 3 and 4; 0 means N/10.")
-	fs.IntVar(&cfg.Noise, "noise", 0, "Additional unrelated Deployments (0 replicas), ConfigMaps and Secrets, each, created after the idle phase (phase 2b), which then measures the idle controller again.")
+	fs.IntVar(&cfg.Noise, "noise", 0, "Additional unrelated Deployments (0 replicas), ConfigMaps and Secrets, each, created after phase 4 (phase 5), which then measures the idle controller again.")
 	fs.DurationVar(&cfg.Interval, "interval", 10*time.Second, "Analysis interval of every Canary.")
 	fs.IntVar(&cfg.Iterations, "iterations", 3, "Analysis iterations of every Canary.")
 	fs.IntVar(&cfg.Threshold, "threshold", 2, "Failed checks before a rollback.")

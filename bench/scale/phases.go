@@ -263,7 +263,7 @@ func (r *run) idle(ctx context.Context) error {
 	return err
 }
 
-// noiseResult is phase 2b: -noise more unrelated Deployments, ConfigMaps
+// noiseResult is phase 5: -noise more unrelated Deployments, ConfigMaps
 // and Secrets are created, then the controller is measured idle again.
 type noiseResult struct {
 	Objects int `json:"objects"`
@@ -283,7 +283,7 @@ func (r *run) noise(ctx context.Context) error {
 		return err
 	}
 	r.res.Noise = noiseResult{Objects: r.cfg.Noise, CreateSeconds: seconds(time.Since(begin))}
-	res, err := r.measureIdle(ctx, "phase 2b")
+	res, err := r.measureIdle(ctx, "phase 5")
 	r.res.Noise.Idle = res
 	return err
 }

@@ -119,18 +119,18 @@ func (r *report) rows() []row {
 		{"2 idle CPU s/min", func(x *result) string { return fmt.Sprintf("%.2f", x.Idle.CPUSecondsPerMinute) }},
 		{"2 idle RSS (anonymous)", func(x *result) string { return rss(x.Idle.RSSMiB, x.Idle.AnonRSSMiB) }},
 	}
-	if cfg.Noise > 0 {
-		rows = append(rows,
-			row{fmt.Sprintf("2b +%d unrelated each: idle requests/min (writes/min)", cfg.Noise), func(x *result) string {
-				return fmt.Sprintf("%.1f (%.1f)", x.Noise.Idle.RequestsPerMinute, x.Noise.Idle.WritesPerMinute)
-			}},
-			row{"2b idle CPU s/min", func(x *result) string { return fmt.Sprintf("%.2f", x.Noise.Idle.CPUSecondsPerMinute) }},
-			row{"2b idle RSS (anonymous)", func(x *result) string { return rss(x.Noise.Idle.RSSMiB, x.Noise.Idle.AnonRSSMiB) }},
-		)
-	}
 	rows = append(rows, rolloutRows("3", fmt.Sprintf("%d releases", m), func(x *result) *rolloutResult { return &x.Rollout })...)
 	rows = append(rows, rolloutRows("4", fmt.Sprintf("%d releases, %d failing", m, len(failingOf(make([]string, m)))),
 		func(x *result) *rolloutResult { return &x.Failing })...)
+	if cfg.Noise > 0 {
+		rows = append(rows,
+			row{fmt.Sprintf("5 +%d unrelated each: idle requests/min (writes/min)", cfg.Noise), func(x *result) string {
+				return fmt.Sprintf("%.1f (%.1f)", x.Noise.Idle.RequestsPerMinute, x.Noise.Idle.WritesPerMinute)
+			}},
+			row{"5 idle CPU s/min", func(x *result) string { return fmt.Sprintf("%.2f", x.Noise.Idle.CPUSecondsPerMinute) }},
+			row{"5 idle RSS (anonymous)", func(x *result) string { return rss(x.Noise.Idle.RSSMiB, x.Noise.Idle.AnonRSSMiB) }},
+		)
+	}
 	rows = append(rows,
 		row{"peak RSS", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.PeakRSSMiB) }},
 		row{"checks", func(x *result) string {

@@ -53,7 +53,7 @@ func TestReport_UnfinishedPhasesSayHowFarTheyGot(t *testing.T) {
 	checks := map[string]string{
 		"1 all 1000 Initialized": "unfinished: 640 of 1000 after 240.0 s",
 		"3 all ended":            "unfinished: 30 of 100 after 240.0 s",
-		"2b idle RSS":            "91.5 MiB (40.2 MiB)",
+		"5 idle RSS":             "91.5 MiB (40.2 MiB)",
 	}
 	for prefix, want := range checks {
 		if got := cell(t, rep, prefix, x); got != want {
