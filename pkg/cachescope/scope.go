@@ -9,9 +9,10 @@
 // without annotations, as PartialObjectMetadata. Watch handlers only use
 // the metadata; a typed read of a skeleton from the cache fails with a type
 // mismatch, and the client from NewClient then reads the object from the
-// API server. That happens only for a target cached before its Canary
-// existed (or before the Canary informer saw it, at start-up), until the
-// target next changes: from then on the cache holds it in full.
+// API server once and keeps that copy. That happens only to a target
+// cached before its Canary existed (or before the Canary informer saw it,
+// at start-up). The read registers the object as needed, so its next
+// change puts it in the cache in full, and the copy is dropped.
 //
 // The ConfigMaps watched by metadata (the tracked configs) are kept as
 // name, namespace, UID and resourceVersion only.
@@ -34,10 +35,16 @@ import (
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 )
 
-// Scope remembers the targets of the Canaries the cache has seen.
+// Scope remembers the targets of the Canaries the cache has seen, and the
+// workloads read from the API server while the cache held a skeleton.
 type Scope struct {
 	mu      sync.RWMutex
 	targets map[key]struct{}
+	// kept holds the workloads read from the API server while the cache
+	// held skeletons of them. Reading one registers it as needed, so the
+	// next event about it puts it in the cache in full and the copy is
+	// dropped: until then the copy is as current as the cache would be.
+	kept map[key]client.Object
 }
 
 // key names a workload: its kind, namespace and name.
@@ -45,7 +52,7 @@ type key struct{ kind, namespace, name string }
 
 // New returns an empty Scope.
 func New() *Scope {
-	return &Scope{targets: map[key]struct{}{}}
+	return &Scope{targets: map[key]struct{}{}, kept: map[key]client.Object{}}
 }
 
 // Options returns base with the transforms of the scope: Canaries
@@ -169,32 +176,88 @@ func (s *Scope) NewClient(config *rest.Config, opts client.Options) (client.Clie
 	if err != nil {
 		return nil, err
 	}
-	return &scopedClient{Client: c, live: live}, nil
+	return &scopedClient{Client: c, live: live, scope: s}, nil
 }
 
 // scopedClient reads skeletons from the API server.
 type scopedClient struct {
 	client.Client
-	live client.Reader
+	live  client.Reader
+	scope *Scope
 }
 
-// Get reads obj from the cache; a workload the cache holds as a skeleton
-// comes back from it as an error ("cache had type ... PartialObjectMetadata"),
-// and is read from the API server instead.
+// Get reads obj from the cache. A workload the cache holds as a skeleton
+// comes back from it as an error ("cache had type ... PartialObjectMetadata"):
+// it is read from the API server once, registered as needed, and served
+// from that copy until the cache holds it in full.
 func (c *scopedClient) Get(ctx context.Context, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	err := c.Client.Get(ctx, k, obj, opts...)
-	if err == nil || apierrors.IsNotFound(err) || !isWorkload(obj) {
+	wk, isWorkload := workloadKey(obj, k)
+	switch {
+	case !isWorkload:
+		return err
+	case err == nil:
+		c.scope.forget(wk)
+		return nil
+	case apierrors.IsNotFound(err):
+		c.scope.forget(wk)
 		return err
 	}
-	return c.live.Get(ctx, k, obj, opts...)
+	if c.scope.fromKept(wk, obj) {
+		return nil
+	}
+	if err := c.live.Get(ctx, k, obj, opts...); err != nil {
+		return err
+	}
+	c.scope.keep(wk, obj)
+	return nil
 }
 
-// isWorkload reports whether obj is of a kind the cache may hold as a
-// skeleton.
-func isWorkload(obj client.Object) bool {
+// workloadKey is the key of a Deployment or DaemonSet read at k.
+func workloadKey(obj client.Object, k client.ObjectKey) (key, bool) {
 	switch obj.(type) {
-	case *appsv1.Deployment, *appsv1.DaemonSet:
-		return true
+	case *appsv1.Deployment:
+		return key{"Deployment", k.Namespace, k.Name}, true
+	case *appsv1.DaemonSet:
+		return key{"DaemonSet", k.Namespace, k.Name}, true
 	}
-	return false
+	return key{}, false
+}
+
+// keep registers k as needed and keeps a copy of obj, read from the API
+// server.
+func (s *Scope) keep(k key, obj client.Object) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.targets[k] = struct{}{}
+	s.kept[k] = obj.DeepCopyObject().(client.Object)
+}
+
+// fromKept copies the kept object of k into obj, if there is one.
+func (s *Scope) fromKept(k key, obj client.Object) bool {
+	s.mu.RLock()
+	kept, ok := s.kept[k]
+	s.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		kept.(*appsv1.Deployment).DeepCopyInto(o)
+	case *appsv1.DaemonSet:
+		kept.(*appsv1.DaemonSet).DeepCopyInto(o)
+	}
+	return true
+}
+
+// forget drops the kept copy of k, once the cache answers for it.
+func (s *Scope) forget(k key) {
+	s.mu.RLock()
+	_, ok := s.kept[k]
+	s.mu.RUnlock()
+	if ok {
+		s.mu.Lock()
+		delete(s.kept, k)
+		s.mu.Unlock()
+	}
 }
