@@ -62,6 +62,9 @@ type config struct {
 	// PhaseTimeout caps phases 1, 3 and 4; a phase cut short reports how
 	// far it got. 0 leaves the limits that grow with N.
 	PhaseTimeout time.Duration `json:"phaseTimeout"`
+	// PhaseTimeoutOnly, when set, limits PhaseTimeout to the controller
+	// of that label (Flagger, whose phases take many times Sluice's).
+	PhaseTimeoutOnly string `json:"phaseTimeoutOnly,omitempty"`
 	// Nodes is the number of fake Nodes; 0 chooses from N.
 	Nodes       int              `json:"nodes"`
 	Controllers []controllerSpec `json:"controllers"`
@@ -111,6 +114,15 @@ func (c config) rolloutTimeout() time.Duration {
 		d += time.Duration(c.Iterations+2) * (c.SlowDelay + c.Interval)
 	}
 	return c.capped(d)
+}
+
+// forController is the configuration for the controller of label: without
+// -phase-timeout when -phase-timeout-only names another one.
+func (c config) forController(label string) config {
+	if c.PhaseTimeoutOnly != "" && c.PhaseTimeoutOnly != label {
+		c.PhaseTimeout = 0
+	}
+	return c
 }
 
 // capped is d, or -phase-timeout when that is set and shorter.
@@ -177,6 +189,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "Save the controller's heap profiles after phases 1, 2 and 3, and a CPU profile and goroutine dump during phase 3, from /debug/pprof on its -port.")
 	fs.IntVar(&cfg.KCMQPS, "kcm-qps", 300, "kube-controller-manager's client QPS (burst twice that); 0 keeps its default of 20, which bounds the bed to about 4 Pods ready per second.")
 	fs.DurationVar(&cfg.PhaseTimeout, "phase-timeout", 0, "Cap on phases 1, 3 and 4, after which a phase reports how many Canaries it got through (\"unfinished: k of M after X\") and the next one starts; 0 means limits that grow with N, whose end is a failure.")
+	fs.StringVar(&cfg.PhaseTimeoutOnly, "phase-timeout-only", "", "Apply -phase-timeout only to the controller of this label (e.g. flagger).")
 	fs.IntVar(&cfg.Nodes, "nodes", 0, "Number of fake Nodes; 0 chooses from N.")
 	var controllers controllerList
 	fs.Var(&controllers, "controller-cmd", "Controller to measure, repeatable: \"[label: ]command\" with the placeholders "+placeholders+
@@ -253,7 +266,7 @@ func benchmark(ctx context.Context, cfg config, out io.Writer) (bool, error) {
 		if seen[spec.Label]++; seen[spec.Label] > 1 {
 			spec.Label = fmt.Sprintf("%s-%d", spec.Label, seen[spec.Label])
 		}
-		res, err := benchController(ctx, cfg, spec, filepath.Join(cfg.Dir, spec.Label))
+		res, err := benchController(ctx, cfg.forController(spec.Label), spec, filepath.Join(cfg.Dir, spec.Label))
 		if err != nil {
 			res.Problems = append(res.Problems, err.Error())
 			fmt.Fprintf(cfg.Log, "bench [%s] FAILED: %v\n", spec.Label, err)

@@ -31,6 +31,20 @@ func TestConfig_PhaseTimeoutCapsOnlyLongerLimits(t *testing.T) {
 	}
 }
 
+func TestConfig_PhaseTimeoutOnlyCapsTheNamedController(t *testing.T) {
+	cfg := config{N: 3000, PhaseTimeout: 4 * time.Minute, PhaseTimeoutOnly: "flagger"}
+	if got := cfg.forController("flagger").initTimeout(); got != 4*time.Minute {
+		t.Errorf("flagger's phase 1 limit = %s, want the cap", got)
+	}
+	if got := cfg.forController("sluice").initTimeout(); got != 5*time.Minute+6000*time.Second {
+		t.Errorf("sluice's phase 1 limit = %s, want the one that grows with N", got)
+	}
+	cfg.PhaseTimeoutOnly = ""
+	if got := cfg.forController("sluice").initTimeout(); got != 4*time.Minute {
+		t.Errorf("without -phase-timeout-only, sluice's phase 1 limit = %s, want the cap", got)
+	}
+}
+
 // cell returns the cell of the row whose label starts with prefix.
 func cell(t *testing.T, rep *report, prefix string, x *result) string {
 	t.Helper()
