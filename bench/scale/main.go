@@ -59,6 +59,12 @@ type config struct {
 	// KCMQPS is kube-controller-manager's client QPS (burst twice that);
 	// 0 keeps its default.
 	KCMQPS int `json:"kcmQPS"`
+	// PhaseTimeout caps phases 1, 3 and 4; a phase cut short reports how
+	// far it got. 0 leaves the limits that grow with N.
+	PhaseTimeout time.Duration `json:"phaseTimeout"`
+	// PhaseTimeoutOnly, when set, limits PhaseTimeout to the controller
+	// of that label (Flagger, whose phases take many times Sluice's).
+	PhaseTimeoutOnly string `json:"phaseTimeoutOnly,omitempty"`
 	// Nodes is the number of fake Nodes; 0 chooses from N.
 	Nodes       int              `json:"nodes"`
 	Controllers []controllerSpec `json:"controllers"`
@@ -97,13 +103,32 @@ func (c config) controllerManagerFlags() []string {
 
 // The phases' time limits grow with N; they only keep a stuck run from
 // running for ever.
-func (c config) bedTimeout() time.Duration  { return 3*time.Minute + time.Duration(c.N)*time.Second }
-func (c config) initTimeout() time.Duration { return 5*time.Minute + time.Duration(c.N)*2*time.Second }
+func (c config) bedTimeout() time.Duration { return 3*time.Minute + time.Duration(c.N)*time.Second }
+func (c config) initTimeout() time.Duration {
+	return c.capped(5*time.Minute + time.Duration(c.N)*2*time.Second)
+}
 func (c config) rolloutTimeout() time.Duration {
 	// Flagger v1.44.0 takes about 15 minutes for 100 releases of 30 s.
 	d := 5*time.Minute + 4*time.Duration(c.Iterations)*c.Interval + time.Duration(c.rollouts())*12*time.Second
 	if c.SlowHooks {
 		d += time.Duration(c.Iterations+2) * (c.SlowDelay + c.Interval)
+	}
+	return c.capped(d)
+}
+
+// forController is the configuration for the controller of label: without
+// -phase-timeout when -phase-timeout-only names another one.
+func (c config) forController(label string) config {
+	if c.PhaseTimeoutOnly != "" && c.PhaseTimeoutOnly != label {
+		c.PhaseTimeout = 0
+	}
+	return c
+}
+
+// capped is d, or -phase-timeout when that is set and shorter.
+func (c config) capped(d time.Duration) time.Duration {
+	if c.PhaseTimeout > 0 {
+		return min(d, c.PhaseTimeout)
 	}
 	return d
 }
@@ -153,7 +178,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	fs.IntVar(&cfg.N, "n", 100, "Number of Canaries (and of unrelated Deployments, ConfigMaps and Secrets).")
 	fs.IntVar(&cfg.M, "m", 0, "Number of simultaneous releases in phases 3 and 4; 0 means N/10.")
-	fs.IntVar(&cfg.Noise, "noise", 0, "Additional unrelated Deployments (0 replicas), ConfigMaps and Secrets, each, created before phase 1.")
+	fs.IntVar(&cfg.Noise, "noise", 0, "Additional unrelated Deployments (0 replicas), ConfigMaps and Secrets, each, created after phase 4 (phase 5), which then measures the idle controller again.")
 	fs.DurationVar(&cfg.Interval, "interval", 10*time.Second, "Analysis interval of every Canary.")
 	fs.IntVar(&cfg.Iterations, "iterations", 3, "Analysis iterations of every Canary.")
 	fs.IntVar(&cfg.Threshold, "threshold", 2, "Failed checks before a rollback.")
@@ -163,6 +188,8 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.SlowDelay, "slow-delay", 30*time.Second, "How long the slow webhook takes to answer.")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "Save the controller's heap profiles after phases 1, 2 and 3, and a CPU profile and goroutine dump during phase 3, from /debug/pprof on its -port.")
 	fs.IntVar(&cfg.KCMQPS, "kcm-qps", 300, "kube-controller-manager's client QPS (burst twice that); 0 keeps its default of 20, which bounds the bed to about 4 Pods ready per second.")
+	fs.DurationVar(&cfg.PhaseTimeout, "phase-timeout", 0, "Cap on phases 1, 3 and 4, after which a phase reports how many Canaries it got through (\"unfinished: k of M after X\") and the next one starts; 0 means limits that grow with N, whose end is a failure.")
+	fs.StringVar(&cfg.PhaseTimeoutOnly, "phase-timeout-only", "", "Apply -phase-timeout only to the controller of this label (e.g. flagger).")
 	fs.IntVar(&cfg.Nodes, "nodes", 0, "Number of fake Nodes; 0 chooses from N.")
 	var controllers controllerList
 	fs.Var(&controllers, "controller-cmd", "Controller to measure, repeatable: \"[label: ]command\" with the placeholders "+placeholders+
@@ -239,7 +266,7 @@ func benchmark(ctx context.Context, cfg config, out io.Writer) (bool, error) {
 		if seen[spec.Label]++; seen[spec.Label] > 1 {
 			spec.Label = fmt.Sprintf("%s-%d", spec.Label, seen[spec.Label])
 		}
-		res, err := benchController(ctx, cfg, spec, filepath.Join(cfg.Dir, spec.Label))
+		res, err := benchController(ctx, cfg.forController(spec.Label), spec, filepath.Join(cfg.Dir, spec.Label))
 		if err != nil {
 			res.Problems = append(res.Problems, err.Error())
 			fmt.Fprintf(cfg.Log, "bench [%s] FAILED: %v\n", spec.Label, err)

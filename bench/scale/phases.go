@@ -148,9 +148,15 @@ type initResult struct {
 	CreateSeconds float64 `json:"createSeconds"`
 	Seconds       float64 `json:"seconds"`
 	// VsBed is Seconds over the bed's time for N Deployments.
-	VsBed    float64       `json:"vsBed"`
-	RSSMiB   float64       `json:"rssMiB"`
-	Requests requestCounts `json:"requests"`
+	VsBed float64 `json:"vsBed"`
+	// Initialized is how many Canaries were Initialized; fewer than
+	// Canaries when -phase-timeout ended the phase (then Seconds is that
+	// time).
+	Initialized int     `json:"initialized"`
+	RSSMiB      float64 `json:"rssMiB"`
+	// AnonRSSMiB is the anonymous part of RSSMiB (see usage).
+	AnonRSSMiB float64       `json:"anonRSSMiB"`
+	Requests   requestCounts `json:"requests"`
 }
 
 // initialize creates N targets with their Canaries and waits until every
@@ -185,23 +191,31 @@ func (r *run) initialize(ctx context.Context) error {
 		}
 		return c
 	}
-	if err := waitFor(ctx, r.cfg.initTimeout(), fmt.Sprintf("%d Canaries Initialized", n),
+	err = waitFor(ctx, r.cfg.initTimeout(), fmt.Sprintf("%d Canaries Initialized", n),
 		func() bool { return initialized() == n },
 		func() string { return fmt.Sprintf("%d Initialized; phases: %s", initialized(), r.phases(n)) },
-	); err != nil {
+	)
+	// With -phase-timeout an unfinished phase is a figure, not a failure:
+	// the next phases run on what there is.
+	if err != nil && (r.cfg.PhaseTimeout <= 0 || ctx.Err() != nil) {
 		return err
 	}
 	end := time.Now()
+	r.res.Init.Initialized = initialized()
 	r.res.Init.Seconds = seconds(end.Sub(begin))
 	if r.res.Bed.ReadySeconds > 0 {
 		r.res.Init.VsBed = r.res.Init.Seconds / r.res.Bed.ReadySeconds
 	}
-	r.logf("phase 1: %d Canaries Initialized in %.1fs (%.2fx the bed)", n, r.res.Init.Seconds, r.res.Init.VsBed)
+	if err != nil {
+		r.logf("phase 1: unfinished: %d of %d Initialized after %.1fs (-phase-timeout)", r.res.Init.Initialized, n, r.res.Init.Seconds)
+	} else {
+		r.logf("phase 1: %d Canaries Initialized in %.1fs (%.2fx the bed)", n, r.res.Init.Seconds, r.res.Init.VsBed)
+	}
 	u, err := r.proc.usage()
 	if err != nil {
 		return err
 	}
-	r.res.Init.RSSMiB = mib(u.RSS)
+	r.res.Init.RSSMiB, r.res.Init.AnonRSSMiB = mib(u.RSS), mib(u.AnonRSS)
 	reqs, err := r.audit.between(begin, end)
 	if err != nil {
 		return err
@@ -236,30 +250,64 @@ type idleResult struct {
 	ByResource          map[string]float64 `json:"byResource"`
 	CPUSecondsPerMinute float64            `json:"cpuSecondsPerMinute"`
 	RSSMiB              float64            `json:"rssMiB"`
-	Requests            requestCounts      `json:"requests"`
+	// AnonRSSMiB is the anonymous part of RSSMiB (see usage).
+	AnonRSSMiB float64       `json:"anonRSSMiB"`
+	Requests   requestCounts `json:"requests"`
 }
 
 // idle waits for the controller to settle, then measures what it does
 // while nothing changes.
 func (r *run) idle(ctx context.Context) error {
-	if err := sleep(ctx, r.cfg.Settle); err != nil {
+	res, err := r.measureIdle(ctx, "phase 2")
+	r.res.Idle = res
+	return err
+}
+
+// noiseResult is phase 5: -noise more unrelated Deployments, ConfigMaps
+// and Secrets are created, then the controller is measured idle again.
+type noiseResult struct {
+	Objects int `json:"objects"`
+	// CreateSeconds is the time to create them and for
+	// kube-controller-manager to observe the Deployments.
+	CreateSeconds float64    `json:"createSeconds"`
+	Idle          idleResult `json:"idle"`
+}
+
+// noise creates -noise more unrelated objects of each kind and measures
+// the idle controller again: its memory must follow the Canaries, not the
+// size of the cluster.
+func (r *run) noise(ctx context.Context) error {
+	begin := time.Now()
+	from := r.cfg.N
+	if err := r.createUnrelated(ctx, from, from+r.cfg.Noise); err != nil {
 		return err
+	}
+	r.res.Noise = noiseResult{Objects: r.cfg.Noise, CreateSeconds: seconds(time.Since(begin))}
+	res, err := r.measureIdle(ctx, "phase 5")
+	r.res.Noise.Idle = res
+	return err
+}
+
+// measureIdle waits -settle, then measures the controller for -idle.
+func (r *run) measureIdle(ctx context.Context, phase string) (idleResult, error) {
+	if err := sleep(ctx, r.cfg.Settle); err != nil {
+		return idleResult{}, err
 	}
 	u0, err := r.proc.usage()
 	if err != nil {
-		return err
+		return idleResult{}, err
 	}
-	r.logf("phase 2: idle for %s", r.cfg.Idle)
+	r.logf("%s: idle for %s", phase, r.cfg.Idle)
 	if err := sleep(ctx, r.cfg.Idle); err != nil {
-		return err
+		return idleResult{}, err
 	}
 	u1, err := r.proc.usage()
 	if err != nil {
-		return err
+		return idleResult{}, err
 	}
 	reqs, err := r.audit.between(u0.At, u1.At)
 	if err != nil {
-		return err
+		return idleResult{}, err
 	}
 	minutes := u1.At.Sub(u0.At).Minutes()
 	counts := countRequests(reqs)
@@ -271,12 +319,12 @@ func (r *run) idle(ctx context.Context) error {
 		ByResource:          perMinute(counts.ByResource, minutes),
 		CPUSecondsPerMinute: (u1.CPU - u0.CPU).Seconds() / minutes,
 		RSSMiB:              mib(u1.RSS),
+		AnonRSSMiB:          mib(u1.AnonRSS),
 		Requests:            counts,
 	}
-	r.res.Idle = res
-	r.logf("phase 2: %.0f requests/min (%.0f writes), %.2f CPU s/min, RSS %.1f MiB",
-		res.RequestsPerMinute, res.WritesPerMinute, res.CPUSecondsPerMinute, res.RSSMiB)
-	return nil
+	r.logf("%s: %.0f requests/min (%.0f writes), %.2f CPU s/min, RSS %.1f MiB (anonymous %.1f MiB)",
+		phase, res.RequestsPerMinute, res.WritesPerMinute, res.CPUSecondsPerMinute, res.RSSMiB, res.AnonRSSMiB)
+	return res, nil
 }
 
 func perMinute(counts map[string]int, minutes float64) map[string]float64 {

@@ -55,7 +55,7 @@ func TestReadUsage_ReadsThisProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.CPU <= 0 || u.RSS <= 0 || u.PeakRSS < u.RSS {
-		t.Errorf("usage = %+v, want CPU time, an RSS and a peak at least as large", u)
+	if u.CPU <= 0 || u.RSS <= 0 || u.PeakRSS < u.RSS || u.AnonRSS <= 0 || u.AnonRSS > u.RSS {
+		t.Errorf("usage = %+v, want CPU time, an RSS, a peak at least as large and an anonymous part of the RSS", u)
 	}
 }

@@ -107,18 +107,30 @@ func (r *report) rows() []row {
 		}},
 		{"1 controller ready", func(x *result) string { return secs(x.Init.StartSeconds) }},
 		{fmt.Sprintf("1 all %d Initialized (vs bed)", cfg.N), func(x *result) string {
+			if x.Init.Initialized < x.Init.Canaries {
+				return fmt.Sprintf("unfinished: %d of %d after %s", x.Init.Initialized, x.Init.Canaries, secs(x.Init.Seconds))
+			}
 			return fmt.Sprintf("%s (%.2fx)", secs(x.Init.Seconds), x.Init.VsBed)
 		}},
-		{"1 RSS after phase 1", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.Init.RSSMiB) }},
+		{"1 RSS after phase 1 (anonymous)", func(x *result) string { return rss(x.Init.RSSMiB, x.Init.AnonRSSMiB) }},
 		{"2 idle requests/min (writes/min)", func(x *result) string {
 			return fmt.Sprintf("%.1f (%.1f)", x.Idle.RequestsPerMinute, x.Idle.WritesPerMinute)
 		}},
 		{"2 idle CPU s/min", func(x *result) string { return fmt.Sprintf("%.2f", x.Idle.CPUSecondsPerMinute) }},
-		{"2 idle RSS", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.Idle.RSSMiB) }},
+		{"2 idle RSS (anonymous)", func(x *result) string { return rss(x.Idle.RSSMiB, x.Idle.AnonRSSMiB) }},
 	}
 	rows = append(rows, rolloutRows("3", fmt.Sprintf("%d releases", m), func(x *result) *rolloutResult { return &x.Rollout })...)
 	rows = append(rows, rolloutRows("4", fmt.Sprintf("%d releases, %d failing", m, len(failingOf(make([]string, m)))),
 		func(x *result) *rolloutResult { return &x.Failing })...)
+	if cfg.Noise > 0 {
+		rows = append(rows,
+			row{fmt.Sprintf("5 +%d unrelated each: idle requests/min (writes/min)", cfg.Noise), func(x *result) string {
+				return fmt.Sprintf("%.1f (%.1f)", x.Noise.Idle.RequestsPerMinute, x.Noise.Idle.WritesPerMinute)
+			}},
+			row{"5 idle CPU s/min", func(x *result) string { return fmt.Sprintf("%.2f", x.Noise.Idle.CPUSecondsPerMinute) }},
+			row{"5 idle RSS (anonymous)", func(x *result) string { return rss(x.Noise.Idle.RSSMiB, x.Noise.Idle.AnonRSSMiB) }},
+		)
+	}
 	rows = append(rows,
 		row{"peak RSS", func(x *result) string { return fmt.Sprintf("%.1f MiB", x.PeakRSSMiB) }},
 		row{"checks", func(x *result) string {
@@ -138,7 +150,13 @@ func rolloutRows(phase, what string, get func(*result) *rolloutResult) []row {
 			g := get(x)
 			return fmt.Sprintf("%d/%d/%d", g.Succeeded, g.Failed, g.Unfinished)
 		}},
-		{phase + " all ended", func(x *result) string { return secs(get(x).AllDoneSeconds) }},
+		{phase + " all ended", func(x *result) string {
+			g := get(x)
+			if g.Unfinished > 0 {
+				return fmt.Sprintf("unfinished: %d of %d after %s", g.Rollouts-g.Unfinished, g.Rollouts, secs(g.PhaseSeconds))
+			}
+			return secs(g.AllDoneSeconds)
+		}},
 		{phase + " release p50/max (nominal, allowance)", func(x *result) string {
 			g := get(x)
 			return fmt.Sprintf("%.1f/%.1f s (%.0f, %.0f)", g.RolloutSeconds.P50, g.RolloutSeconds.Max, g.NominalSeconds, g.AllowanceSeconds)
@@ -165,6 +183,8 @@ func rolloutRows(phase, what string, get func(*result) *rolloutResult) []row {
 }
 
 func secs(s float64) string { return fmt.Sprintf("%.1f s", s) }
+
+func rss(all, anon float64) string { return fmt.Sprintf("%.1f MiB (%.1f MiB)", all, anon) }
 
 func lateness(s summary) string {
 	if s.Count == 0 {

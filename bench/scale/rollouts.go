@@ -26,8 +26,10 @@ type rolloutResult struct {
 	Failed     int `json:"failed"`
 	Unfinished int `json:"unfinished"`
 	// AllDoneSeconds is the time from the first change to the last
-	// release's end.
+	// release's end; PhaseSeconds the time the phase waited for them
+	// (longer only when releases were left unfinished).
 	AllDoneSeconds float64 `json:"allDoneSeconds"`
+	PhaseSeconds   float64 `json:"phaseSeconds"`
 	// RolloutSeconds is each promoted release's time from its change to
 	// Succeeded, against NominalSeconds (iterations × interval) and
 	// AllowanceSeconds (nominal plus twice the bed's time to roll one
@@ -106,6 +108,7 @@ func (r *run) rollouts(ctx context.Context, phase string, names, failing []strin
 		}
 	}
 	end := time.Now()
+	res.PhaseSeconds = seconds(end.Sub(begin))
 	u1, err := r.proc.usage()
 	if err != nil {
 		return res, err
@@ -179,7 +182,10 @@ func (r *run) release(ctx context.Context, phase string, names []string) ([]roll
 	if ctx.Err() != nil {
 		return nil, err
 	}
-	if err != nil {
+	switch {
+	case err != nil && r.cfg.PhaseTimeout > 0:
+		r.logf("%s: unfinished: %d of %d releases ended after %s (-phase-timeout)", phase, ended(), len(names), r.cfg.rolloutTimeout())
+	case err != nil:
 		r.problem("%s: %v", phase, err)
 	}
 	return traces(), nil
@@ -252,6 +258,9 @@ func (r *run) checkReleases(ctx context.Context, phase string, names, failing []
 		wantPhase, wantImage := string(flaggerv1beta1.CanaryPhaseSucceeded), imageV2
 		if fails[n] {
 			wantPhase, wantImage = string(flaggerv1beta1.CanaryPhaseFailed), imageV1
+		}
+		if !traces[i].done() && r.cfg.PhaseTimeout > 0 {
+			continue // cut short by -phase-timeout: counted as unfinished
 		}
 		if got := traces[i].EndPhase; got != wantPhase {
 			r.problem("%s: %s ended %q, want %s", phase, n, got, wantPhase)

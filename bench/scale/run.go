@@ -36,10 +36,13 @@ type result struct {
 	Argv       []string       `json:"argv"`
 	// Dir holds the control plane's and the controller's logs and the
 	// audit log.
-	Dir     string        `json:"dir"`
-	Bed     bedResult     `json:"bed"`
-	Init    initResult    `json:"init"`
-	Idle    idleResult    `json:"idle"`
+	Dir  string     `json:"dir"`
+	Bed  bedResult  `json:"bed"`
+	Init initResult `json:"init"`
+	Idle idleResult `json:"idle"`
+	// Noise is phase 5: idle again once -noise more unrelated objects
+	// exist (zero without -noise).
+	Noise   noiseResult   `json:"noise"`
 	Rollout rolloutResult `json:"rollout"`
 	Failing rolloutResult `json:"failing"`
 	// Profiles are the files -pprof saved, or why it could not.
@@ -150,6 +153,15 @@ func benchController(ctx context.Context, cfg config, spec controllerSpec, dir s
 	if r.res.Failing, err = r.rollouts(ctx, "phase 4", failing, failingOf(failing)); err != nil {
 		return r.res, fmt.Errorf("phase 4: %w", err)
 	}
+	// The noise comes last: kube-controller-manager works through its
+	// ReplicaSets for minutes, which would slow the releases of phases 3
+	// and 4 against the bed's figures, measured without it.
+	if r.cfg.Noise > 0 {
+		if err := r.noise(ctx); err != nil {
+			return r.res, fmt.Errorf("phase 5: %w", err)
+		}
+		r.profileHeap(ctx, "heap-noise.pb.gz")
+	}
 	u, err := r.proc.usage()
 	if err != nil {
 		return r.res, err
@@ -166,11 +178,11 @@ func (r *run) profileHeap(ctx context.Context, name string) {
 	}
 }
 
-// prepare creates the controller's namespace, the MetricTemplate and the
-// unrelated objects, with the noise, before the controller starts, and
-// waits until kube-controller-manager has caught up with the unrelated
-// Deployments (a ReplicaSet each): its backlog would otherwise delay the
-// primaries of phase 1.
+// prepare creates the controller's namespace, the MetricTemplate and N
+// unrelated objects before the controller starts, and waits until
+// kube-controller-manager has caught up with the unrelated Deployments (a
+// ReplicaSet each): its backlog would otherwise delay the primaries of
+// phase 1.
 func (r *run) prepare(ctx context.Context) error {
 	if err := r.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", namespace, err)
@@ -182,16 +194,22 @@ func (r *run) prepare(ctx context.Context) error {
 	if err := r.c.Create(ctx, metricTemplate(namespace, r.stub.URL)); err != nil {
 		return fmt.Errorf("creating the MetricTemplate: %w", err)
 	}
+	return r.createUnrelated(ctx, 0, r.cfg.N)
+}
+
+// createUnrelated creates the unrelated objects from ..to-1 and waits
+// until kube-controller-manager has observed their Deployments.
+func (r *run) createUnrelated(ctx context.Context, from, to int) error {
 	begin := time.Now()
-	total := r.cfg.N + r.cfg.Noise
-	name := func(i int) string { return unrelatedName("other", i) }
-	if err := createAll(ctx, r.c, total, workers, func(i int) []client.Object { return unrelated(namespace, name(i)) }); err != nil {
+	n := to - from
+	name := func(i int) string { return unrelatedName("other", from+i) }
+	if err := createAll(ctx, r.c, n, workers, func(i int) []client.Object { return unrelated(namespace, name(i)) }); err != nil {
 		return err
 	}
-	r.logf("created %d unrelated Deployments (0 replicas), ConfigMaps and Secrets in %s", total, since(begin))
-	observed := func() int { return countRolled(r.w, total, name, func(int) int64 { return 1 }) }
-	if err := waitFor(ctx, r.cfg.bedTimeout()+time.Duration(total)*50*time.Millisecond, "the unrelated Deployments observed",
-		func() bool { return observed() == total }, func() string { return fmt.Sprintf("%d of %d", observed(), total) }); err != nil {
+	r.logf("created %d unrelated Deployments (0 replicas), ConfigMaps and Secrets in %s", n, since(begin))
+	observed := func() int { return countRolled(r.w, n, name, func(int) int64 { return 1 }) }
+	if err := waitFor(ctx, r.cfg.bedTimeout()+time.Duration(n)*50*time.Millisecond, "the unrelated Deployments observed",
+		func() bool { return observed() == n }, func() string { return fmt.Sprintf("%d of %d", observed(), n) }); err != nil {
 		return err
 	}
 	r.logf("kube-controller-manager observed them after %s", since(begin))

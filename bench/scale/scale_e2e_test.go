@@ -18,8 +18,9 @@ import (
 )
 
 // TestBenchmark_MeasuresEveryPhaseOfASmallRun runs the whole benchmark on
-// Sluice built from this tree at CI size (5 Canaries, 2 releases of one
-// iteration, one of them failing in phase 4) and checks that every phase
+// Sluice built from this tree at CI size (5 Canaries, 3 more unrelated
+// objects of each kind in phase 5, 2 releases of one iteration, one of
+// them failing in phase 4) and checks that every phase
 // measured something: the figures come from the audit log, /proc and the
 // watched Canaries, and the release checks (the failing one rolled back,
 // the other promoted) passed. The figures themselves are not asserted:
@@ -40,7 +41,7 @@ func TestBenchmark_MeasuresEveryPhaseOfASmallRun(t *testing.T) {
 	ctrl.SetLogger(logr.Discard())
 	var log bytes.Buffer
 	cfg := config{
-		N: 5, M: 2, Interval: 10 * time.Second, Iterations: 1, Threshold: 1, KCMQPS: 300,
+		N: 5, M: 2, Noise: 3, Interval: 10 * time.Second, Iterations: 1, Threshold: 1, KCMQPS: 300,
 		Settle: time.Second, Idle: 5 * time.Second, SlowDelay: 30 * time.Second,
 		Controllers: []controllerSpec{{Label: "sluice", Command: shellQuote(sluice) + commonFlags}},
 		Dir:         filepath.Join(dir, "bench"), JSON: filepath.Join(dir, "bench.json"), Log: &log,
@@ -73,6 +74,7 @@ func TestBenchmark_MeasuresEveryPhaseOfASmallRun(t *testing.T) {
 		{"phase 1's requests come from the audit log", r.Init.Requests.Writes > 0},
 		{"the idle phase lasted about 5s", r.Idle.Seconds >= 4.5 && r.Idle.Seconds < 15},
 		{"the controller's memory was read", r.Idle.RSSMiB > 0 && r.PeakRSSMiB >= r.Idle.RSSMiB},
+		{"phase 5 measured the idle controller again after the noise", r.Noise.Objects == 3 && r.Noise.Idle.RSSMiB > 0 && r.Noise.Idle.Seconds >= 4.5},
 		{"phase 3 promoted both", r.Rollout.Succeeded == 2 && r.Rollout.Failed == 0},
 		{"phase 3 saw the analysis steps", r.Rollout.Lateness.Count >= 2 && r.Rollout.RolloutSeconds.Count == 2},
 		{"phase 3 attributed writes and events to the releases", r.Rollout.WritesPerRollout > 0 && r.Rollout.EventsPerRollout > 0},

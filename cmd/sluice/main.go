@@ -7,7 +7,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -29,6 +31,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/internal/version"
+	"github.com/sluicedev/sluice/pkg/cachescope"
 	"github.com/sluicedev/sluice/pkg/canary"
 	"github.com/sluicedev/sluice/pkg/controller"
 	"github.com/sluicedev/sluice/pkg/hostlist"
@@ -43,7 +46,17 @@ import (
 // LeaderElectionID is the name of the leader election Lease.
 const LeaderElectionID = "sluice-leader-election"
 
+// gcPercent is Sluice's GOGC unless the environment sets one: its heap is
+// mostly informer caches that change little, and Go's default of 100 lets
+// the process hold twice that heap (the scale benchmark measured 130 MiB
+// of RSS for 37 MB of live heap at N=1000). Collecting at 50% growth
+// costs little CPU at Sluice's allocation rate.
+const gcPercent = 50
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	opts, err := ParseOptions(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(os.Stdout)
@@ -66,6 +79,10 @@ func main() {
 	}
 }
 
+// debugHandlers are served beside /metrics; a build with -tags pprof
+// adds Go's /debug/pprof (see pprof.go), for the scale benchmark's -pprof.
+var debugHandlers map[string]http.Handler
+
 // run builds the manager, registers the reconciler and runs until ctx ends.
 func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 	logger.Info("Starting Sluice", "version", version.String(), "meshProvider", opts.MeshProvider, "namespace", opts.Namespace)
@@ -84,11 +101,16 @@ func run(ctx context.Context, opts *Options, logger logr.Logger) error {
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
+	// The workload cluster's cache keeps in full only the workloads
+	// Canaries use (see pkg/cachescope); the mesh cluster's holds routing
+	// objects only.
+	scope := cachescope.New()
 	leaseDuration, renewDeadline, retryPeriod := 60*time.Second, 15*time.Second, 5*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: ":" + opts.Port},
+		Cache:                         scope.Options(cacheOpts),
+		NewClient:                     scope.NewClient,
+		Metrics:                       metricsserver.Options{BindAddress: ":" + opts.Port, ExtraHandlers: debugHandlers},
 		HealthProbeBindAddress:        "0", // /healthz and /readyz are served on -port, see addProbes
 		LeaderElection:                opts.EnableLeaderElection,
 		LeaderElectionID:              LeaderElectionID,
@@ -212,8 +234,9 @@ func sameHost(a, b string) bool {
 // flags, and adds the alert dispatcher to the manager so that it drains on
 // shutdown.
 func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*controller.CanaryReconciler, error) {
+	reader := cacheFirstReader{cache: mgr.GetCache(), live: mgr.GetAPIReader()}
 	dispatcher, err := notifier.NewDispatcher(notifier.Options{
-		Reader: mgr.GetAPIReader(),
+		Reader: reader,
 		Global: notifier.GlobalConfig{
 			SlackURL: opts.SlackURL, SlackToken: opts.SlackToken, SlackChannel: opts.SlackChannel,
 			SlackUser: opts.SlackUser, SlackProxyURL: opts.SlackProxyURL,
@@ -252,7 +275,7 @@ func newReconciler(mgr ctrl.Manager, opts *Options, logger logr.Logger) (*contro
 		IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix,
 		IngressClass:             opts.IngressClass,
 		Analyzer: &metrics.Analyzer{
-			Resolver: metrics.NewResolver(mgr.GetAPIReader(), metrics.ResolverConfig{
+			Resolver: metrics.NewResolver(reader, metrics.ResolverConfig{
 				MetricsServer: opts.MetricsServer, MeshProvider: opts.MeshProvider, NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
 				// The manager's client reads unstructured objects (Keptn's)
 				// from the API server, not from its cache.

@@ -52,7 +52,7 @@ func TestParseOptions_DefaultsMatchFlagger(t *testing.T) {
 		"event-webhook":              "",
 		"cluster-name":               "",
 		"no-cross-namespace-refs":    "false",
-		"threadiness":                "2",
+		"threadiness":                "16", // Flagger's is 2: see DefaultThreadiness
 		"port":                       "8080",
 		"log-level":                  "debug",
 		"zap-encoding":               "json",
@@ -83,7 +83,7 @@ func TestParseOptions_DefaultsMatchFlagger(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseOptions(no args) = %v", err)
 	}
-	if o.MeshProvider != "istio" || o.Threadiness != 2 || o.Port != "8080" || !o.EnableConfigTracking ||
+	if o.MeshProvider != "istio" || o.Threadiness != DefaultThreadiness || o.Port != "8080" || !o.EnableConfigTracking ||
 		o.LogLevel != "debug" || o.ZapEncoding != "json" || o.LeaseNamespace() != "kube-system" {
 		t.Errorf("ParseOptions(no args) = %+v, want Flagger's defaults", o)
 	}

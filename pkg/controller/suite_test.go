@@ -25,6 +25,7 @@ import (
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/internal/testenv"
+	"github.com/sluicedev/sluice/pkg/cachescope"
 	"github.com/sluicedev/sluice/pkg/canary"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/notifier"
@@ -145,10 +146,14 @@ func newHarness(t *testing.T, configure ...func(*CanaryReconciler)) *harness {
 // controller process would.
 func (h *harness) startManager(configure ...func(*CanaryReconciler)) {
 	h.t.Helper()
+	// The cache is scoped as cmd/sluice scopes it, so that every test
+	// runs with unrelated workloads kept as skeletons.
+	scope := cachescope.New()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:     env.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
+		Cache:      scope.Options(cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}}),
+		NewClient:  scope.NewClient,
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {

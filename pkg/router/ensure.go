@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -58,6 +59,10 @@ func notOwned(kind string, obj client.Object, controller string, owner *flaggerv
 type Changes struct {
 	mu   sync.Mutex
 	list []string
+	// created holds the objects created during the reconcile, by kind and
+	// key: the cache may not have them yet when a later step of the same
+	// reconcile ensures one again.
+	created map[string]client.Object
 }
 
 type changesKey struct{}
@@ -75,6 +80,45 @@ func (c *Changes) List() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.list)
+}
+
+// rememberCreated keeps a copy of obj, just created, for the rest of the
+// reconcile.
+func rememberCreated(ctx context.Context, kind string, obj client.Object) {
+	if c, ok := ctx.Value(changesKey{}).(*Changes); ok {
+		c.mu.Lock()
+		if c.created == nil {
+			c.created = map[string]client.Object{}
+		}
+		c.created[kind+" "+client.ObjectKeyFromObject(obj).String()] = obj.DeepCopyObject().(client.Object)
+		c.mu.Unlock()
+	}
+}
+
+// createdEarlier copies into obj the object of kind created earlier in the
+// reconcile, and reports whether there was one.
+func createdEarlier(ctx context.Context, kind string, obj client.Object) bool {
+	c, ok := ctx.Value(changesKey{}).(*Changes)
+	if !ok {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept, ok := c.created[kind+" "+client.ObjectKeyFromObject(obj).String()]
+	if !ok {
+		return false
+	}
+	return copyInto(kept, obj)
+}
+
+// copyInto sets *dst to a deep copy of *src when both have the same type.
+func copyInto(src, dst client.Object) bool {
+	sv, dv := reflect.ValueOf(src), reflect.ValueOf(dst)
+	if sv.Type() != dv.Type() || dv.Kind() != reflect.Pointer || dv.IsNil() {
+		return false
+	}
+	dv.Elem().Set(reflect.ValueOf(src.DeepCopyObject()).Elem())
+	return true
 }
 
 func recordChange(ctx context.Context, what, kind string, key client.ObjectKey) {
@@ -108,7 +152,13 @@ func Ensure(ctx context.Context, c client.Client, owner *flaggerv1beta1.Canary, 
 	}
 	logger := log.FromContext(ctx).WithValues("canary", klog.KObj(owner), "kind", kind, "object", klog.KObj(obj))
 
-	if err := c.Get(ctx, key, obj); err != nil {
+	err := c.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) && createdEarlier(ctx, kind, obj) {
+		// Created by this reconcile, not in the cache yet: a second create
+		// would only be refused.
+		err = nil
+	}
+	if err != nil {
 		if !apierrors.IsNotFound(err) {
 			return controllerutil.OperationResultNone, fmt.Errorf("reading %s %s: %w", kind, key, err)
 		}
@@ -121,6 +171,7 @@ func Ensure(ctx context.Context, c client.Client, owner *flaggerv1beta1.Canary, 
 		}
 		logger.Info("Created object")
 		recordChange(ctx, "created", kind, key)
+		rememberCreated(ctx, kind, obj)
 		return controllerutil.OperationResultCreated, nil
 	}
 

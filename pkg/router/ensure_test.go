@@ -1,12 +1,16 @@
 package router_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/sluicedev/sluice/pkg/problem"
@@ -162,5 +166,35 @@ func TestEnsure_RefusesMutateThatRenames(t *testing.T) {
 	_, err := router.Ensure(testContext(t), env.Client, cd, cm, func() error { cm.Name = "elsewhere"; return nil })
 	if err == nil || !strings.Contains(err.Error(), "changed its name") {
 		t.Fatalf("error = %v, want one about the name", err)
+	}
+}
+
+// TestEnsure_DoesNotCreateTwiceWithinAReconcileWhenTheCacheLags ensures
+// the same object twice in one reconcile (WithChanges) through a client
+// whose reads, like a cache that has not seen the create yet, find
+// nothing: the second call must not send a create the API server refuses.
+func TestEnsure_DoesNotCreateTwiceWithinAReconcileWhenTheCacheLags(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	cd := newCanary(t, ns, nil)
+	counting, writes := countingClient(t)
+	lagging := interceptor.NewClient(counting.(client.WithWatch), interceptor.Funcs{
+		Get: func(_ context.Context, _ client.WithWatch, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+			return apierrors.NewNotFound(corev1.Resource("configmaps"), key.Name)
+		},
+	})
+	ctx, changes := router.WithChanges(testContext(t))
+	for i, want := range []controllerutil.OperationResult{controllerutil.OperationResultCreated, controllerutil.OperationResultNone} {
+		cm, mutate := setData(ns, "1")
+		got, err := router.Ensure(ctx, lagging, cd, cm, mutate)
+		if err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+		if got != want || cm.Data["managed"] != "1" {
+			t.Errorf("call %d: %s with data %v, want %s", i+1, got, cm.Data, want)
+		}
+	}
+	if writes.Load() != 1 || len(changes.List()) != 1 {
+		t.Errorf("%d writes, changes %v; want the one create", writes.Load(), changes.List())
 	}
 }

@@ -304,6 +304,16 @@ func TestDecide(t *testing.T) {
 				s.Phase, s.LastTransitionTime = flaggerv1beta1.CanaryPhaseFinalising, *ago(2 * time.Second)
 			}), promoted(obs("rev2"))),
 			want{phase: flaggerv1beta1.CanaryPhaseFinalising, iterations: 2, actions: waitActs, requeue: 3 * time.Second}},
+		{"plain Services never sent the canary the apex's traffic: finalising scales it down without a drain",
+			func() Input {
+				in := input(canarySpec(), progressing(0, 2, func(s *flaggerv1beta1.CanaryStatus) {
+					s.Phase, s.LastTransitionTime = flaggerv1beta1.CanaryPhaseFinalising, *ago(0)
+				}), promoted(obs("rev2")))
+				in.Config.SplitsTraffic = false
+				return in
+			}(),
+			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, actions: []ActionKind{EnsureServices, ReconcileRoutes, SetRoutes, ScaleTargetToZero, SyncAutoscaler, RunPostRollout},
+				routes: &Routes{Primary: 100}, applied: "rev2", promoted: "rev2", event: "Promotion completed! Scaling down podinfo"}},
 		{"finalising scales the canary down once traffic is on the ready primary",
 			input(canarySpec(), progressing(0, 2, func(s *flaggerv1beta1.CanaryStatus) {
 				s.Phase, s.LastTransitionTime = flaggerv1beta1.CanaryPhaseFinalising, *ago(time.Minute)

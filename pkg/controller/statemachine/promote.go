@@ -118,8 +118,16 @@ func (d *decider) finalising() {
 	d.alertEvent(Normal, fmt.Sprintf("Promotion completed! Scaling down %s", in.Spec.TargetRef.Name), alertPromoted(skipped))
 }
 
-// drain is how long the canary keeps running after the switch.
-func (d *decider) drain() time.Duration { return min(maxDrain, d.p.interval) }
+// drain is how long the canary keeps running after the switch. A router
+// that cannot split traffic (plain Services) never sent the apex's
+// requests to the canary, so there is nothing to drain: the primary's
+// rolling update was the switch.
+func (d *decider) drain() time.Duration {
+	if !d.in.Config.SplitsTraffic {
+		return 0
+	}
+	return min(maxDrain, d.p.interval)
+}
 
 // rollback routes all traffic back to the primary and parks the canary.
 func (d *decider) rollback(alert *Alert, format string, args ...any) {
