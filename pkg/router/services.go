@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,17 +46,44 @@ func EnsureServices(ctx context.Context, c client.Client, cd *flaggerv1beta1.Can
 	if err := checkServiceInputs(cd, t); err != nil {
 		return err
 	}
-	primarySel, canarySel := primarySelector(t), canarySelector(t)
-	_, primary, canary := ServiceNames(cd)
-	roles := []serviceRole{
-		{name: canary, meta: cd.Spec.Service.Canary, headless: cd.Spec.Service.Headless, selector: fixed(canarySel)},
-		{name: primary, meta: cd.Spec.Service.Primary, headless: cd.Spec.Service.Headless, selector: fixed(primarySel)},
-		apexRole(cd, fixed(primarySel)),
+	return ensureRoles(ctx, c, cd, t, append(versionRoles(cd, t), apexRole(cd, fixed(primarySelector(t)))))
+}
+
+// EnsureVersionServices creates or updates the primary and canary Services
+// of a Canary, as EnsureServices does, but not the apex. They select only
+// the Canary's own pods and carry no traffic until a router points at them,
+// so they are made while the primary starts (Flagger does the same), and
+// the apex, which serves the app, once the primary is ready.
+func EnsureVersionServices(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary, t Target) error {
+	if err := checkServiceInputs(cd, t); err != nil {
+		return err
 	}
+	return ensureRoles(ctx, c, cd, t, versionRoles(cd, t))
+}
+
+// versionRoles are the roles of the canary and primary Services.
+func versionRoles(cd *flaggerv1beta1.Canary, t Target) []serviceRole {
+	_, primary, canary := ServiceNames(cd)
+	return []serviceRole{
+		{name: canary, meta: cd.Spec.Service.Canary, headless: cd.Spec.Service.Headless, selector: fixed(canarySelector(t))},
+		{name: primary, meta: cd.Spec.Service.Primary, headless: cd.Spec.Service.Headless, selector: fixed(primarySelector(t))},
+	}
+}
+
+// ensureRoles ensures the Services of roles concurrently: the API server
+// allocates each a cluster IP, which makes a create slow (a quarter of a
+// second on a busy control plane), and the Services do not depend on each
+// other.
+func ensureRoles(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary, t Target, roles []serviceRole) error {
+	var g errgroup.Group
 	for _, r := range roles {
-		if _, err := ensureService(ctx, c, cd, t, r); err != nil {
-			return fmt.Errorf("ensuring the Services of Canary %s/%s: %w", cd.Namespace, cd.Name, err)
-		}
+		g.Go(func() error {
+			_, err := ensureService(ctx, c, cd, t, r)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("ensuring the Services of Canary %s/%s: %w", cd.Namespace, cd.Name, err)
 	}
 	return nil
 }

@@ -161,7 +161,7 @@ func TestDecide(t *testing.T) {
 	}{
 		{"a new Canary starts initializing and creates the primary",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{}, Observation{Revision: "rev1", Target: ready(2), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary}, event: "New Canary detected", requeue: time.Minute}},
+			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary, EnsureVersionServices}, event: "New Canary detected", requeue: time.Minute}},
 		{"initialization completes when the primary is ready",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing, WaitingSince: ago(time.Minute)}, obs("rev1")),
 			want{phase: flaggerv1beta1.CanaryPhaseInitialized, actions: []ActionKind{EnsurePrimary, EnsureServices, ReconcileRoutes, SetRoutes, ScaleTargetToZero},
@@ -169,7 +169,7 @@ func TestDecide(t *testing.T) {
 		{"a primary that is not ready past the deadline is reported and still awaited",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing, WaitingSince: ago(11 * time.Minute)},
 				Observation{Revision: "rev1", Target: ready(2), Primary: notReady("0 of 2 available"), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary}, event: "not ready after 10m0s: 0 of 2 available"}},
+			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary, EnsureVersionServices}, event: "not ready after 10m0s: 0 of 2 available"}},
 		{"an idle canary with no new revision only keeps its Services and routes",
 			input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), obs("rev1")),
 			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, actions: idleActs, applied: "rev1"}},

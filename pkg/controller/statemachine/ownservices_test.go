@@ -35,6 +35,8 @@ func TestDecide_TargetsWithTheirOwnServicesGetNoneGenerated(t *testing.T) {
 		phase   flaggerv1beta1.CanaryPhase
 		want    []ActionKind // with generated Services
 	}{
+		{"initializing waits for the primary", flaggerv1beta1.CanaryStatus{}, Observation{Revision: "rev1", Target: ready(2)}, Results{},
+			flaggerv1beta1.CanaryPhaseInitializing, []ActionKind{EnsurePrimary, EnsureVersionServices}},
 		{"initialization done", flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing}, obs("rev1"), Results{},
 			flaggerv1beta1.CanaryPhaseInitialized, append([]ActionKind{EnsurePrimary}, idleActs...)},
 		{"idle", idle(flaggerv1beta1.CanaryPhaseSucceeded), obs("rev1"), Results{}, flaggerv1beta1.CanaryPhaseSucceeded, idleActs},
@@ -55,7 +57,7 @@ func TestDecide_TargetsWithTheirOwnServicesGetNoneGenerated(t *testing.T) {
 			}
 			in.Obs = own(in.Obs)
 			got := Decide(in)
-			want := without(tt.want, EnsureServices, ReleaseServices)
+			want := without(tt.want, EnsureVersionServices, EnsureServices, ReleaseServices)
 			if got.Status.Phase != tt.phase || !slices.Equal(kinds(got.Actions), want) {
 				t.Errorf("with the target's own Services: phase %s, actions %v; want %s, %v", got.Status.Phase, kinds(got.Actions), tt.phase, want)
 			}

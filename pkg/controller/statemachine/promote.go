@@ -151,7 +151,14 @@ func (d *decider) convergeActions() {
 	var out []Action
 	switch {
 	case s.Phase == flaggerv1beta1.CanaryPhaseInitializing:
-		d.actions = append([]Action{{Kind: EnsurePrimary}}, d.actions...)
+		// The primary and canary Services are made while the primary
+		// starts, as in Flagger; the apex, which serves the app, and the
+		// routes wait until the primary is ready.
+		out = append(out, Action{Kind: EnsurePrimary})
+		if !d.in.Obs.OwnServices {
+			out = append(out, Action{Kind: EnsureVersionServices})
+		}
+		d.actions = append(out, d.actions...)
 		return
 	case s.Phase == flaggerv1beta1.CanaryPhaseInitialized && (d.in.Status.Phase == "" || d.in.Status.Phase == flaggerv1beta1.CanaryPhaseInitializing):
 		// The primary is created once; later it only receives analysed
