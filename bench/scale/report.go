@@ -161,6 +161,13 @@ func rolloutRows(phase, what string, get func(*result) *rolloutResult) []row {
 			g := get(x)
 			return fmt.Sprintf("%.1f/%.1f s (%.0f, %.0f)", g.RolloutSeconds.P50, g.RolloutSeconds.Max, g.NominalSeconds, g.AllowanceSeconds)
 		}},
+		{phase + " release beyond nominal and its Pods p50/max (Pods p50)", func(x *result) string {
+			g := get(x)
+			if g.BeyondSeconds.Count == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f/%.1f s (%.1f s)", g.BeyondSeconds.P50, g.BeyondSeconds.Max, g.PodSeconds.P50)
+		}},
 		{phase + " step lateness p50/p99/max (early steps)", func(x *result) string {
 			return fmt.Sprintf("%s (%d)", lateness(get(x).Lateness), get(x).EarlySteps)
 		}},

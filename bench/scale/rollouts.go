@@ -37,6 +37,12 @@ type rolloutResult struct {
 	RolloutSeconds   summary `json:"rolloutSeconds"`
 	NominalSeconds   float64 `json:"nominalSeconds"`
 	AllowanceSeconds float64 `json:"allowanceSeconds"`
+	// PodSeconds is, per promoted release, the time the control plane
+	// took to make the canary's and then the primary's Pods ready (see
+	// rolloutTrace.podTime), and BeyondSeconds what the release took
+	// beyond that and its nominal time: the controller's own part.
+	PodSeconds    summary `json:"podSeconds"`
+	BeyondSeconds summary `json:"beyondSeconds"`
 	// Lateness is how late each analysis step came after its due time
 	// (zero for a step on time or early), for the Canaries without a slow
 	// webhook; LatenessSlow for those with. EarlySteps counts the steps
@@ -114,8 +120,9 @@ func (r *run) rollouts(ctx context.Context, phase string, names, failing []strin
 		return res, err
 	}
 	res.CPUSeconds = (u1.CPU - u0.CPU).Seconds()
-	res.addTraces(traces, begin, r.cfg.Interval, r.slow)
-	res.NominalSeconds = (time.Duration(r.cfg.Iterations) * r.cfg.Interval).Seconds()
+	nominal := time.Duration(r.cfg.Iterations) * r.cfg.Interval
+	res.addTraces(traces, begin, r.cfg.Interval, nominal, r.slow)
+	res.NominalSeconds = nominal.Seconds()
 	res.AllowanceSeconds = res.NominalSeconds + 2*r.res.Bed.PerRoll.P50
 
 	// Let the last writes and events of the releases reach the logs.
@@ -164,6 +171,7 @@ func (r *run) release(ctx context.Context, phase string, names []string) ([]roll
 		out := make([]rolloutTrace, len(names))
 		for i, n := range names {
 			out[i] = traceRollout(n, r.w.history(n), starts[i])
+			out[i].readiness(r.w)
 		}
 		return out
 	}
@@ -192,16 +200,21 @@ func (r *run) release(ctx context.Context, phase string, names []string) ([]roll
 }
 
 // addTraces counts the releases by outcome and sums up their durations
-// and the lateness of their steps; releases began at begin.
-func (res *rolloutResult) addTraces(traces []rolloutTrace, begin time.Time, interval time.Duration, slow map[string]bool) {
+// and the lateness of their steps; releases began at begin, and a
+// promoted one takes nominal at least.
+func (res *rolloutResult) addTraces(traces []rolloutTrace, begin time.Time, interval, nominal time.Duration, slow map[string]bool) {
 	res.Traces = traces
-	var durations, late, lateSlow []time.Duration
+	var durations, pods, beyond, late, lateSlow []time.Duration
 	var last time.Time
 	for _, t := range traces {
 		switch t.EndPhase {
 		case string(flaggerv1beta1.CanaryPhaseSucceeded):
 			res.Succeeded++
 			durations = append(durations, t.End.Sub(t.Start))
+			if p, ok := t.podTime(); ok {
+				pods = append(pods, p)
+				beyond = append(beyond, t.End.Sub(t.Start)-nominal-p)
+			}
 		case string(flaggerv1beta1.CanaryPhaseFailed):
 			res.Failed++
 		default:
@@ -227,6 +240,7 @@ func (res *rolloutResult) addTraces(traces []rolloutTrace, begin time.Time, inte
 		res.AllDoneSeconds = seconds(last.Sub(begin))
 	}
 	res.RolloutSeconds = summarize(durations)
+	res.PodSeconds, res.BeyondSeconds = summarize(pods), summarize(beyond)
 	res.Lateness, res.LatenessSlow = summarize(late), summarize(lateSlow)
 }
 

@@ -29,6 +29,14 @@ type rolloutTrace struct {
 	Steps []time.Time `json:"steps"`
 	// Changes counts every status change from Start to End.
 	Changes int `json:"changes"`
+	// Promoting is when the Canary was first seen Promoting; zero if
+	// never.
+	Promoting time.Time `json:"promoting"`
+	// CanaryReady is when the target was first seen rolled out with Pods
+	// after Progressing, PrimaryReady the primary after Promoting: the
+	// control plane's part of the release (see podTime). Zero if never.
+	CanaryReady  time.Time `json:"canaryReady"`
+	PrimaryReady time.Time `json:"primaryReady"`
 }
 
 // traceRollout reads the release that started at start from a Canary's
@@ -52,6 +60,9 @@ func traceRollout(name string, hist []canaryObs, start time.Time) rolloutTrace {
 		case prev != nil && prev.Phase == progressing:
 			t.Steps = append(t.Steps, o.At)
 		}
+		if !t.Progressing.IsZero() && t.Promoting.IsZero() && o.Phase == string(flaggerv1beta1.CanaryPhasePromoting) {
+			t.Promoting = o.At
+		}
 		if !t.Progressing.IsZero() && (o.Phase == string(flaggerv1beta1.CanaryPhaseSucceeded) || o.Phase == string(flaggerv1beta1.CanaryPhaseFailed)) {
 			t.End, t.EndPhase = o.At, o.Phase
 			return t
@@ -59,6 +70,29 @@ func traceRollout(name string, hist []canaryObs, start time.Time) rolloutTrace {
 		prev = o
 	}
 	return t
+}
+
+// readiness fills in, from the Deployments w saw rolled out, when the
+// canary's Pods (after Progressing) and the primary's (after Promoting)
+// became ready.
+func (t *rolloutTrace) readiness(w *watcher) {
+	if !t.Progressing.IsZero() {
+		t.CanaryReady, _ = w.podsReadyAfter(t.Name, t.Progressing)
+	}
+	if !t.Promoting.IsZero() {
+		t.PrimaryReady, _ = w.podsReadyAfter(t.Name+"-primary", t.Promoting)
+	}
+}
+
+// podTime is the part of a promoted release the control plane spent
+// making Pods ready: the canary's, from Progressing (when the controller
+// scales the target up), and the primary's, from Promoting (when it copies
+// the analysed revision into it). It is false when either is unknown.
+func (t rolloutTrace) podTime() (time.Duration, bool) {
+	if t.CanaryReady.IsZero() || t.PrimaryReady.IsZero() {
+		return 0, false
+	}
+	return t.CanaryReady.Sub(t.Progressing) + t.PrimaryReady.Sub(t.Promoting), true
 }
 
 // done reports whether the release ended.

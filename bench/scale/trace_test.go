@@ -150,3 +150,55 @@ func TestFailingOf_PicksATenthSpreadOverTheReleases(t *testing.T) {
 		}
 	}
 }
+
+// The control plane's part of a release is the time from Progressing to
+// the canary's Pods ready plus from Promoting to the primary's; what is
+// left beyond the nominal time is the controller's. Roll-outs with no
+// replicas (the parked target given a new image) or from before the
+// release do not count.
+func TestRolloutTrace_PodTime(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	w := &watcher{rolled: map[string]map[int64]rolledObs{
+		"t-1": {
+			1: {At: at(-100), Replicas: 1}, // before the release
+			2: {At: at(0.1), Replicas: 0},  // new image while parked
+			3: {At: at(4), Replicas: 1},    // scaled up by the controller
+			4: {At: at(50), Replicas: 0},   // parked again
+		},
+		"t-1-primary": {
+			1: {At: at(-90), Replicas: 1},
+			2: {At: at(44), Replicas: 1}, // the promoted revision
+		},
+	}}
+	hist := []canaryObs{
+		{At: at(-60), Phase: "Initialized"},
+		{At: at(1), Phase: "Progressing"},
+		{At: at(5), Phase: "Progressing", Iterations: 1},
+		{At: at(15), Phase: "Progressing", Iterations: 2},
+		{At: at(25), Phase: "Progressing", Iterations: 3},
+		{At: at(35), Phase: "Promoting"},
+		{At: at(45), Phase: "Finalising"},
+		{At: at(46), Phase: "Succeeded"},
+	}
+	tr := traceRollout("t-1", hist, at(0))
+	tr.readiness(w)
+	if !tr.CanaryReady.Equal(at(4)) || !tr.PrimaryReady.Equal(at(44)) || !tr.Promoting.Equal(at(35)) {
+		t.Fatalf("canary ready %v, primary ready %v, promoting %v; want +4s, +44s, +35s", tr.CanaryReady.Sub(t0), tr.PrimaryReady.Sub(t0), tr.Promoting.Sub(t0))
+	}
+	pods, ok := tr.podTime()
+	if !ok || pods != 12*time.Second {
+		t.Fatalf("podTime = %v, %v; want 3s + 9s", pods, ok)
+	}
+	var res rolloutResult
+	res.addTraces([]rolloutTrace{tr}, at(0), 10*time.Second, 30*time.Second, nil)
+	if res.BeyondSeconds.Max != 4 || res.PodSeconds.Max != 12 {
+		t.Errorf("beyond %v s, pods %v s; want 46 - 30 - 12 = 4 s and 12 s", res.BeyondSeconds.Max, res.PodSeconds.Max)
+	}
+
+	unfinished := traceRollout("t-1", hist[:6], at(0))
+	unfinished.readiness(&watcher{rolled: map[string]map[int64]rolledObs{}})
+	if _, ok := unfinished.podTime(); ok {
+		t.Error("podTime known without the Pods seen ready")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,7 +29,14 @@ type watcher struct {
 	canaries map[string][]canaryObs
 	// rolled holds, for each Deployment, the first time it was seen rolled
 	// out at each generation.
-	rolled map[string]map[int64]time.Time
+	rolled map[string]map[int64]rolledObs
+}
+
+// rolledObs is when a Deployment was first seen rolled out at one
+// generation, and with how many replicas.
+type rolledObs struct {
+	At       time.Time
+	Replicas int32
 }
 
 // canaryObs is a Canary's status as seen at one moment: only the fields
@@ -57,7 +65,7 @@ func startWatcher(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme,
 	if err != nil {
 		return nil, fmt.Errorf("creating the benchmark's cache: %w", err)
 	}
-	w := &watcher{cache: c, canaries: map[string][]canaryObs{}, rolled: map[string]map[int64]time.Time{}}
+	w := &watcher{cache: c, canaries: map[string][]canaryObs{}, rolled: map[string]map[int64]rolledObs{}}
 	for _, kind := range kinds {
 		on := w.onDeployment
 		if _, ok := kind.(*flaggerv1beta1.Canary); ok {
@@ -115,11 +123,11 @@ func (w *watcher) onDeployment(o any) {
 	defer w.mu.Unlock()
 	gens := w.rolled[d.Name]
 	if gens == nil {
-		gens = map[int64]time.Time{}
+		gens = map[int64]rolledObs{}
 		w.rolled[d.Name] = gens
 	}
 	if _, seen := gens[d.Generation]; !seen {
-		gens[d.Generation] = time.Now()
+		gens[d.Generation] = rolledObs{At: time.Now(), Replicas: ptr.Deref(d.Spec.Replicas, 1)}
 	}
 }
 
@@ -147,9 +155,23 @@ func (w *watcher) rolledAt(name string, gen int64) (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var first time.Time
-	for g, at := range w.rolled[name] {
-		if g >= gen && (first.IsZero() || at.Before(first)) {
-			first = at
+	for g, r := range w.rolled[name] {
+		if g >= gen && (first.IsZero() || r.At.Before(first)) {
+			first = r.At
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// podsReadyAfter returns when Deployment name was first seen rolled out
+// with at least one replica after t: its Pods were made and became ready.
+func (w *watcher) podsReadyAfter(name string, t time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var first time.Time
+	for _, r := range w.rolled[name] {
+		if r.Replicas > 0 && r.At.After(t) && (first.IsZero() || r.At.Before(first)) {
+			first = r.At
 		}
 	}
 	return first, !first.IsZero()
