@@ -52,6 +52,18 @@ func deployment(ns, name string, replicas int32, image string) *appsv1.Deploymen
 	}
 }
 
+// service is a ClusterIP Service on port 9898 that selects nothing.
+func service(ns, name string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: map[string]string{"app": name},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 9898}},
+		},
+	}
+}
+
 // metricTemplate is a Prometheus MetricTemplate served by the stub; the
 // query names the target, so that the stub can fail chosen revisions.
 func metricTemplate(ns, address string) *flaggerv1beta1.MetricTemplate {

@@ -24,6 +24,22 @@ type bedResult struct {
 	// a new template; PerRoll is each one's time from its change.
 	RollSeconds float64 `json:"rollSeconds"`
 	PerRoll     summary `json:"perRoll"`
+	// Services ClusterIP Services were created at once in ServiceSeconds:
+	// the API server allocates each an address, which makes creating
+	// Services slower than any other object (see servicesFloor).
+	Services       int     `json:"services"`
+	ServiceSeconds float64 `json:"serviceSeconds"`
+}
+
+// servicesFloor is how long the control plane takes, at the rate the bed
+// measured, to create n Services: a controller that makes three per
+// Canary (as Flagger and Sluice do) cannot initialise N Canaries faster
+// than servicesFloor(3N). Zero when the bed made none.
+func (b bedResult) servicesFloor(n int) float64 {
+	if b.Services == 0 {
+		return 0
+	}
+	return b.ServiceSeconds * float64(n) / float64(b.Services)
 }
 
 // bed measures N plain Deployments becoming ready and M rolling, then
@@ -86,7 +102,27 @@ func (r *run) bed(ctx context.Context) error {
 		client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
 		return fmt.Errorf("deleting the bed's Deployments: %w", err)
 	}
-	return nil
+	return r.bedServices(ctx, 3*m)
+}
+
+// bedServices measures the creation of k ClusterIP Services at once (as
+// many as M Canaries have), then deletes them.
+func (r *run) bedServices(ctx context.Context, k int) error {
+	name := func(i int) string { return fmt.Sprintf("bed-svc-%05d", i) }
+	begin := time.Now()
+	if err := createAll(ctx, r.c, k, workers, func(i int) []client.Object {
+		return []client.Object{service(bedNamespace, name(i))}
+	}); err != nil {
+		return err
+	}
+	r.res.Bed.Services, r.res.Bed.ServiceSeconds = k, seconds(time.Since(begin))
+	r.logf("bed: %d Services created in %.1fs (%.0f per second)", k, r.res.Bed.ServiceSeconds, float64(k)/r.res.Bed.ServiceSeconds)
+	return parallel(ctx, k, workers, func(ctx context.Context, i int) error {
+		if err := r.c.Delete(ctx, service(bedNamespace, name(i))); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting the bed's Service %s: %w", name(i), err)
+		}
+		return nil
+	})
 }
 
 // waitBedGone waits until the bed's Pods are gone, so that they cost
@@ -149,6 +185,12 @@ type initResult struct {
 	Seconds       float64 `json:"seconds"`
 	// VsBed is Seconds over the bed's time for N Deployments.
 	VsBed float64 `json:"vsBed"`
+	// ServicesFloorSeconds is the bed's time to create the 3N Services
+	// the Canaries need (see bedResult.servicesFloor), and VsFloor
+	// Seconds over the larger of that and the bed's time for N
+	// Deployments.
+	ServicesFloorSeconds float64 `json:"servicesFloorSeconds"`
+	VsFloor              float64 `json:"vsFloor"`
 	// Initialized is how many Canaries were Initialized; fewer than
 	// Canaries when -phase-timeout ended the phase (then Seconds is that
 	// time).
@@ -205,11 +247,14 @@ func (r *run) initialize(ctx context.Context) error {
 	r.res.Init.Seconds = seconds(end.Sub(begin))
 	if r.res.Bed.ReadySeconds > 0 {
 		r.res.Init.VsBed = r.res.Init.Seconds / r.res.Bed.ReadySeconds
+		r.res.Init.ServicesFloorSeconds = r.res.Bed.servicesFloor(3 * n)
+		r.res.Init.VsFloor = r.res.Init.Seconds / max(r.res.Bed.ReadySeconds, r.res.Init.ServicesFloorSeconds)
 	}
 	if err != nil {
 		r.logf("phase 1: unfinished: %d of %d Initialized after %.1fs (-phase-timeout)", r.res.Init.Initialized, n, r.res.Init.Seconds)
 	} else {
-		r.logf("phase 1: %d Canaries Initialized in %.1fs (%.2fx the bed)", n, r.res.Init.Seconds, r.res.Init.VsBed)
+		r.logf("phase 1: %d Canaries Initialized in %.1fs (%.2fx the bed; %.2fx the floor, %d Services alone taking %.1fs)",
+			n, r.res.Init.Seconds, r.res.Init.VsBed, r.res.Init.VsFloor, 3*n, r.res.Init.ServicesFloorSeconds)
 	}
 	u, err := r.proc.usage()
 	if err != nil {

@@ -106,11 +106,23 @@ func (r *report) rows() []row {
 			return fmt.Sprintf("%s (%s)", secs(x.Bed.RollSeconds), secs(x.Bed.PerRoll.P50))
 		}},
 		{"1 controller ready", func(x *result) string { return secs(x.Init.StartSeconds) }},
+		{fmt.Sprintf("0 bed: %d Services created", 3*cfg.rollouts()), func(x *result) string {
+			if x.Bed.Services == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%s (%.0f per second)", secs(x.Bed.ServiceSeconds), float64(x.Bed.Services)/x.Bed.ServiceSeconds)
+		}},
 		{fmt.Sprintf("1 all %d Initialized (vs bed)", cfg.N), func(x *result) string {
 			if x.Init.Initialized < x.Init.Canaries {
 				return fmt.Sprintf("unfinished: %d of %d after %s", x.Init.Initialized, x.Init.Canaries, secs(x.Init.Seconds))
 			}
 			return fmt.Sprintf("%s (%.2fx)", secs(x.Init.Seconds), x.Init.VsBed)
+		}},
+		{fmt.Sprintf("1 floor: %d Services at the bed's rate (vs floor)", 3*cfg.N), func(x *result) string {
+			if x.Init.ServicesFloorSeconds == 0 || x.Init.Initialized < x.Init.Canaries {
+				return "-"
+			}
+			return fmt.Sprintf("%s (%.2fx)", secs(x.Init.ServicesFloorSeconds), x.Init.VsFloor)
 		}},
 		{"1 RSS after phase 1 (anonymous)", func(x *result) string { return rss(x.Init.RSSMiB, x.Init.AnonRSSMiB) }},
 		{"2 idle requests/min (writes/min)", func(x *result) string {

@@ -161,7 +161,7 @@ func TestDecide(t *testing.T) {
 	}{
 		{"a new Canary starts initializing and creates the primary",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{}, Observation{Revision: "rev1", Target: ready(2), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary, EnsureVersionServices}, event: "New Canary detected", requeue: time.Minute}},
+			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary}, event: "New Canary detected", requeue: time.Minute}},
 		{"initialization completes when the primary is ready",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing, WaitingSince: ago(time.Minute)}, obs("rev1")),
 			want{phase: flaggerv1beta1.CanaryPhaseInitialized, actions: []ActionKind{EnsurePrimary, EnsureServices, ReconcileRoutes, SetRoutes, ScaleTargetToZero},

@@ -35,7 +35,10 @@ func TestDecide_TargetsWithTheirOwnServicesGetNoneGenerated(t *testing.T) {
 		phase   flaggerv1beta1.CanaryPhase
 		want    []ActionKind // with generated Services
 	}{
-		{"initializing waits for the primary", flaggerv1beta1.CanaryStatus{}, Observation{Revision: "rev1", Target: ready(2)}, Results{},
+		{"initializing creates the primary first", flaggerv1beta1.CanaryStatus{}, Observation{Revision: "rev1", Target: ready(2)}, Results{},
+			flaggerv1beta1.CanaryPhaseInitializing, []ActionKind{EnsurePrimary}},
+		{"initializing makes the primary and canary Services while the primary starts",
+			flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing}, Observation{Revision: "rev1", Target: ready(2), Primary: notReady("0 of 2 available")}, Results{},
 			flaggerv1beta1.CanaryPhaseInitializing, []ActionKind{EnsurePrimary, EnsureVersionServices}},
 		{"initialization done", flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing}, obs("rev1"), Results{},
 			flaggerv1beta1.CanaryPhaseInitialized, append([]ActionKind{EnsurePrimary}, idleActs...)},

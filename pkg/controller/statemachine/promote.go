@@ -152,10 +152,11 @@ func (d *decider) convergeActions() {
 	switch {
 	case s.Phase == flaggerv1beta1.CanaryPhaseInitializing:
 		// The primary and canary Services are made while the primary
-		// starts, as in Flagger; the apex, which serves the app, and the
-		// routes wait until the primary is ready.
+		// starts (Flagger makes them first): the primary's Pods, which take
+		// longest, are asked for before anything else; the apex, which
+		// serves the app, and the routes wait until the primary is ready.
 		out = append(out, Action{Kind: EnsurePrimary})
-		if !d.in.Obs.OwnServices {
+		if !d.in.Obs.OwnServices && d.in.Obs.Primary.Exists {
 			out = append(out, Action{Kind: EnsureVersionServices})
 		}
 		d.actions = append(out, d.actions...)
