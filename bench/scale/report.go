@@ -105,13 +105,13 @@ func (r *report) rows() []row {
 		{fmt.Sprintf("0 bed: %d Deployments rolled (each p50)", m), func(x *result) string {
 			return fmt.Sprintf("%s (%s)", secs(x.Bed.RollSeconds), secs(x.Bed.PerRoll.P50))
 		}},
-		{"1 controller ready", func(x *result) string { return secs(x.Init.StartSeconds) }},
 		{fmt.Sprintf("0 bed: %d Services created", 3*cfg.rollouts()), func(x *result) string {
 			if x.Bed.Services == 0 {
 				return "-"
 			}
 			return fmt.Sprintf("%s (%.0f per second)", secs(x.Bed.ServiceSeconds), float64(x.Bed.Services)/x.Bed.ServiceSeconds)
 		}},
+		{"1 controller ready", func(x *result) string { return secs(x.Init.StartSeconds) }},
 		{fmt.Sprintf("1 all %d Initialized (vs bed)", cfg.N), func(x *result) string {
 			if x.Init.Initialized < x.Init.Canaries {
 				return fmt.Sprintf("unfinished: %d of %d after %s", x.Init.Initialized, x.Init.Canaries, secs(x.Init.Seconds))

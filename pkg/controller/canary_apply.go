@@ -74,8 +74,6 @@ func (r *CanaryReconciler) act(ctx context.Context, sc *scope, routed *flaggerv1
 	switch a.Kind {
 	case statemachine.EnsurePrimary:
 		return sc.workload.EnsurePrimary(ctx, cd)
-	case statemachine.EnsureVersionServices:
-		return router.EnsureVersionServices(ctx, r.Client, cd, sc.target)
 	case statemachine.EnsureServices:
 		return router.EnsureServices(ctx, r.Client, cd, sc.target)
 	case statemachine.ReconcileRoutes:

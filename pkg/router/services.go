@@ -46,28 +46,12 @@ func EnsureServices(ctx context.Context, c client.Client, cd *flaggerv1beta1.Can
 	if err := checkServiceInputs(cd, t); err != nil {
 		return err
 	}
-	return ensureRoles(ctx, c, cd, t, append(versionRoles(cd, t), apexRole(cd, fixed(primarySelector(t)))))
-}
-
-// EnsureVersionServices creates or updates the primary and canary Services
-// of a Canary, as EnsureServices does, but not the apex. They select only
-// the Canary's own pods and carry no traffic until a router points at them,
-// so they are made while the primary starts (Flagger does the same), and
-// the apex, which serves the app, once the primary is ready.
-func EnsureVersionServices(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary, t Target) error {
-	if err := checkServiceInputs(cd, t); err != nil {
-		return err
-	}
-	return ensureRoles(ctx, c, cd, t, versionRoles(cd, t))
-}
-
-// versionRoles are the roles of the canary and primary Services.
-func versionRoles(cd *flaggerv1beta1.Canary, t Target) []serviceRole {
 	_, primary, canary := ServiceNames(cd)
-	return []serviceRole{
+	return ensureRoles(ctx, c, cd, t, []serviceRole{
 		{name: canary, meta: cd.Spec.Service.Canary, headless: cd.Spec.Service.Headless, selector: fixed(canarySelector(t))},
 		{name: primary, meta: cd.Spec.Service.Primary, headless: cd.Spec.Service.Headless, selector: fixed(primarySelector(t))},
-	}
+		apexRole(cd, fixed(primarySelector(t))),
+	})
 }
 
 // ensureRoles ensures the Services of roles concurrently: the API server

@@ -5,11 +5,9 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1beta1 "github.com/sluicedev/sluice/api/v1beta1"
 	"github.com/sluicedev/sluice/pkg/problem"
@@ -53,34 +51,6 @@ func TestEnsureServices_CreatesApexPrimaryAndCanary(t *testing.T) {
 				t.Errorf("owner references (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-// The primary and canary Services are made while the primary starts; the
-// apex, which serves the app, only once the primary is ready.
-func TestEnsureVersionServices_CreatesPrimaryAndCanaryButNotTheApex(t *testing.T) {
-	t.Parallel()
-	ns := newNamespace(t)
-	cd := newCanary(t, ns, nil)
-	c, writes := countingClient(t)
-	if err := router.EnsureVersionServices(testContext(t), c, cd, podinfo); err != nil {
-		t.Fatalf("EnsureVersionServices: %v", err)
-	}
-	if got := writes.Load(); got != 2 {
-		t.Errorf("EnsureVersionServices wrote %d times, want 2 creates", got)
-	}
-	if got := getService(t, ns, "podinfo-primary").Spec.Selector; got["app"] != "podinfo-primary" {
-		t.Errorf("primary Service selector %v, want app=podinfo-primary", got)
-	}
-	if got := getService(t, ns, "podinfo-canary").Spec.Selector; got["app"] != "podinfo" {
-		t.Errorf("canary Service selector %v, want app=podinfo", got)
-	}
-	if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, &corev1.Service{}); !apierrors.IsNotFound(err) {
-		t.Errorf("the apex Service: got %v, want NotFound: it must wait for the primary", err)
-	}
-	ensureServices(t, cd, podinfo)
-	if getService(t, ns, "podinfo").Spec.Selector["app"] != "podinfo-primary" {
-		t.Error("EnsureServices afterwards did not point the apex at the primary")
 	}
 }
 

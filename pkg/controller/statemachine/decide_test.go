@@ -169,7 +169,7 @@ func TestDecide(t *testing.T) {
 		{"a primary that is not ready past the deadline is reported and still awaited",
 			input(canarySpec(), flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing, WaitingSince: ago(11 * time.Minute)},
 				Observation{Revision: "rev1", Target: ready(2), Primary: notReady("0 of 2 available"), Admitted: true}),
-			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary, EnsureVersionServices}, event: "not ready after 10m0s: 0 of 2 available"}},
+			want{phase: flaggerv1beta1.CanaryPhaseInitializing, actions: []ActionKind{EnsurePrimary, EnsureServices}, event: "not ready after 10m0s: 0 of 2 available"}},
 		{"an idle canary with no new revision only keeps its Services and routes",
 			input(canarySpec(), idle(flaggerv1beta1.CanaryPhaseSucceeded), obs("rev1")),
 			want{phase: flaggerv1beta1.CanaryPhaseSucceeded, actions: idleActs, applied: "rev1"}},

@@ -37,9 +37,9 @@ func TestDecide_TargetsWithTheirOwnServicesGetNoneGenerated(t *testing.T) {
 	}{
 		{"initializing creates the primary first", flaggerv1beta1.CanaryStatus{}, Observation{Revision: "rev1", Target: ready(2)}, Results{},
 			flaggerv1beta1.CanaryPhaseInitializing, []ActionKind{EnsurePrimary}},
-		{"initializing makes the primary and canary Services while the primary starts",
+		{"initializing makes the Services while the primary starts",
 			flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing}, Observation{Revision: "rev1", Target: ready(2), Primary: notReady("0 of 2 available")}, Results{},
-			flaggerv1beta1.CanaryPhaseInitializing, []ActionKind{EnsurePrimary, EnsureVersionServices}},
+			flaggerv1beta1.CanaryPhaseInitializing, []ActionKind{EnsurePrimary, EnsureServices}},
 		{"initialization done", flaggerv1beta1.CanaryStatus{Phase: flaggerv1beta1.CanaryPhaseInitializing}, obs("rev1"), Results{},
 			flaggerv1beta1.CanaryPhaseInitialized, append([]ActionKind{EnsurePrimary}, idleActs...)},
 		{"idle", idle(flaggerv1beta1.CanaryPhaseSucceeded), obs("rev1"), Results{}, flaggerv1beta1.CanaryPhaseSucceeded, idleActs},
@@ -60,7 +60,7 @@ func TestDecide_TargetsWithTheirOwnServicesGetNoneGenerated(t *testing.T) {
 			}
 			in.Obs = own(in.Obs)
 			got := Decide(in)
-			want := without(tt.want, EnsureVersionServices, EnsureServices, ReleaseServices)
+			want := without(tt.want, EnsureServices, ReleaseServices)
 			if got.Status.Phase != tt.phase || !slices.Equal(kinds(got.Actions), want) {
 				t.Errorf("with the target's own Services: phase %s, actions %v; want %s, %v", got.Status.Phase, kinds(got.Actions), tt.phase, want)
 			}

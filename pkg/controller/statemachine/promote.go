@@ -151,13 +151,15 @@ func (d *decider) convergeActions() {
 	var out []Action
 	switch {
 	case s.Phase == flaggerv1beta1.CanaryPhaseInitializing:
-		// The primary and canary Services are made while the primary
-		// starts (Flagger makes them first): the primary's Pods, which take
-		// longest, are asked for before anything else; the apex, which
-		// serves the app, and the routes wait until the primary is ready.
+		// The primary first: its Pods take longest. The Services are made
+		// while they start, so that once the primary is ready only the
+		// routes and the parking of the target are left. The apex selects
+		// the primary's Pods only, and a Service the Canary does not
+		// control is never edited, so no traffic moves before the primary
+		// is ready; the routes wait for it.
 		out = append(out, Action{Kind: EnsurePrimary})
 		if !d.in.Obs.OwnServices && d.in.Obs.Primary.Exists {
-			out = append(out, Action{Kind: EnsureVersionServices})
+			out = append(out, Action{Kind: EnsureServices})
 		}
 		d.actions = append(out, d.actions...)
 		return

@@ -136,9 +136,6 @@ const (
 	// EnsurePrimary creates the primary workload, its configs and
 	// autoscaler when missing.
 	EnsurePrimary ActionKind = "EnsurePrimary"
-	// EnsureVersionServices creates or updates the primary and canary
-	// Services, not the apex: while the primary starts.
-	EnsureVersionServices ActionKind = "EnsureVersionServices"
 	// EnsureServices creates or updates the apex, primary and canary Services.
 	EnsureServices ActionKind = "EnsureServices"
 	// ReconcileRoutes creates or updates the router's objects.
