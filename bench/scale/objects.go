@@ -132,8 +132,8 @@ func unrelated(ns, name string) []client.Object {
 
 // createAll creates what make returns for 0..n-1 with workers in
 // parallel, and returns the first error.
-func createAll(ctx context.Context, c client.Client, n, workers int, make func(i int) []client.Object) error {
-	return parallel(ctx, n, workers, func(ctx context.Context, i int) error {
+func createAll(ctx context.Context, c client.Client, n int, make func(i int) []client.Object) error {
+	return parallel(ctx, n, func(ctx context.Context, i int) error {
 		for _, o := range make(i) {
 			if err := c.Create(ctx, o); err != nil {
 				return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
@@ -145,7 +145,7 @@ func createAll(ctx context.Context, c client.Client, n, workers int, make func(i
 
 // parallel calls do for 0..n-1 with workers goroutines, stopping at the
 // first error, which it returns.
-func parallel(ctx context.Context, n, workers int, do func(ctx context.Context, i int) error) error {
+func parallel(ctx context.Context, n int, do func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var next atomic.Int64

@@ -57,7 +57,7 @@ func (r *run) bed(ctx context.Context) error {
 	n, m := r.cfg.N, r.cfg.rollouts()
 	name := func(i int) string { return fmt.Sprintf("bed-%05d", i) }
 	begin := time.Now()
-	if err := createAll(ctx, r.c, n, workers, func(i int) []client.Object {
+	if err := createAll(ctx, r.c, n, func(i int) []client.Object {
 		return []client.Object{deployment(bedNamespace, name(i), 1, imageV1)}
 	}); err != nil {
 		return err
@@ -74,7 +74,7 @@ func (r *run) bed(ctx context.Context) error {
 	gens := make([]int64, m)
 	starts := make([]time.Time, m)
 	begin = time.Now()
-	if err := parallel(ctx, m, workers, func(ctx context.Context, i int) error {
+	if err := parallel(ctx, m, func(ctx context.Context, i int) error {
 		starts[i] = time.Now()
 		gen, err := setImage(ctx, r.c, bedNamespace, name(i), imageV2)
 		gens[i] = gen
@@ -110,14 +110,14 @@ func (r *run) bed(ctx context.Context) error {
 func (r *run) bedServices(ctx context.Context, k int) error {
 	name := func(i int) string { return fmt.Sprintf("bed-svc-%05d", i) }
 	begin := time.Now()
-	if err := createAll(ctx, r.c, k, workers, func(i int) []client.Object {
+	if err := createAll(ctx, r.c, k, func(i int) []client.Object {
 		return []client.Object{service(bedNamespace, name(i))}
 	}); err != nil {
 		return err
 	}
 	r.res.Bed.Services, r.res.Bed.ServiceSeconds = k, seconds(time.Since(begin))
 	r.logf("bed: %d Services created in %.1fs (%.0f per second)", k, r.res.Bed.ServiceSeconds, float64(k)/r.res.Bed.ServiceSeconds)
-	return parallel(ctx, k, workers, func(ctx context.Context, i int) error {
+	return parallel(ctx, k, func(ctx context.Context, i int) error {
 		if err := r.c.Delete(ctx, service(bedNamespace, name(i))); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("deleting the bed's Service %s: %w", name(i), err)
 		}
@@ -206,7 +206,7 @@ type initResult struct {
 func (r *run) initialize(ctx context.Context) error {
 	n := r.cfg.N
 	begin := time.Now()
-	err := createAll(ctx, r.c, n, workers, func(i int) []client.Object {
+	err := createAll(ctx, r.c, n, func(i int) []client.Object {
 		name := targetName(i)
 		spec := canarySpec{interval: r.cfg.Interval.String(), iterations: int32(r.cfg.Iterations), threshold: int32(r.cfg.Threshold)}
 		if r.cfg.SlowHooks && i%10 == 9 {

@@ -160,7 +160,7 @@ func (r *run) release(ctx context.Context, phase string, names []string) ([]roll
 		defer func() { wait(); r.res.Profiles = r.prof.files() }()
 	}
 	starts := make([]time.Time, len(names))
-	if err := parallel(ctx, len(names), workers, func(ctx context.Context, i int) error {
+	if err := parallel(ctx, len(names), func(ctx context.Context, i int) error {
 		starts[i] = time.Now()
 		_, err := setImage(ctx, r.c, namespace, names[i], imageV2)
 		return err

@@ -203,7 +203,7 @@ func (r *run) createUnrelated(ctx context.Context, from, to int) error {
 	begin := time.Now()
 	n := to - from
 	name := func(i int) string { return unrelatedName("other", from+i) }
-	if err := createAll(ctx, r.c, n, workers, func(i int) []client.Object { return unrelated(namespace, name(i)) }); err != nil {
+	if err := createAll(ctx, r.c, n, func(i int) []client.Object { return unrelated(namespace, name(i)) }); err != nil {
 		return err
 	}
 	r.logf("created %d unrelated Deployments (0 replicas), ConfigMaps and Secrets in %s", n, since(begin))

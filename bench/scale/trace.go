@@ -77,10 +77,10 @@ func traceRollout(name string, hist []canaryObs, start time.Time) rolloutTrace {
 // became ready.
 func (t *rolloutTrace) readiness(w *watcher) {
 	if !t.Progressing.IsZero() {
-		t.CanaryReady, _ = w.podsReadyAfter(t.Name, t.Progressing)
+		t.CanaryReady = w.podsReadyAfter(t.Name, t.Progressing)
 	}
 	if !t.Promoting.IsZero() {
-		t.PrimaryReady, _ = w.podsReadyAfter(t.Name+"-primary", t.Promoting)
+		t.PrimaryReady = w.podsReadyAfter(t.Name+"-primary", t.Promoting)
 	}
 }
 

@@ -164,8 +164,9 @@ func (w *watcher) rolledAt(name string, gen int64) (time.Time, bool) {
 }
 
 // podsReadyAfter returns when Deployment name was first seen rolled out
-// with at least one replica after t: its Pods were made and became ready.
-func (w *watcher) podsReadyAfter(name string, t time.Time) (time.Time, bool) {
+// with at least one replica after t (its Pods were made and became ready),
+// or the zero time if it has not been yet.
+func (w *watcher) podsReadyAfter(name string, t time.Time) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var first time.Time
@@ -174,7 +175,7 @@ func (w *watcher) podsReadyAfter(name string, t time.Time) (time.Time, bool) {
 			first = r.At
 		}
 	}
-	return first, !first.IsZero()
+	return first
 }
 
 // waitFor polls done every 200ms until it returns true, and fails after
