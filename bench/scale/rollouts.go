@@ -37,10 +37,11 @@ type rolloutResult struct {
 	RolloutSeconds   summary `json:"rolloutSeconds"`
 	NominalSeconds   float64 `json:"nominalSeconds"`
 	AllowanceSeconds float64 `json:"allowanceSeconds"`
-	// PodSeconds is, per promoted release, the time the control plane
-	// took to make the canary's and then the primary's Pods ready (see
-	// rolloutTrace.podTime), and BeyondSeconds what the release took
-	// beyond that and its nominal time: the controller's own part.
+	// PodSeconds is, per promoted release without a slow webhook, the
+	// time the control plane took to make the canary's and then the
+	// primary's Pods ready (see rolloutTrace.podTime), and BeyondSeconds
+	// what the release took beyond that and its nominal time: the
+	// controller's own part.
 	PodSeconds    summary `json:"podSeconds"`
 	BeyondSeconds summary `json:"beyondSeconds"`
 	// Lateness is how late each analysis step came after its due time
@@ -211,7 +212,7 @@ func (res *rolloutResult) addTraces(traces []rolloutTrace, begin time.Time, inte
 		case string(flaggerv1beta1.CanaryPhaseSucceeded):
 			res.Succeeded++
 			durations = append(durations, t.End.Sub(t.Start))
-			if p, ok := t.podTime(); ok {
+			if p, ok := t.podTime(); ok && !slow[t.Name] {
 				pods = append(pods, p)
 				beyond = append(beyond, t.End.Sub(t.Start)-nominal-p)
 			}

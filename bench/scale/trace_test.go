@@ -195,6 +195,13 @@ func TestRolloutTrace_PodTime(t *testing.T) {
 	if res.BeyondSeconds.Max != 4 || res.PodSeconds.Max != 12 {
 		t.Errorf("beyond %v s, pods %v s; want 46 - 30 - 12 = 4 s and 12 s", res.BeyondSeconds.Max, res.PodSeconds.Max)
 	}
+	// A release that waited for a slow webhook at each step is not the
+	// controller's own time.
+	var withSlow rolloutResult
+	withSlow.addTraces([]rolloutTrace{tr}, at(0), 10*time.Second, 30*time.Second, map[string]bool{"t-1": true})
+	if withSlow.BeyondSeconds.Count != 0 || withSlow.RolloutSeconds.Count != 1 {
+		t.Errorf("with a slow webhook: %d beyond, %d releases; want 0 and 1", withSlow.BeyondSeconds.Count, withSlow.RolloutSeconds.Count)
+	}
 
 	unfinished := traceRollout("t-1", hist[:6], at(0))
 	unfinished.readiness(&watcher{rolled: map[string]map[int64]rolledObs{}})
