@@ -99,12 +99,20 @@ func (t rolloutTrace) podTime() (time.Duration, bool) {
 func (t rolloutTrace) done() bool { return !t.End.IsZero() }
 
 // lateness is how long after its due time each step happened, negative
-// for a step that came early.
+// for a step that came early. A step is due an interval after the one
+// before, the first an interval after Progressing or, when the canary's
+// Pods became ready later than that, when they did: no controller can
+// analyse a canary before it runs, and the time the control plane takes to
+// make its Pods is the bed's, not the controller's.
 func (t rolloutTrace) lateness(interval time.Duration) []time.Duration {
 	out := make([]time.Duration, 0, len(t.Steps))
 	prev := t.Progressing
-	for _, s := range t.Steps {
-		out = append(out, s.Sub(prev.Add(interval)))
+	for i, s := range t.Steps {
+		due := prev.Add(interval)
+		if i == 0 && t.CanaryReady.After(due) {
+			due = t.CanaryReady
+		}
+		out = append(out, s.Sub(due))
 		prev = s
 	}
 	return out

@@ -209,3 +209,30 @@ func TestRolloutTrace_PodTime(t *testing.T) {
 		t.Error("podTime known without the Pods seen ready")
 	}
 }
+
+// The first step cannot come before the canary's Pods are ready: when the
+// control plane took longer than the interval to make them, the step is due
+// when they became ready, and only the controller's delay after that is
+// lateness.
+func TestRolloutTrace_FirstStepIsDueWhenTheCanaryIsReady(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	tr := rolloutTrace{Progressing: at(1), Steps: []time.Time{at(25.5), at(36)}}
+	for _, tc := range []struct {
+		name  string
+		ready time.Time
+		want  []time.Duration
+	}{
+		{"Pods ready after the interval", at(25), []time.Duration{500 * time.Millisecond, 500 * time.Millisecond}},
+		{"Pods ready within the interval", at(5), []time.Duration{14500 * time.Millisecond, 500 * time.Millisecond}},
+		{"readiness unknown", time.Time{}, []time.Duration{14500 * time.Millisecond, 500 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := tr
+			tr.CanaryReady = tc.ready
+			if got := tr.lateness(10 * time.Second); !slices.Equal(got, tc.want) {
+				t.Errorf("lateness %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
