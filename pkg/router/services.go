@@ -47,18 +47,14 @@ func EnsureServices(ctx context.Context, c client.Client, cd *flaggerv1beta1.Can
 		return err
 	}
 	_, primary, canary := ServiceNames(cd)
-	return ensureRoles(ctx, c, cd, t, []serviceRole{
+	roles := []serviceRole{
 		{name: canary, meta: cd.Spec.Service.Canary, headless: cd.Spec.Service.Headless, selector: fixed(canarySelector(t))},
 		{name: primary, meta: cd.Spec.Service.Primary, headless: cd.Spec.Service.Headless, selector: fixed(primarySelector(t))},
 		apexRole(cd, fixed(primarySelector(t))),
-	})
-}
-
-// ensureRoles ensures the Services of roles concurrently: the API server
-// allocates each a cluster IP, which makes a create slow (a quarter of a
-// second on a busy control plane), and the Services do not depend on each
-// other.
-func ensureRoles(ctx context.Context, c client.Client, cd *flaggerv1beta1.Canary, t Target, roles []serviceRole) error {
+	}
+	// The three are ensured concurrently: the API server allocates each a
+	// cluster IP, which makes a create slow (a quarter of a second on a
+	// busy control plane), and they do not depend on each other.
 	var g errgroup.Group
 	for _, r := range roles {
 		g.Go(func() error {
